@@ -1,0 +1,1 @@
+//! A chat turn: `/run` dispatch, model providers and the tool loop.

@@ -1,0 +1,109 @@
+//! What a plugin sees of the world during a call: session, deadline, cancellation,
+//! and read-only views of memory and of the other plugins.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::{PluginInfo, PluginKind, Result};
+
+/// One stored chat message, as plugins see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemoryMessage {
+    pub role: String,
+    pub content: String,
+    /// RFC 3339 timestamp.
+    pub timestamp: String,
+}
+
+/// Read access to a session's memory.
+#[async_trait]
+pub trait MemoryView: Send + Sync {
+    /// The last messages since the last reset (the context a model would get).
+    async fn short(&self, session_id: &str) -> Result<Vec<MemoryMessage>>;
+    /// Every message of the session, resets included as system messages.
+    async fn full(&self, session_id: &str) -> Result<Vec<MemoryMessage>>;
+}
+
+/// A plugin as listed to other plugins.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginSummary {
+    #[serde(flatten)]
+    pub info: PluginInfo,
+    pub kind: PluginKind,
+    pub enabled: bool,
+    pub aliases: Vec<String>,
+}
+
+/// Read access to the plugin list.
+pub trait PluginDirectory: Send + Sync {
+    fn plugins(&self) -> Vec<PluginSummary>;
+}
+
+/// The context of one call.
+#[derive(Clone)]
+pub struct ExecContext {
+    pub session_id: String,
+    /// The call must be finished by then; the host enforces it, plugins may use it
+    /// to bound their own waits.
+    pub deadline: Instant,
+    /// Cancelled when the caller gives up (timeout, client gone, shutdown).
+    pub cancel: CancellationToken,
+    pub memory: Option<Arc<dyn MemoryView>>,
+    pub plugins: Option<Arc<dyn PluginDirectory>>,
+    /// Plugin-specific configuration from the config file or manifest.
+    pub config: Arc<Value>,
+}
+
+impl ExecContext {
+    pub fn new(session_id: impl Into<String>, deadline: Instant) -> Self {
+        ExecContext {
+            session_id: session_id.into(),
+            deadline,
+            cancel: CancellationToken::new(),
+            memory: None,
+            plugins: None,
+            config: Arc::new(Value::Null),
+        }
+    }
+
+    pub fn with_memory(mut self, memory: Arc<dyn MemoryView>) -> Self {
+        self.memory = Some(memory);
+        self
+    }
+
+    pub fn with_plugins(mut self, plugins: Arc<dyn PluginDirectory>) -> Self {
+        self.plugins = Some(plugins);
+        self
+    }
+
+    pub fn with_config(mut self, config: Arc<Value>) -> Self {
+        self.config = config;
+        self
+    }
+
+    pub fn with_cancel(mut self, cancel: CancellationToken) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    /// Time left before the deadline (zero once it has passed).
+    pub fn remaining(&self) -> std::time::Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+}
+
+impl std::fmt::Debug for ExecContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecContext")
+            .field("session_id", &self.session_id)
+            .field("deadline", &self.deadline)
+            .field("memory", &self.memory.is_some())
+            .field("plugins", &self.plugins.is_some())
+            .finish()
+    }
+}

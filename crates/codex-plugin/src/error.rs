@@ -1,0 +1,74 @@
+//! The errors a plugin call can end in, as variants a caller can match.
+
+use std::time::Duration;
+
+/// Why a plugin call (or load) failed.
+///
+/// The HTTP edge maps each variant to a status and a stable error code;
+/// keep messages free of secrets, they may reach the client.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PluginError {
+    /// No plugin has that name or alias.
+    #[error("plugin '{name}' not found{}", suggestion_text(.suggestion))]
+    NotFound {
+        name: String,
+        suggestion: Option<String>,
+    },
+    /// The plugin exists but is disabled.
+    #[error("plugin '{0}' is disabled")]
+    Disabled(String),
+    /// The plugin rejected its input.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// The call did not finish in time.
+    #[error("plugin '{plugin}' timed out after {} ms", .after.as_millis())]
+    Timeout { plugin: String, after: Duration },
+    /// The plugin's process or instance died (panic, crash, exit).
+    #[error("plugin crashed: {0}")]
+    Crashed(String),
+    /// The plugin asked for something it is not allowed to do.
+    #[error("denied: {0}")]
+    Denied(String),
+    /// The result was larger than the configured cap.
+    #[error("plugin output of {size} bytes exceeds the limit of {limit} bytes")]
+    OutputTooLarge { size: usize, limit: usize },
+    /// Any other failure inside the plugin.
+    #[error("{0}")]
+    Failed(String),
+}
+
+fn suggestion_text(suggestion: &Option<String>) -> String {
+    match suggestion {
+        Some(s) => format!("; did you mean '{s}'?"),
+        None => String::new(),
+    }
+}
+
+impl PluginError {
+    pub fn invalid_input(message: impl Into<String>) -> Self {
+        PluginError::InvalidInput(message.into())
+    }
+
+    pub fn failed(message: impl Into<String>) -> Self {
+        PluginError::Failed(message.into())
+    }
+}
+
+pub type Result<T, E = PluginError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_found_message_carries_the_suggestion() {
+        let err = PluginError::NotFound {
+            name: "calculater".into(),
+            suggestion: Some("calculator".into()),
+        };
+        assert_eq!(
+            err.to_string(),
+            "plugin 'calculater' not found; did you mean 'calculator'?"
+        );
+    }
+}

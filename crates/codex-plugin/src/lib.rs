@@ -1,0 +1,40 @@
+//! The plugin contract: what every CodexContinue plugin is, whatever runs it.
+//!
+//! This crate is deliberately tiny and does no IO.
+//! Runtimes (native, Wasm, Python, MCP) implement [`Plugin`]; the host and everything
+//! above it only ever see that trait, [`PluginInfo`] and [`PluginError`].
+
+mod context;
+mod error;
+mod info;
+pub mod naming;
+
+pub use context::{ExecContext, MemoryMessage, MemoryView, PluginDirectory, PluginSummary};
+pub use error::{PluginError, Result};
+pub use info::{PluginInfo, PluginKind};
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+/// A plugin: `initialize` once, `execute` many times (concurrently), `shutdown` once.
+///
+/// `data` is any JSON value; plugins must accept a plain string where that makes sense,
+/// because `{"plugin": "calculator", "data": "2*(3+4)"}` is how users call them.
+#[async_trait]
+pub trait Plugin: Send + Sync + 'static {
+    /// Metadata shown in listings and offered to models as a tool definition.
+    fn info(&self) -> &PluginInfo;
+
+    /// Called once, before the first `execute`.
+    async fn initialize(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Runs one call. May be called concurrently from many tasks.
+    async fn execute(&self, data: Value, ctx: &ExecContext) -> Result<Value>;
+
+    /// Called once at unload or exit, after the last `execute` has finished.
+    async fn shutdown(&self) -> Result<()> {
+        Ok(())
+    }
+}
