@@ -1,1 +1,27 @@
-//! placeholder
+//! The PluginManager: discovers plugins in a folder, keeps the registry, runs calls
+//! within limits, and reloads when the folder changes.
+//!
+//! Every runtime sits behind the one [`codex_plugin::Plugin`] trait; this crate knows
+//! nothing of HTTP, storage or chat.
+
+mod config;
+mod discovery;
+mod error;
+mod guard;
+mod manager;
+mod manifest;
+mod registry;
+mod runtime;
+
+#[cfg(feature = "python")]
+pub mod python;
+#[cfg(feature = "wasm")]
+pub mod wasm;
+
+pub use config::{HostConfig, Limits, PluginSettings};
+pub use discovery::PluginFile;
+pub use error::HostError;
+pub use manager::{Execution, ExecutionRequest, NativePlugin, PluginManager, PluginManagerBuilder};
+pub use manifest::Manifest;
+pub use registry::{LoadError, PluginEntry};
+pub use runtime::Runtime;

@@ -1,0 +1,16 @@
+//! Errors of the host itself (as opposed to a plugin call's [`codex_plugin::PluginError`]).
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("cannot read the plugins folder {path}: {source}")]
+    PluginsDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("alias '{alias}' points to unknown plugin '{target}'")]
+    BadAlias { alias: String, target: String },
+    #[error("two plugins are named '{0}'")]
+    DuplicateName(String),
+}

@@ -1,0 +1,111 @@
+//! Running one call within its limits: concurrency slot, timeout, panic isolation and
+//! the output cap.
+
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
+
+use codex_plugin::{ExecContext, PluginError};
+use futures::FutureExt;
+use serde_json::Value;
+
+use crate::registry::PluginEntry;
+
+/// Runs `data` through `entry`'s plugin. The deadline in `ctx` counts the wait for a
+/// concurrency slot, so a call queued behind slow ones still answers in time.
+pub(crate) async fn run(
+    entry: &PluginEntry,
+    data: Value,
+    ctx: &ExecContext,
+) -> Result<Value, PluginError> {
+    let timeout = entry.limits.timeout();
+    let call = async {
+        let _slot = entry
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| PluginError::Crashed("the plugin was unloaded".to_owned()))?;
+        match AssertUnwindSafe(entry.plugin.execute(data, ctx))
+            .catch_unwind()
+            .await
+        {
+            Ok(result) => result,
+            Err(panic) => {
+                let message = panic_message(&*panic);
+                tracing::error!(plugin = %entry.info.name, panic = %message, "plugin panicked");
+                Err(PluginError::Crashed(format!(
+                    "the plugin panicked: {message}"
+                )))
+            }
+        }
+    };
+    let result = match tokio::time::timeout(timeout, call).await {
+        Ok(result) => result,
+        Err(_) => {
+            ctx.cancel.cancel();
+            Err(PluginError::Timeout {
+                plugin: entry.info.name.clone(),
+                after: timeout,
+            })
+        }
+    }?;
+    check_size(&result, entry.limits.max_output_bytes)?;
+    Ok(result)
+}
+
+/// The deadline a call started now must meet.
+pub(crate) fn deadline(timeout: Duration) -> Instant {
+    Instant::now() + timeout
+}
+
+/// Fails when the JSON form of `value` is over `limit` bytes, without building it.
+fn check_size(value: &Value, limit: usize) -> Result<(), PluginError> {
+    struct Counter {
+        size: usize,
+        limit: usize,
+    }
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.size += buf.len();
+            if self.size > self.limit {
+                // Stop serialising as soon as the cap is passed.
+                return Err(std::io::Error::other("over the limit"));
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter { size: 0, limit };
+    match serde_json::to_writer(&mut counter, value) {
+        Ok(()) => Ok(()),
+        Err(_) => Err(PluginError::OutputTooLarge {
+            size: counter.size,
+            limit,
+        }),
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic payload".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn size_check_stops_at_the_limit() {
+        assert!(check_size(&json!({"a": "b"}), 9).is_ok());
+        let err = check_size(&json!({"a": "bc"}), 9).unwrap_err();
+        assert!(matches!(err, PluginError::OutputTooLarge { limit: 9, .. }));
+    }
+}

@@ -1,0 +1,1 @@
+//! Python plugins: `<name>_plugin.py` run in worker processes.

@@ -1,0 +1,116 @@
+//! The registry: an immutable snapshot of loaded plugins and their aliases,
+//! swapped whole so that a reload never blocks a call.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use codex_plugin::{Plugin, PluginError, PluginInfo, PluginKind, PluginSummary};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use crate::config::Limits;
+use crate::discovery::Fingerprint;
+
+/// A loaded plugin and everything the host keeps about it.
+pub struct PluginEntry {
+    /// The plugin's metadata with its manifest applied; `info.name` is the canonical name.
+    pub info: PluginInfo,
+    pub kind: PluginKind,
+    /// The file it was loaded from; `None` for built-in plugins.
+    pub source: Option<PathBuf>,
+    pub aliases: Vec<String>,
+    pub limits: Limits,
+    pub(crate) plugin: Arc<dyn Plugin>,
+    pub(crate) enabled: AtomicBool,
+    /// One permit per concurrent call; taking them all waits for in-flight calls to end.
+    pub(crate) slots: Semaphore,
+    pub(crate) config: Arc<Value>,
+    pub(crate) fingerprint: Option<Fingerprint>,
+}
+
+impl PluginEntry {
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_enabled(&self, enabled: bool) {
+        self.enabled.store(enabled, Ordering::Relaxed);
+    }
+
+    /// Calls running right now.
+    pub fn in_flight(&self) -> usize {
+        self.limits
+            .max_concurrency
+            .saturating_sub(self.slots.available_permits())
+    }
+
+    pub fn summary(&self) -> PluginSummary {
+        PluginSummary {
+            info: self.info.clone(),
+            kind: self.kind,
+            enabled: self.is_enabled(),
+            aliases: self.aliases.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for PluginEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginEntry")
+            .field("name", &self.info.name)
+            .field("kind", &self.kind)
+            .field("enabled", &self.is_enabled())
+            .finish()
+    }
+}
+
+/// A plugin file that could not be loaded, as shown in `load_errors`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoadError {
+    /// The file, relative to nothing: the path as scanned.
+    pub file: String,
+    /// The plugin name the file would have had.
+    pub plugin: Option<String>,
+    pub error: String,
+}
+
+/// One immutable view of what is loaded.
+#[derive(Default)]
+pub(crate) struct Registry {
+    /// Canonical names in load order (shutdown runs in reverse).
+    pub order: Vec<Arc<PluginEntry>>,
+    /// Names and aliases → entry.
+    pub lookup: HashMap<String, Arc<PluginEntry>>,
+    pub load_errors: Vec<LoadError>,
+}
+
+impl Registry {
+    pub fn get(&self, name: &str) -> Option<&Arc<PluginEntry>> {
+        self.lookup.get(name)
+    }
+
+    /// The entry for a name or alias, or `NotFound` with the closest known name.
+    pub fn resolve(&self, name: &str) -> Result<&Arc<PluginEntry>, PluginError> {
+        self.get(name).ok_or_else(|| PluginError::NotFound {
+            name: name.to_owned(),
+            suggestion: self.closest(name),
+        })
+    }
+
+    fn closest(&self, name: &str) -> Option<String> {
+        let wanted = name.to_lowercase();
+        self.lookup
+            .iter()
+            .map(|(key, entry)| (strsim::jaro_winkler(&wanted, &key.to_lowercase()), entry))
+            .filter(|(score, _)| *score >= 0.8)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, entry)| entry.info.name.clone())
+    }
+}

@@ -1,0 +1,1 @@
+//! WebAssembly plugins: `<name>_plugin.wasm` run sandboxed by Extism.
