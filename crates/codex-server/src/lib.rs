@@ -1,1 +1,31 @@
-//! placeholder
+//! The HTTP edge of CodexContinue: REST routes, the JSON error envelope, OpenAPI.
+//!
+//! This is the only crate that knows axum, status codes and wire DTOs; everything
+//! below it speaks domain types.
+
+mod dto;
+mod error;
+mod extract;
+mod openapi;
+mod router;
+mod routes;
+mod state;
+
+pub use error::ApiError;
+pub use openapi::ApiDoc;
+pub use router::router;
+pub use state::{AppState, ServerConfig};
+
+use std::future::Future;
+
+/// Serves `state` on `listener` until `shutdown` resolves, then stops accepting and lets
+/// in-flight requests finish. The caller bounds how long that drain may take.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

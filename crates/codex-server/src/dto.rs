@@ -1,0 +1,140 @@
+//! Wire types of the plugin and system routes, with their OpenAPI schemas.
+
+use codex_host::{LoadError, PluginEntry};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// A plugin as listed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PluginView {
+    pub name: String,
+    pub description: String,
+    pub version: String,
+    pub author: String,
+    pub category: String,
+    /// An example input.
+    #[schema(value_type = Option<Object>)]
+    pub example: Option<Value>,
+    /// JSON Schema of the input.
+    #[schema(value_type = Object)]
+    pub input_schema: Value,
+    /// `native`, `wasm`, `python` or `mcp`.
+    pub kind: String,
+    pub enabled: bool,
+    pub aliases: Vec<String>,
+    /// The file it was loaded from; absent for built-in plugins.
+    pub source: Option<String>,
+    pub limits: LimitsView,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LimitsView {
+    pub timeout_ms: u64,
+    pub max_output_bytes: usize,
+    pub max_concurrency: usize,
+}
+
+impl From<&PluginEntry> for PluginView {
+    fn from(entry: &PluginEntry) -> Self {
+        let info = &entry.info;
+        PluginView {
+            name: info.name.clone(),
+            description: info.description.clone(),
+            version: info.version.clone(),
+            author: info.author.clone(),
+            category: info.category.clone(),
+            example: info.example.clone(),
+            input_schema: info.input_schema.clone(),
+            kind: entry.kind.to_string(),
+            enabled: entry.is_enabled(),
+            aliases: entry.aliases.clone(),
+            source: entry.source.as_ref().map(|p| p.display().to_string()),
+            limits: LimitsView {
+                timeout_ms: entry.limits.timeout_ms,
+                max_output_bytes: entry.limits.max_output_bytes,
+                max_concurrency: entry.limits.max_concurrency,
+            },
+        }
+    }
+}
+
+/// A plugin file that failed to load.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoadErrorView {
+    pub file: String,
+    pub plugin: Option<String>,
+    pub error: String,
+}
+
+impl From<LoadError> for LoadErrorView {
+    fn from(e: LoadError) -> Self {
+        LoadErrorView {
+            file: e.file,
+            plugin: e.plugin,
+            error: e.error,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PluginList {
+    pub plugins: Vec<PluginView>,
+    pub load_errors: Vec<LoadErrorView>,
+}
+
+/// `POST /api/plugins/execute`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecuteRequest {
+    /// A plugin name or alias.
+    #[schema(example = "calculator")]
+    pub plugin: String,
+    /// Any JSON value; a plain string always works.
+    #[serde(default)]
+    #[schema(value_type = Object, example = "2*(3+4)")]
+    pub data: Value,
+    /// Defaults to `default`.
+    #[serde(default)]
+    pub session_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExecuteResponse {
+    /// The canonical plugin name (an alias resolved).
+    pub plugin: String,
+    #[schema(value_type = Object)]
+    pub result: Value,
+    /// Wall time of the call, in milliseconds.
+    pub duration_ms: f64,
+    pub execution_id: String,
+    pub session_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReloadResponse {
+    pub plugins: usize,
+    pub load_errors: Vec<LoadErrorView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ToolList {
+    /// OpenAI-style function tools, one per enabled plugin.
+    #[schema(value_type = Vec<Object>)]
+    pub tools: Vec<Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: &'static str,
+    pub plugins: usize,
+    pub load_errors: usize,
+    pub uptime_s: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Version {
+    pub name: &'static str,
+    pub version: &'static str,
+}

@@ -1,0 +1,166 @@
+//! `ApiError`: every failure a route can answer, mapped to a status and one JSON
+//! envelope `{"error": {"code", "message"}}` with a stable machine `code`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use codex_plugin::PluginError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 404 `plugin_not_found`, with a "did you mean" when a name is close.
+    #[error(transparent)]
+    PluginNotFound(PluginError),
+    /// 403 `plugin_disabled`.
+    #[error("plugin '{0}' is disabled")]
+    PluginDisabled(String),
+    /// 403 `plugin_denied`: the plugin tried something it is not granted.
+    #[error("{0}")]
+    PluginDenied(String),
+    /// 400 `invalid_request`: malformed JSON, a missing or mistyped field.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// 413 `payload_too_large`.
+    #[error("request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// 422 `invalid_input`: the plugin rejected its input.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// 504 `plugin_timeout`.
+    #[error("{0}")]
+    PluginTimeout(String),
+    /// 502 `plugin_crashed`: the plugin's process or instance died; the message carries
+    /// what it printed last, which is the plugin author's to read.
+    #[error("{0}")]
+    PluginCrashed(String),
+    /// 502 `plugin_output_too_large`.
+    #[error("{0}")]
+    OutputTooLarge(String),
+    /// 500 `plugin_failed`: generic message, the cause is logged.
+    #[error("plugin '{plugin}' failed")]
+    PluginFailed { plugin: String, cause: String },
+    /// 401 `unauthorized`.
+    #[error("a valid API key is required")]
+    Unauthorized,
+    /// 404 `not_found`: no such route.
+    #[error("no route for {0}")]
+    RouteNotFound(String),
+    /// 405 `method_not_allowed`.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 500 `internal_error`: generic message, the cause is logged.
+    #[error("internal server error")]
+    Internal(String),
+}
+
+/// The error envelope.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `plugin_not_found`, `invalid_request`, ...
+    pub code: &'static str,
+    pub message: String,
+    /// For `plugin_not_found`: the closest known plugin name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<String>,
+}
+
+impl ApiError {
+    /// Attributes a plugin error to the plugin that raised it.
+    pub fn from_plugin(plugin: &str, error: PluginError) -> Self {
+        match error {
+            PluginError::NotFound { .. } => ApiError::PluginNotFound(error),
+            PluginError::Disabled(name) => ApiError::PluginDisabled(name),
+            PluginError::InvalidInput(m) => ApiError::InvalidInput(m),
+            PluginError::Timeout { .. } => ApiError::PluginTimeout(error.to_string()),
+            PluginError::Crashed(m) => ApiError::PluginCrashed(m),
+            PluginError::Denied(m) => ApiError::PluginDenied(m),
+            PluginError::OutputTooLarge { .. } => ApiError::OutputTooLarge(error.to_string()),
+            PluginError::Failed(cause) => ApiError::PluginFailed {
+                plugin: plugin.to_owned(),
+                cause,
+            },
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::PluginNotFound(_) | ApiError::RouteNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::PluginDisabled(_) | ApiError::PluginDenied(_) => StatusCode::FORBIDDEN,
+            ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::InvalidInput(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::PluginTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::PluginCrashed(_) | ApiError::OutputTooLarge(_) => StatusCode::BAD_GATEWAY,
+            ApiError::PluginFailed { .. } | ApiError::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::PluginNotFound(_) => "plugin_not_found",
+            ApiError::PluginDisabled(_) => "plugin_disabled",
+            ApiError::PluginDenied(_) => "plugin_denied",
+            ApiError::InvalidRequest(_) => "invalid_request",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::InvalidInput(_) => "invalid_input",
+            ApiError::PluginTimeout(_) => "plugin_timeout",
+            ApiError::PluginCrashed(_) => "plugin_crashed",
+            ApiError::OutputTooLarge(_) => "plugin_output_too_large",
+            ApiError::PluginFailed { .. } => "plugin_failed",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::RouteNotFound(_) => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+}
+
+impl From<PluginError> for ApiError {
+    fn from(error: PluginError) -> Self {
+        let plugin = match &error {
+            PluginError::NotFound { name, .. } => name.clone(),
+            PluginError::Disabled(name) => name.clone(),
+            PluginError::Timeout { plugin, .. } => plugin.clone(),
+            _ => String::from("(unknown)"),
+        };
+        ApiError::from_plugin(&plugin, error)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        match &self {
+            ApiError::PluginFailed { plugin, cause } => {
+                tracing::error!(plugin = %plugin, cause = %cause, "plugin failed");
+            }
+            ApiError::Internal(cause) => tracing::error!(cause = %cause, "internal error"),
+            _ => {}
+        }
+        let suggestion = match &self {
+            ApiError::PluginNotFound(PluginError::NotFound { suggestion, .. }) => {
+                suggestion.clone()
+            }
+            _ => None,
+        };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.to_string(),
+                suggestion,
+            },
+        };
+        (status, Json(body)).into_response()
+    }
+}

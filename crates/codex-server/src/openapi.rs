@@ -1,0 +1,27 @@
+//! The OpenAPI document, generated from the handlers' annotations.
+
+use utoipa::OpenApi;
+
+use crate::{dto, error, routes};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "CodexContinue", description = "Self-hosted plugin backend for an AI developer assistant."),
+    paths(
+        routes::plugins::list,
+        routes::plugins::get,
+        routes::plugins::execute,
+        routes::plugins::enable,
+        routes::plugins::disable,
+        routes::plugins::reload,
+        routes::plugins::tools,
+        routes::system::health,
+        routes::system::version,
+    ),
+    components(schemas(error::ErrorBody, error::ErrorDetail, dto::PluginView, dto::LoadErrorView)),
+    tags(
+        (name = "plugins", description = "List, inspect, switch and run plugins"),
+        (name = "system", description = "Health and version"),
+    )
+)]
+pub struct ApiDoc;

@@ -1,0 +1,94 @@
+//! The one place that lists every route, and the layers around them.
+
+use std::any::Any;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::error::ApiError;
+use crate::openapi::ApiDoc;
+use crate::routes::{plugins, system};
+use crate::state::AppState;
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/api/plugins", get(plugins::list))
+        .route("/api/plugins/execute", post(plugins::execute))
+        .route("/api/plugins/reload", post(plugins::reload))
+        .route("/api/plugins/{name}", get(plugins::get))
+        .route("/api/plugins/{name}/enable", post(plugins::enable))
+        .route("/api/plugins/{name}/disable", post(plugins::disable))
+        .route("/api/tools", get(plugins::tools))
+        // The original project's paths.
+        .route("/plugins", get(plugins::list))
+        .route("/plugins/execute", post(plugins::execute))
+        .route("/tools", get(plugins::tools))
+        .route("/version", get(system::version))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_api_key,
+        ));
+
+    Router::new()
+        .route("/health", get(system::health))
+        .merge(api)
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .with_state(state)
+}
+
+async fn route_not_found(uri: Uri) -> ApiError {
+    ApiError::RouteNotFound(uri.path().to_owned())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    ApiError::Internal(format!("handler panicked: {message}")).into_response()
+}
+
+/// With API keys configured, every route but `/health` needs one, as
+/// `Authorization: Bearer <key>` or `X-API-Key: <key>`.
+async fn require_api_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    let keys = &state.config.api_keys;
+    if keys.is_empty() || presented_key(&headers).is_some_and(|k| keys.iter().any(|x| x == k)) {
+        next.run(request).await
+    } else {
+        ApiError::Unauthorized.into_response()
+    }
+}
+
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    if let Some(bearer) = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        return Some(bearer.trim());
+    }
+    headers.get("x-api-key").and_then(|v| v.to_str().ok())
+}

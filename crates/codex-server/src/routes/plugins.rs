@@ -1,0 +1,140 @@
+//! `/api/plugins`, `/api/tools` and their original-project aliases.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use codex_host::ExecutionRequest;
+use codex_host::tools::tool_definition;
+use tokio_util::sync::CancellationToken;
+
+use crate::dto::{
+    ExecuteRequest, ExecuteResponse, LoadErrorView, PluginList, PluginView, ReloadResponse,
+    ToolList,
+};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::JsonBody;
+use crate::state::AppState;
+
+/// Every loaded plugin, and the files that failed to load.
+#[utoipa::path(get, path = "/api/plugins", tag = "plugins",
+    responses((status = 200, body = PluginList)))]
+pub async fn list(State(state): State<AppState>) -> Json<PluginList> {
+    Json(plugin_list(&state))
+}
+
+fn plugin_list(state: &AppState) -> PluginList {
+    PluginList {
+        plugins: state
+            .plugins
+            .list()
+            .iter()
+            .map(|e| PluginView::from(&**e))
+            .collect(),
+        load_errors: state
+            .plugins
+            .load_errors()
+            .into_iter()
+            .map(LoadErrorView::from)
+            .collect(),
+    }
+}
+
+/// One plugin by name or alias.
+#[utoipa::path(get, path = "/api/plugins/{name}", tag = "plugins",
+    params(("name" = String, Path, description = "Plugin name or alias")),
+    responses((status = 200, body = PluginView), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<PluginView>, ApiError> {
+    let entry = state.plugins.get(&name)?;
+    Ok(Json(PluginView::from(&*entry)))
+}
+
+/// Runs a plugin.
+#[utoipa::path(post, path = "/api/plugins/execute", tag = "plugins",
+    request_body = ExecuteRequest,
+    responses(
+        (status = 200, body = ExecuteResponse),
+        (status = 400, description = "Malformed JSON or a missing field", body = ErrorBody),
+        (status = 403, description = "The plugin is disabled", body = ErrorBody),
+        (status = 404, description = "No such plugin", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 422, description = "The plugin rejected its input", body = ErrorBody),
+        (status = 500, description = "The plugin failed", body = ErrorBody),
+        (status = 502, description = "The plugin crashed or its output was too large", body = ErrorBody),
+        (status = 504, description = "The plugin timed out", body = ErrorBody),
+    ))]
+pub async fn execute(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<ExecuteRequest>,
+) -> Result<Json<ExecuteResponse>, ApiError> {
+    let session_id = request.session_id.unwrap_or_else(|| "default".to_owned());
+    // Cancels the plugin call when the client goes away and this future is dropped.
+    let cancel = CancellationToken::new();
+    let _cancel_on_drop = cancel.clone().drop_guard();
+    let mut call = ExecutionRequest::new(request.plugin.clone(), request.data)
+        .with_session(session_id.clone());
+    call.cancel = cancel;
+    let execution = state
+        .plugins
+        .execute(call)
+        .await
+        .map_err(|e| ApiError::from_plugin(&request.plugin, e))?;
+    Ok(Json(ExecuteResponse {
+        plugin: execution.plugin,
+        result: execution.result,
+        duration_ms: execution.duration.as_secs_f64() * 1000.0,
+        execution_id: uuid::Uuid::now_v7().to_string(),
+        session_id,
+    }))
+}
+
+/// Switches a plugin on.
+#[utoipa::path(post, path = "/api/plugins/{name}/enable", tag = "plugins",
+    params(("name" = String, Path, description = "Plugin name or alias")),
+    responses((status = 200, body = PluginView), (status = 404, body = ErrorBody)))]
+pub async fn enable(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<PluginView>, ApiError> {
+    let entry = state.plugins.set_enabled(&name, true)?;
+    Ok(Json(PluginView::from(&*entry)))
+}
+
+/// Switches a plugin off; calls get `plugin_disabled` until it is enabled again.
+#[utoipa::path(post, path = "/api/plugins/{name}/disable", tag = "plugins",
+    params(("name" = String, Path, description = "Plugin name or alias")),
+    responses((status = 200, body = PluginView), (status = 404, body = ErrorBody)))]
+pub async fn disable(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<PluginView>, ApiError> {
+    let entry = state.plugins.set_enabled(&name, false)?;
+    Ok(Json(PluginView::from(&*entry)))
+}
+
+/// Rescans the plugins folder now.
+#[utoipa::path(post, path = "/api/plugins/reload", tag = "plugins",
+    responses((status = 200, body = ReloadResponse)))]
+pub async fn reload(State(state): State<AppState>) -> Json<ReloadResponse> {
+    state.plugins.reload().await;
+    let list = plugin_list(&state);
+    Json(ReloadResponse {
+        plugins: list.plugins.len(),
+        load_errors: list.load_errors,
+    })
+}
+
+/// The enabled plugins as OpenAI-style function tools.
+#[utoipa::path(get, path = "/api/tools", tag = "plugins",
+    responses((status = 200, body = ToolList)))]
+pub async fn tools(State(state): State<AppState>) -> Json<ToolList> {
+    let tools = state
+        .plugins
+        .list()
+        .iter()
+        .filter(|e| e.is_enabled())
+        .filter_map(|e| serde_json::to_value(tool_definition(e)).ok())
+        .collect();
+    Json(ToolList { tools })
+}

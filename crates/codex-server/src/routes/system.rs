@@ -1,0 +1,27 @@
+//! `/health` and `/version`.
+
+use axum::Json;
+use axum::extract::State;
+
+use crate::dto::{Health, Version};
+use crate::state::AppState;
+
+/// Liveness and a summary of what is loaded.
+#[utoipa::path(get, path = "/health", tag = "system", responses((status = 200, body = Health)))]
+pub async fn health(State(state): State<AppState>) -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        plugins: state.plugins.list().len(),
+        load_errors: state.plugins.load_errors().len(),
+        uptime_s: state.started.elapsed().as_secs(),
+    })
+}
+
+/// The server's name and version.
+#[utoipa::path(get, path = "/version", tag = "system", responses((status = 200, body = Version)))]
+pub async fn version() -> Json<Version> {
+    Json(Version {
+        name: "codexcontinue",
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}
