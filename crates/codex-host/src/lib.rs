@@ -12,6 +12,7 @@ mod manager;
 mod manifest;
 mod registry;
 mod runtime;
+pub mod tools;
 
 #[cfg(feature = "python")]
 pub mod python;
