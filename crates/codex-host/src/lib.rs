@@ -13,6 +13,7 @@ mod manifest;
 mod registry;
 mod runtime;
 pub mod tools;
+mod watch;
 
 #[cfg(feature = "python")]
 pub mod python;
@@ -26,3 +27,4 @@ pub use manager::{Execution, ExecutionRequest, NativePlugin, PluginManager, Plug
 pub use manifest::Manifest;
 pub use registry::{LoadError, PluginEntry};
 pub use runtime::Runtime;
+pub use watch::FolderWatch;

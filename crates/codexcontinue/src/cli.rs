@@ -1,0 +1,74 @@
+//! Command-line flags, exactly as typed; `settings` turns them into checked settings.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "codexcontinue",
+    version,
+    about = "Self-hosted plugin backend for an AI developer assistant"
+)]
+pub struct Cli {
+    /// Config file (TOML). Defaults to ./codexcontinue.toml when present.
+    #[arg(long, global = true, env = "CODEX_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Folder to load plugins from (default ./plugins).
+    #[arg(long, global = true)]
+    pub plugins_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server.
+    Serve(ServeArgs),
+    /// Run one plugin in-process and print its result as JSON.
+    Run(RunArgs),
+    /// List plugins, or show one.
+    Plugins(PluginsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (default 127.0.0.1:8000).
+    #[arg(long)]
+    pub bind: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Plugin name or alias.
+    pub plugin: String,
+    /// The input. Words are joined with spaces; input starting with `{`, `[` or `"` is
+    /// parsed as JSON, anything else is passed as a string.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub input: Vec<String>,
+    /// Session the execution is recorded under.
+    #[arg(long, default_value = "default")]
+    pub session: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PluginsArgs {
+    #[command(subcommand)]
+    pub command: Option<PluginsCommand>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// List every plugin (the default).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one plugin's metadata and input schema.
+    Info { name: String },
+}

@@ -1,0 +1,17 @@
+//! One module per command.
+
+mod plugins;
+mod run;
+mod serve;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Serve(args) => serve::serve(&cli, args).await,
+        Command::Run(args) => run::run(&cli, args).await,
+        Command::Plugins(args) => plugins::plugins(&cli, args).await,
+    }
+}

@@ -1,0 +1,254 @@
+//! Configuration: defaults, then a TOML file, then `CODEX_*` environment variables, then
+//! flags. Unknown keys are errors that name the key; the result is checked before use.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use codex_host::{HostConfig, Limits, PluginSettings};
+use codex_server::ServerConfig;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::Cli;
+
+/// The file a config is read from when none is named.
+const DEFAULT_CONFIG_FILE: &str = "codexcontinue.toml";
+
+/// Every key of the config file. `CODEX_<KEY>` sets a top-level key from the
+/// environment; `CODEX_<SECTION>__<KEY>` a nested one (`CODEX_LIMITS__TIMEOUT_MS`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    /// Address the server listens on.
+    pub bind: String,
+    /// Folder plugins are loaded from.
+    pub plugins_dir: PathBuf,
+    /// Watch the plugins folder and reload on change.
+    pub watch: bool,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Keys accepted as `Authorization: Bearer <key>` or `X-API-Key`. Required to bind
+    /// anywhere but loopback.
+    pub api_keys: Vec<String>,
+    /// How long in-flight requests may take to finish at shutdown.
+    pub shutdown_grace_ms: u64,
+    /// How long a plugin's `initialize` may take.
+    pub init_timeout_ms: u64,
+    /// Log filter, as `RUST_LOG` takes it; `RUST_LOG` wins when set.
+    pub log: String,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// Limits for every plugin unless `[plugins.<name>]` says otherwise.
+    pub limits: Limits,
+    /// alias → plugin name, added to the defaults (`interpreter`, `oi` → `shell`; `test` → `echo`).
+    pub aliases: BTreeMap<String, String>,
+    /// Per-plugin settings: `enabled`, `timeout_ms`, `max_output_bytes`, `max_concurrency`, `config`.
+    pub plugins: BTreeMap<String, PluginSettings>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for FileConfig {
+    fn default() -> Self {
+        FileConfig {
+            bind: "127.0.0.1:8000".to_owned(),
+            plugins_dir: PathBuf::from("plugins"),
+            watch: true,
+            max_body_bytes: 1024 * 1024,
+            api_keys: Vec::new(),
+            shutdown_grace_ms: 10_000,
+            init_timeout_ms: 30_000,
+            log: "info".to_owned(),
+            log_format: LogFormat::Text,
+            limits: Limits::default(),
+            aliases: codex_host_default_aliases(),
+            plugins: BTreeMap::new(),
+        }
+    }
+}
+
+fn codex_host_default_aliases() -> BTreeMap<String, String> {
+    HostConfig::new(".").aliases
+}
+
+/// Checked settings, ready to build the application from.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    pub host: HostConfig,
+    pub server: ServerConfig,
+    pub shutdown_grace: Duration,
+    pub log: String,
+    pub log_format: LogFormat,
+    /// The file the config came from, if any.
+    pub source: Option<PathBuf>,
+}
+
+/// Reads config for `cli`, with `bind` from `serve --bind` when given.
+pub fn load(cli: &Cli, bind_flag: Option<&str>) -> anyhow::Result<Settings> {
+    let (file, source) = read(cli.config.as_deref())?;
+    let mut file = file;
+    if let Some(dir) = &cli.plugins_dir {
+        file.plugins_dir = dir.clone();
+    }
+    if let Some(bind) = bind_flag {
+        file.bind = bind.to_owned();
+    }
+    check(file, source)
+}
+
+/// Layers defaults, the file and the environment.
+fn read(config: Option<&Path>) -> anyhow::Result<(FileConfig, Option<PathBuf>)> {
+    let mut figment = Figment::from(Serialized::defaults(FileConfig::default()));
+    let source = match config {
+        Some(path) => {
+            if !path.is_file() {
+                bail!("config file {} does not exist", path.display());
+            }
+            Some(path.to_owned())
+        }
+        None => {
+            let default = PathBuf::from(DEFAULT_CONFIG_FILE);
+            default.is_file().then_some(default)
+        }
+    };
+    if let Some(path) = &source {
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    figment = figment.merge(environment());
+    let file: FileConfig = figment.extract().map_err(|e| {
+        let errors: Vec<String> = e.into_iter().map(|e| e.to_string()).collect();
+        anyhow::anyhow!("invalid configuration: {}", errors.join("; "))
+    })?;
+    Ok((file, source))
+}
+
+/// `CODEX_*` variables for the keys we know; other `CODEX_*` variables (set for other
+/// tools) are left alone rather than rejected.
+fn environment() -> Env {
+    const KEYS: &[&str] = &[
+        "bind",
+        "plugins_dir",
+        "watch",
+        "max_body_bytes",
+        "api_keys",
+        "shutdown_grace_ms",
+        "init_timeout_ms",
+        "log",
+        "log_format",
+        "limits",
+        "aliases",
+        "plugins",
+    ];
+    Env::prefixed("CODEX_").split("__").filter(|key| {
+        let top = key.as_str().split('.').next().unwrap_or_default();
+        KEYS.contains(&top)
+    })
+}
+
+fn check(file: FileConfig, source: Option<PathBuf>) -> anyhow::Result<Settings> {
+    let bind: SocketAddr = file
+        .bind
+        .parse()
+        .with_context(|| format!("bind address '{}' is not IP:PORT", file.bind))?;
+    if !bind.ip().is_loopback() && file.api_keys.is_empty() {
+        bail!(
+            "refusing to listen on {bind} without API keys: set api_keys in the config \
+             (or CODEX_API_KEYS) to bind anywhere but loopback"
+        );
+    }
+    if file.api_keys.iter().any(|k| k.trim().len() < 16) {
+        bail!("every API key must be at least 16 characters long");
+    }
+    if file.limits.max_concurrency == 0 || file.limits.timeout_ms == 0 {
+        bail!("limits.max_concurrency and limits.timeout_ms must be greater than 0");
+    }
+    for (alias, target) in &file.aliases {
+        if !codex_plugin::naming::is_valid_name(alias) {
+            bail!("alias '{alias}' is not a valid plugin name");
+        }
+        if alias == target {
+            bail!("alias '{alias}' points to itself");
+        }
+    }
+    let mut host = HostConfig::new(&file.plugins_dir);
+    host.limits = file.limits;
+    host.aliases = file.aliases;
+    host.plugins = file.plugins;
+    host.watch = file.watch;
+    host.init_timeout = Duration::from_millis(file.init_timeout_ms);
+    Ok(Settings {
+        bind,
+        host,
+        server: ServerConfig {
+            max_body_bytes: file.max_body_bytes,
+            api_keys: file.api_keys,
+        },
+        shutdown_grace: Duration::from_millis(file.shutdown_grace_ms),
+        log: file.log,
+        log_format: file.log_format,
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml: &str) -> anyhow::Result<Settings> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, toml)?;
+        let (file, source) = read(Some(&path))?;
+        check(file, source)
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let settings = check(FileConfig::default(), None).unwrap();
+        assert_eq!(settings.bind.to_string(), "127.0.0.1:8000");
+        assert_eq!(settings.host.aliases["interpreter"], "shell");
+        assert_eq!(settings.host.limits.timeout_ms, 30_000);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = parse("bnd = \"127.0.0.1:1\"").unwrap_err().to_string();
+        assert!(err.contains("bnd"), "{err}");
+        let err = parse("[limits]\ntimeout = 5").unwrap_err().to_string();
+        assert!(err.contains("timeout"), "{err}");
+        let err = parse("[plugins.shell]\nenable = true")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("enable"), "{err}");
+    }
+
+    #[test]
+    fn file_values_and_aliases_layer_over_defaults() {
+        let s = parse(
+            "bind = \"127.0.0.1:9000\"\n[aliases]\ncalc = \"calculator\"\n\
+             [plugins.shell]\nenabled = true\ntimeout_ms = 500\n",
+        )
+        .unwrap();
+        assert_eq!(s.bind.port(), 9000);
+        assert_eq!(s.host.aliases["calc"], "calculator");
+        assert_eq!(s.host.aliases["oi"], "shell");
+        assert_eq!(s.host.plugins["shell"].enabled, Some(true));
+    }
+
+    #[test]
+    fn public_bind_needs_api_keys() {
+        let err = parse("bind = \"0.0.0.0:8000\"").unwrap_err().to_string();
+        assert!(err.contains("API keys"), "{err}");
+        parse("bind = \"0.0.0.0:8000\"\napi_keys = [\"0123456789abcdef\"]").unwrap();
+    }
+}
