@@ -1,1 +1,64 @@
 //! Sessions and their append-only event log (SQLite, PostgreSQL).
+//!
+//! Everything that happens in a chat session is an [`Event`] in that session's log: messages,
+//! plugin executions, tool calls and results, resets, errors. Events are numbered 1, 2, 3, ...
+//! per session without gaps, never changed, and only removed by purging the whole session.
+//!
+//! [`connect`] picks the backend from the URL and answers an `Arc<dyn EventStore>`. Writes go
+//! through one group-commit writer per store: an `append` resolves once its events are
+//! committed, and concurrent appends share commits.
+//!
+//! The store knows nothing of HTTP or of plugins' internals.
+
+/// `SELECT` of every event column followed by the given SQL text, as one static string.
+macro_rules! select_events {
+    ($rest:literal) => {
+        concat!(
+            "SELECT session_id, seq, id, kind, ts, payload FROM events ",
+            $rest
+        )
+    };
+}
+
+mod error;
+mod event;
+mod postgres;
+mod sqlite;
+mod store;
+#[cfg(feature = "test-support")]
+pub mod test_support;
+mod writer;
+
+use std::sync::Arc;
+
+pub use error::{Result, StoreError};
+pub use event::{
+    Event, EventKind, EventRef, ExecutionSource, MAX_SESSION_ID_LEN, Message, MessagePayload,
+    NewEvent, PluginExecution, PluginLog, Role, validate_session_id,
+};
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+pub use store::{
+    BackendKind, CommitStats, Counts, EventStore, MAX_PAGE_SIZE, Page, SessionSummary,
+    SqliteDurability, StoreOptions,
+};
+
+/// The database used when none is configured.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://codexcontinue.db";
+
+/// Opens the store at `url` (`sqlite://<path>`, created if missing, or `postgres://...`) and
+/// applies any pending migration.
+pub async fn connect(url: &str, options: StoreOptions) -> Result<Arc<dyn EventStore>> {
+    Ok(match BackendKind::from_url(url)? {
+        BackendKind::Sqlite => Arc::new(SqliteStore::connect(url, &options).await?),
+        BackendKind::Postgres => Arc::new(PostgresStore::connect(url, &options).await?),
+    })
+}
+
+/// Applies pending migrations to the database at `url` and returns (`codexcontinue migrate`).
+pub async fn migrate(url: &str) -> Result<()> {
+    match BackendKind::from_url(url)? {
+        BackendKind::Sqlite => sqlite::migrate(url).await,
+        BackendKind::Postgres => postgres::migrate(url).await,
+    }
+}

@@ -1,0 +1,27 @@
+//! The store's error type, with variants a caller can match on.
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database URL names no backend this crate knows.
+    #[error("unsupported database url `{0}`: expected `sqlite://<path>` or `postgres://...`")]
+    UnsupportedUrl(String),
+    /// A new event was refused before anything was written (bad session id, for instance).
+    #[error("invalid event: {0}")]
+    InvalidEvent(String),
+    /// The database answered with an error, or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Applying the embedded migrations failed.
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// A stored row could not be read back (it does not match the schema this build expects).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    /// The store was closed, or its writer task stopped, before the write was committed.
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// The store's `Result`.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

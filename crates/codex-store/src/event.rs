@@ -1,0 +1,428 @@
+//! Events: what a session's log holds, how new ones are built, and how stored ones read back.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::error::{Result, StoreError};
+
+/// Session ids longer than this are refused, so a request cannot bloat every index.
+pub const MAX_SESSION_ID_LEN: usize = 256;
+
+/// The kind of an event; stored as its snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A chat message (payload: [`MessagePayload`]).
+    Message,
+    /// One run of a plugin (payload: [`PluginExecution`]).
+    PluginExecution,
+    /// The model asked for a tool (payload: `call_id`, `name`, `arguments`).
+    ToolCall,
+    /// The answer to a tool call (payload: `call_id`, `name`, `output`, `is_error`).
+    ToolResult,
+    /// The short memory was cleared; the log keeps everything before it.
+    Reset,
+    /// Something failed in the session (payload: `code`, `message`).
+    Error,
+}
+
+impl EventKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [EventKind; 6] = [
+        EventKind::Message,
+        EventKind::PluginExecution,
+        EventKind::ToolCall,
+        EventKind::ToolResult,
+        EventKind::Reset,
+        EventKind::Error,
+    ];
+
+    /// The name stored in the database and shown on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Message => "message",
+            EventKind::PluginExecution => "plugin_execution",
+            EventKind::ToolCall => "tool_call",
+            EventKind::ToolResult => "tool_result",
+            EventKind::Reset => "reset",
+            EventKind::Error => "error",
+        }
+    }
+
+    /// The kind with this stored name, if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who said a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    User,
+    Assistant,
+    System,
+    Tool,
+}
+
+impl Role {
+    /// The lowercase name used on the wire and in payloads.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::System => "system",
+            Role::Tool => "tool",
+        }
+    }
+}
+
+/// Where a plugin execution came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutionSource {
+    Api,
+    Cli,
+    Chat,
+    Mcp,
+}
+
+/// The payload of a [`EventKind::Message`] event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessagePayload {
+    pub role: Role,
+    pub content: String,
+}
+
+/// The payload of a [`EventKind::PluginExecution`] event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginExecution {
+    /// The plugin's canonical name.
+    pub plugin: String,
+    /// The input as given.
+    pub input: Value,
+    /// The result, when the run succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    /// The error message, when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// `"ok"`, or the error's stable code (`"timeout"`, `"invalid_input"`, ...).
+    pub status: String,
+    pub duration_ms: u64,
+    pub source: ExecutionSource,
+}
+
+impl PluginExecution {
+    /// A successful run.
+    pub fn ok(
+        plugin: impl Into<String>,
+        input: Value,
+        output: Value,
+        duration_ms: u64,
+        source: ExecutionSource,
+    ) -> Self {
+        Self {
+            plugin: plugin.into(),
+            input,
+            output: Some(output),
+            error: None,
+            status: "ok".to_owned(),
+            duration_ms,
+            source,
+        }
+    }
+
+    /// A failed run; `code` is the error's stable machine code.
+    pub fn failed(
+        plugin: impl Into<String>,
+        input: Value,
+        code: impl Into<String>,
+        message: impl Into<String>,
+        duration_ms: u64,
+        source: ExecutionSource,
+    ) -> Self {
+        Self {
+            plugin: plugin.into(),
+            input,
+            output: None,
+            error: Some(message.into()),
+            status: code.into(),
+            duration_ms,
+            source,
+        }
+    }
+
+    /// Whether the run succeeded.
+    pub fn is_ok(&self) -> bool {
+        self.status == "ok"
+    }
+}
+
+/// An event to append. Its id, sequence number and timestamp are given when it is committed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub session_id: String,
+    pub kind: EventKind,
+    pub payload: Value,
+}
+
+impl NewEvent {
+    /// An event of any kind with a free-form payload.
+    pub fn new(session_id: impl Into<String>, kind: EventKind, payload: Value) -> Self {
+        Self {
+            session_id: session_id.into(),
+            kind,
+            payload,
+        }
+    }
+
+    /// A chat message.
+    pub fn message(session_id: impl Into<String>, role: Role, content: impl Into<String>) -> Self {
+        Self::new(
+            session_id,
+            EventKind::Message,
+            json!({ "role": role, "content": content.into() }),
+        )
+    }
+
+    /// One run of a plugin.
+    pub fn plugin_execution(session_id: impl Into<String>, execution: &PluginExecution) -> Self {
+        // A struct of strings, numbers and JSON values always serializes.
+        let payload = serde_json::to_value(execution).unwrap_or(Value::Null);
+        Self::new(session_id, EventKind::PluginExecution, payload)
+    }
+
+    /// The model asked for a tool.
+    pub fn tool_call(
+        session_id: impl Into<String>,
+        call_id: impl Into<String>,
+        name: impl Into<String>,
+        arguments: Value,
+    ) -> Self {
+        Self::new(
+            session_id,
+            EventKind::ToolCall,
+            json!({ "call_id": call_id.into(), "name": name.into(), "arguments": arguments }),
+        )
+    }
+
+    /// The answer to a tool call.
+    pub fn tool_result(
+        session_id: impl Into<String>,
+        call_id: impl Into<String>,
+        name: impl Into<String>,
+        output: Value,
+        is_error: bool,
+    ) -> Self {
+        Self::new(
+            session_id,
+            EventKind::ToolResult,
+            json!({
+                "call_id": call_id.into(),
+                "name": name.into(),
+                "output": output,
+                "is_error": is_error,
+            }),
+        )
+    }
+
+    /// A reset of the short memory.
+    pub fn reset(session_id: impl Into<String>) -> Self {
+        Self::new(session_id, EventKind::Reset, json!({}))
+    }
+
+    /// Something failed in the session.
+    pub fn error(
+        session_id: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::new(
+            session_id,
+            EventKind::Error,
+            json!({ "code": code.into(), "message": message.into() }),
+        )
+    }
+
+    /// Refuses what the schema would refuse, before the event reaches the writer, so one bad
+    /// event never fails the other requests sharing its commit.
+    pub(crate) fn validate(&self) -> Result<()> {
+        validate_session_id(&self.session_id)?;
+        if self.kind == EventKind::Message {
+            serde_json::from_value::<MessagePayload>(self.payload.clone()).map_err(|err| {
+                StoreError::InvalidEvent(format!("a message needs a role and a content: {err}"))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks a session id: non-empty and at most [`MAX_SESSION_ID_LEN`] bytes.
+pub fn validate_session_id(session_id: &str) -> Result<()> {
+    if session_id.is_empty() {
+        return Err(StoreError::InvalidEvent(
+            "the session id is empty".to_owned(),
+        ));
+    }
+    if session_id.len() > MAX_SESSION_ID_LEN {
+        return Err(StoreError::InvalidEvent(format!(
+            "the session id is longer than {MAX_SESSION_ID_LEN} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// Where a committed event landed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventRef {
+    /// Globally unique, time-ordered (UUID v7).
+    pub id: Uuid,
+    pub session_id: String,
+    /// 1, 2, 3, ... within the session, without gaps.
+    pub seq: i64,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    pub id: Uuid,
+    pub session_id: String,
+    pub seq: i64,
+    pub kind: EventKind,
+    pub timestamp: DateTime<Utc>,
+    pub payload: Value,
+}
+
+/// A stored chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Message {
+    pub id: Uuid,
+    pub seq: i64,
+    pub timestamp: DateTime<Utc>,
+    pub role: Role,
+    pub content: String,
+}
+
+impl TryFrom<Event> for Message {
+    type Error = StoreError;
+
+    fn try_from(event: Event) -> Result<Self> {
+        let MessagePayload { role, content } = serde_json::from_value(event.payload)
+            .map_err(|err| StoreError::Corrupt(format!("message {}: {err}", event.id)))?;
+        Ok(Self {
+            id: event.id,
+            seq: event.seq,
+            timestamp: event.timestamp,
+            role,
+            content,
+        })
+    }
+}
+
+/// A stored plugin execution.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PluginLog {
+    pub id: Uuid,
+    pub seq: i64,
+    pub timestamp: DateTime<Utc>,
+    #[serde(flatten)]
+    pub execution: PluginExecution,
+}
+
+impl TryFrom<Event> for PluginLog {
+    type Error = StoreError;
+
+    fn try_from(event: Event) -> Result<Self> {
+        let execution = serde_json::from_value(event.payload)
+            .map_err(|err| StoreError::Corrupt(format!("plugin execution {}: {err}", event.id)))?;
+        Ok(Self {
+            id: event.id,
+            seq: event.seq,
+            timestamp: event.timestamp,
+            execution,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip_through_their_stored_names() {
+        for kind in EventKind::ALL {
+            assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
+            assert_eq!(
+                serde_json::to_value(kind).ok(),
+                Some(Value::from(kind.as_str()))
+            );
+        }
+        assert_eq!(EventKind::parse("nonsense"), None);
+    }
+
+    #[test]
+    fn message_constructor_writes_role_and_content() {
+        let event = NewEvent::message("s", Role::Assistant, "hi");
+        assert_eq!(event.kind, EventKind::Message);
+        assert_eq!(
+            event.payload,
+            json!({ "role": "assistant", "content": "hi" })
+        );
+        assert!(event.validate().is_ok());
+    }
+
+    #[test]
+    fn plugin_execution_payload_reads_back() {
+        let run = PluginExecution::failed(
+            "calculator",
+            json!("1/0"),
+            "invalid_input",
+            "division by zero",
+            3,
+            ExecutionSource::Cli,
+        );
+        let event = NewEvent::plugin_execution("s", &run);
+        assert_eq!(event.payload["status"], "invalid_input");
+        assert_eq!(event.payload["source"], "cli");
+        assert!(event.payload.get("output").is_none());
+        let back: PluginExecution = serde_json::from_value(event.payload).unwrap();
+        assert_eq!(back, run);
+        assert!(!back.is_ok());
+    }
+
+    #[test]
+    fn session_ids_are_checked() {
+        assert!(validate_session_id("default").is_ok());
+        assert!(matches!(
+            validate_session_id(""),
+            Err(StoreError::InvalidEvent(_))
+        ));
+        let long = "x".repeat(MAX_SESSION_ID_LEN + 1);
+        assert!(matches!(
+            validate_session_id(&long),
+            Err(StoreError::InvalidEvent(_))
+        ));
+    }
+
+    #[test]
+    fn a_message_without_content_is_refused() {
+        let event = NewEvent::new("s", EventKind::Message, json!({ "role": "user" }));
+        assert!(matches!(event.validate(), Err(StoreError::InvalidEvent(_))));
+        let event = NewEvent::new(
+            "s",
+            EventKind::Message,
+            json!({ "role": "robot", "content": "" }),
+        );
+        assert!(matches!(event.validate(), Err(StoreError::InvalidEvent(_))));
+    }
+}

@@ -1,0 +1,66 @@
+//! Integration tests of the store: one suite, every behaviour run against SQLite and PostgreSQL.
+//!
+//! Each behaviour is an async function taking the store under test; `both_backends!` turns it
+//! into a `sqlite::<name>` and a `postgres::<name>` test. PostgreSQL is a throwaway cluster
+//! started once per test binary (see `codex_store::test_support`), each test on a fresh database.
+
+/// Generates `sqlite::$name` and `postgres::$name` tests for `async fn $name(Arc<dyn EventStore>)`.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let test = crate::harness::TestStore::sqlite().await;
+                    super::$name(test.store.clone()).await;
+                    test.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let test = crate::harness::TestStore::postgres().await;
+                    super::$name(test.store.clone()).await;
+                    test.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+/// Like `both_backends!` for `async fn $name(Arc<dyn EventStore>, url: String)`, for behaviours
+/// that open more stores on the same database.
+macro_rules! both_backends_with_url {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_url {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let test = crate::harness::TestStore::sqlite().await;
+                    super::$name(test.store.clone(), test.url.clone()).await;
+                    test.finish().await;
+                }
+            )*
+        }
+        mod postgres_url {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let test = crate::harness::TestStore::postgres().await;
+                    super::$name(test.store.clone(), test.url.clone()).await;
+                    test.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+mod append;
+mod concurrency;
+mod harness;
+mod memory;
+mod persistence;
+mod sessions;
+mod timeline;
