@@ -1,0 +1,126 @@
+//! Instances of one module, kept for reuse: created lazily up to the pool size, handed to
+//! one call at a time, returned after it unless the call left the instance unusable.
+//!
+//! Each instance gets its own wasmtime engine. Extism stops a call by bumping the epoch of
+//! the engine the call runs on, which interrupts every call running on that engine; with
+//! one engine per instance, one call's timeout or cancellation never interrupts its
+//! neighbours. The machine code is still compiled once: after the first instance, building
+//! an engine's module is a hit in the compiled-module cache.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use codex_plugin::PluginError;
+use parking_lot::Mutex;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::cache::ModuleCache;
+
+/// One live instance of the module.
+pub(crate) struct Instance {
+    pub plugin: extism::Plugin,
+    /// Whether the module's `initialize` export has run on this instance (or there is none).
+    pub initialized: bool,
+}
+
+/// Builds instances of one module with its sandbox.
+pub(crate) struct InstanceFactory {
+    builder: extism::PluginBuilder<'static>,
+}
+
+impl InstanceFactory {
+    pub(crate) fn new(sandbox: extism::Manifest, cache: &ModuleCache) -> Self {
+        let builder = extism::PluginBuilder::new(sandbox).with_wasi(true);
+        InstanceFactory {
+            builder: cache.apply(builder),
+        }
+    }
+
+    /// Compiles (or loads from the cache) and instantiates. Blocks: call it on a blocking
+    /// thread.
+    pub(crate) fn create(&self) -> Result<extism::Plugin, String> {
+        let compiled = self
+            .builder
+            .clone()
+            .compile()
+            .map_err(|e| format!("not a loadable WebAssembly module: {e:#}"))?;
+        extism::Plugin::new_from_compiled(&compiled)
+            .map_err(|e| format!("cannot instantiate the module: {e:#}"))
+    }
+}
+
+/// The optional exports, looked up once at load.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Exports {
+    pub initialize: bool,
+    pub shutdown: bool,
+}
+
+/// The instances of one plugin.
+pub(crate) struct Pool {
+    factory: InstanceFactory,
+    pub exports: Exports,
+    idle: Mutex<Vec<Instance>>,
+    /// One permit per instance that may exist; a call holds one for its whole run.
+    permits: Arc<Semaphore>,
+    closed: AtomicBool,
+}
+
+impl Pool {
+    /// A pool of up to `size` instances, starting with the one load already made.
+    pub(crate) fn new(
+        factory: InstanceFactory,
+        size: usize,
+        exports: Exports,
+        first: Instance,
+    ) -> Self {
+        Pool {
+            factory,
+            exports,
+            idle: Mutex::new(vec![first]),
+            permits: Arc::new(Semaphore::new(size.max(1))),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Waits for the right to use an instance.
+    pub(crate) async fn permit(&self) -> Result<OwnedSemaphorePermit, PluginError> {
+        self.permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| PluginError::Failed("the plugin has been shut down".to_owned()))
+    }
+
+    /// An idle instance, or a new one. Blocks when it has to create one.
+    pub(crate) fn take(&self) -> Result<Instance, String> {
+        if let Some(instance) = self.idle.lock().pop() {
+            return Ok(instance);
+        }
+        let plugin = self.factory.create()?;
+        Ok(Instance {
+            plugin,
+            initialized: !self.exports.initialize,
+        })
+    }
+
+    /// Returns a healthy instance for the next call; after shutdown it is dropped instead.
+    pub(crate) fn give_back(&self, instance: Instance) {
+        if self.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let mut idle = self.idle.lock();
+        // Checked again under the lock, so `close` never misses an instance.
+        if !self.closed.load(Ordering::Acquire) {
+            idle.push(instance);
+        }
+    }
+
+    /// Stops handing out instances and returns the idle ones (for their `shutdown`).
+    pub(crate) fn close(&self) -> Vec<Instance> {
+        let mut idle = self.idle.lock();
+        self.closed.store(true, Ordering::Release);
+        self.permits.close();
+        std::mem::take(&mut *idle)
+    }
+}
