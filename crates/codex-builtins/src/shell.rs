@@ -203,35 +203,38 @@ impl Plugin for ShellPlugin {
             () = tokio::time::sleep_until(ctx.deadline.into()) => None,
             outcome = run => Some(outcome),
         };
-        let Some(outcome) = outcome else {
-            // Killed here rather than in `Drop` so the group is gone when the error returns.
-            group.kill().await;
-            // Also reaps the shell itself; it is already dead unless `kill` could not run.
-            if let Err(e) = child.kill().await {
-                tracing::warn!(plugin = "shell", error = %e, "could not kill the shell");
+        let failure = match outcome {
+            Some(Ok(output)) => {
+                group.disarm();
+                let ((stdout, stdout_truncated), (stderr, stderr_truncated), status) = output;
+                tracing::debug!(
+                    plugin = "shell",
+                    session_id = %ctx.session_id,
+                    duration_ms = started.elapsed().as_millis() as u64,
+                    exit_code = ?status.code(),
+                    "command finished"
+                );
+                return Ok(result(
+                    stdout,
+                    stderr,
+                    status,
+                    stdout_truncated || stderr_truncated,
+                ));
             }
-            return Err(if ctx.cancel.is_cancelled() {
-                PluginError::failed("the command was cancelled")
-            } else {
-                timeout()
-            });
+            Some(Err(e)) => PluginError::failed(format!("reading the command's output: {e}")),
+            None if ctx.cancel.is_cancelled() => PluginError::failed("the command was cancelled"),
+            None => timeout(),
         };
-        group.disarm();
-        let ((stdout, stdout_truncated), (stderr, stderr_truncated), status) = outcome
-            .map_err(|e| PluginError::failed(format!("reading the command's output: {e}")))?;
-        tracing::debug!(
-            plugin = "shell",
-            session_id = %ctx.session_id,
-            duration_ms = started.elapsed().as_millis() as u64,
-            exit_code = ?status.code(),
-            "command finished"
-        );
-        Ok(result(
-            stdout,
-            stderr,
-            status,
-            stdout_truncated || stderr_truncated,
-        ))
+        // Killed here rather than in `Drop` so the group is gone when the error returns.
+        group.kill().await;
+        // Also reaps the shell itself, unless it had exited already (leaving background jobs
+        // that held the output open until the deadline).
+        if !matches!(child.try_wait(), Ok(Some(_)))
+            && let Err(e) = child.kill().await
+        {
+            tracing::warn!(plugin = "shell", error = %e, "could not kill the shell");
+        }
+        Err(failure)
     }
 }
 
@@ -566,17 +569,46 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn a_timeout_kills_the_whole_process_group() {
+        // The shell waiting for its job, and the shell gone while its job keeps the output open.
+        for ending in ["; wait", ""] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let pid_file = dir.path().join("pid");
+            let command = format!("sleep 30 & echo $! > '{}'{ending}", pid_file.display());
+            let ctx = context(Value::Null, Duration::from_secs(1));
+            let got = ShellPlugin::new().execute(json!(command), &ctx).await;
+            assert!(
+                matches!(got, Err(PluginError::Timeout { .. })),
+                "{command}: {got:?}"
+            );
+            let pid = std::fs::read_to_string(&pid_file).expect("the command wrote its job's pid");
+            assert_gone(pid.trim()).await;
+        }
+    }
+
+    /// The host enforces its own timeout by dropping the call's future; that must not leak
+    /// the command either.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn dropping_the_call_kills_the_process_group() {
         let dir = tempfile::tempdir().expect("temp dir");
         let pid_file = dir.path().join("pid");
         let command = format!("sleep 30 & echo $! > '{}'; wait", pid_file.display());
-        let ctx = context(Value::Null, Duration::from_secs(1));
-        let got = ShellPlugin::new().execute(json!(command), &ctx).await;
-        assert!(matches!(got, Err(PluginError::Timeout { .. })), "{got:?}");
+        let ctx = context(Value::Null, Duration::from_secs(20));
+        let plugin = ShellPlugin::new();
+        let call = plugin.execute(json!(command), &ctx);
+        let got = tokio::time::timeout(Duration::from_secs(1), call).await;
+        assert!(got.is_err(), "the call should still be running: {got:?}");
         let pid = std::fs::read_to_string(&pid_file).expect("the command wrote its job's pid");
-        let stat = format!("/proc/{}/stat", pid.trim());
+        assert_gone(pid.trim()).await;
+    }
+
+    /// Waits, at most 5 s, for process `pid` to be dead (gone or a zombie).
+    #[cfg(target_os = "linux")]
+    async fn assert_gone(pid: &str) {
+        let stat = format!("/proc/{pid}/stat");
         // The signal has been sent when the call returns, but the kernel finishes the
         // process asynchronously and offers no notification to wait on, so poll, bounded.
-        let gone = |stat: &str| match std::fs::read_to_string(stat) {
+        let gone = || match std::fs::read_to_string(&stat) {
             Err(_) => true,
             // The state follows the parenthesised command name; Z is a zombie.
             Ok(text) => text
@@ -585,11 +617,10 @@ mod tests {
                 .is_some_and(|rest| rest.trim_start().starts_with('Z')),
         };
         let polling_since = Instant::now();
-        while !gone(&stat) {
+        while !gone() {
             assert!(
                 polling_since.elapsed() < Duration::from_secs(5),
-                "background job {} survived the timeout",
-                pid.trim()
+                "background job {pid} survived the timeout"
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
