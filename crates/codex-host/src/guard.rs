@@ -33,7 +33,8 @@ pub(crate) async fn run(
             Err(panic) => {
                 let message = panic_message(&*panic);
                 tracing::error!(plugin = %entry.info.name, panic = %message, "plugin panicked");
-                Err(PluginError::Crashed(format!(
+                // A panic is a bug in the plugin, not a dead process: a failure.
+                Err(PluginError::Failed(format!(
                     "the plugin panicked: {message}"
                 )))
             }

@@ -1,0 +1,195 @@
+//! `TestApp`: the real router over a real PluginManager with the built-in plugins and a
+//! few test plugins that misbehave on purpose.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use codex_host::{HostConfig, PluginManager, PluginSettings};
+use codex_plugin::{ExecContext, Plugin, PluginError, PluginInfo};
+use codex_server::{AppState, ServerConfig};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+/// Sleeps for the milliseconds it is given, then answers.
+pub struct SlowPlugin(PluginInfo);
+
+#[async_trait]
+impl Plugin for SlowPlugin {
+    fn info(&self) -> &PluginInfo {
+        &self.0
+    }
+    async fn execute(&self, data: Value, _ctx: &ExecContext) -> Result<Value, PluginError> {
+        let ms = data.as_u64().unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok(json!({"slept_ms": ms}))
+    }
+}
+
+/// Panics on every call.
+pub struct PanicPlugin(PluginInfo);
+
+#[async_trait]
+impl Plugin for PanicPlugin {
+    fn info(&self) -> &PluginInfo {
+        &self.0
+    }
+    async fn execute(&self, _data: Value, _ctx: &ExecContext) -> Result<Value, PluginError> {
+        panic!("boom from a test plugin")
+    }
+}
+
+/// Returns a string of the length it is given.
+pub struct BigPlugin(PluginInfo);
+
+#[async_trait]
+impl Plugin for BigPlugin {
+    fn info(&self) -> &PluginInfo {
+        &self.0
+    }
+    async fn execute(&self, data: Value, _ctx: &ExecContext) -> Result<Value, PluginError> {
+        let len = data.as_u64().unwrap_or(0) as usize;
+        Ok(Value::String("x".repeat(len)))
+    }
+}
+
+/// Fails with a message that must not reach the client.
+pub struct FailPlugin(PluginInfo);
+
+#[async_trait]
+impl Plugin for FailPlugin {
+    fn info(&self) -> &PluginInfo {
+        &self.0
+    }
+    async fn execute(&self, _data: Value, _ctx: &ExecContext) -> Result<Value, PluginError> {
+        Err(PluginError::failed("secret internal detail"))
+    }
+}
+
+pub struct TestApp {
+    pub state: AppState,
+    pub router: axum::Router,
+    _plugins_dir: tempfile::TempDir,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub async fn new() -> TestApp {
+        TestApp::with(|_| {}).await
+    }
+
+    /// An app whose host config `tweak` may change first.
+    pub async fn with(tweak: impl FnOnce(&mut HostConfig)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = HostConfig::new(dir.path());
+        config.plugins.insert(
+            "slow".into(),
+            PluginSettings {
+                timeout_ms: Some(200),
+                ..Default::default()
+            },
+        );
+        config.plugins.insert(
+            "big".into(),
+            PluginSettings {
+                max_output_bytes: Some(1000),
+                ..Default::default()
+            },
+        );
+        tweak(&mut config);
+        let natives = codex_builtins::builtins()
+            .into_iter()
+            .map(|b| codex_host::NativePlugin {
+                plugin: b.plugin,
+                enabled_by_default: b.enabled_by_default,
+            });
+        let manager = PluginManager::builder(config)
+            .with_natives(natives)
+            .with_native(Arc::new(SlowPlugin(PluginInfo::new("slow"))), true)
+            .with_native(Arc::new(PanicPlugin(PluginInfo::new("panicky"))), true)
+            .with_native(Arc::new(BigPlugin(PluginInfo::new("big"))), true)
+            .with_native(Arc::new(FailPlugin(PluginInfo::new("failing"))), true)
+            .start()
+            .await;
+        let state = AppState::new(
+            manager,
+            ServerConfig {
+                max_body_bytes: 64 * 1024,
+                api_keys: Vec::new(),
+            },
+        );
+        TestApp {
+            router: codex_server::router(state.clone()),
+            state,
+            _plugins_dir: dir,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, Body::empty()).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(Method::POST, path, Body::from(body.to_string()))
+            .await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: impl Into<Body>) -> Reply {
+        self.send(Method::POST, path, body.into()).await
+    }
+
+    pub async fn execute(&self, plugin: &str, data: Value) -> Reply {
+        self.post(
+            "/api/plugins/execute",
+            json!({"plugin": plugin, "data": data}),
+        )
+        .await
+    }
+
+    pub async fn send(&self, method: Method, path: &str, body: Body) -> Reply {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json")
+            .body(body)
+            .expect("request");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        Reply { status, body }
+    }
+}
+
+impl Reply {
+    /// Asserts an error reply with this status and code.
+    pub fn assert_error(&self, status: StatusCode, code: &str) {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(self.body["error"]["code"], code, "{}", self.body);
+        assert!(
+            self.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{}",
+            self.body
+        );
+    }
+}

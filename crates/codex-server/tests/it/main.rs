@@ -1,0 +1,8 @@
+//! Integration tests of the HTTP surface, through the real router with real plugins.
+
+mod app;
+mod errors;
+mod limits;
+mod openapi;
+mod plugins;
+mod server;

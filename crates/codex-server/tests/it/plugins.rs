@@ -1,0 +1,166 @@
+//! Listing, inspecting, running and switching plugins.
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+use crate::app::TestApp;
+
+#[tokio::test]
+async fn lists_builtins_with_metadata() {
+    let app = TestApp::new().await;
+    for path in ["/api/plugins", "/plugins"] {
+        let reply = app.get(path).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        let plugins = reply.body["plugins"].as_array().unwrap();
+        let names: Vec<&str> = plugins
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        for name in [
+            "echo",
+            "calculator",
+            "shell",
+            "plugin_metadata",
+            "sentiment",
+        ] {
+            assert!(names.contains(&name), "{name} missing from {names:?}");
+        }
+        let shell = plugins.iter().find(|p| p["name"] == "shell").unwrap();
+        assert_eq!(shell["enabled"], false);
+        assert_eq!(shell["kind"], "native");
+        assert_eq!(shell["aliases"], json!(["interpreter", "oi"]));
+        assert!(reply.body["load_errors"].as_array().unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn shows_one_plugin_by_name_or_alias() {
+    let app = TestApp::new().await;
+    let reply = app.get("/api/plugins/calculator").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body["name"], "calculator");
+    assert!(reply.body["input_schema"].is_object());
+    let reply = app.get("/api/plugins/test").await;
+    assert_eq!(reply.body["name"], "echo");
+}
+
+#[tokio::test]
+async fn executes_with_a_plain_string() {
+    let app = TestApp::new().await;
+    let reply = app.execute("calculator", json!("2*(3+4)")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["plugin"], "calculator");
+    assert_eq!(
+        reply.body["result"],
+        json!({"expression": "2*(3+4)", "result": 14})
+    );
+    assert!(reply.body["duration_ms"].as_f64().unwrap() >= 0.0);
+    assert_eq!(reply.body["execution_id"].as_str().unwrap().len(), 36);
+    assert_eq!(reply.body["session_id"], "default");
+}
+
+#[tokio::test]
+async fn executes_with_an_object_and_a_session() {
+    let app = TestApp::new().await;
+    let reply = app
+        .post(
+            "/plugins/execute",
+            json!({"plugin": "calculator", "data": {"expression": "7/2"}, "session_id": "s1"}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["result"]["result"], 3.5);
+    assert_eq!(reply.body["session_id"], "s1");
+}
+
+#[tokio::test]
+async fn aliases_resolve_to_the_canonical_name() {
+    let app = TestApp::new().await;
+    let reply = app.execute("test", json!("hi")).await;
+    assert_eq!(reply.body["plugin"], "echo");
+    assert_eq!(reply.body["result"], json!({"echo": "hi"}));
+}
+
+#[tokio::test]
+async fn shell_is_off_until_enabled_then_runs() {
+    let app = TestApp::new().await;
+    app.execute("interpreter", json!("echo hi"))
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "plugin_disabled");
+
+    let reply = app.post("/api/plugins/oi/enable", json!(null)).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body["enabled"], true);
+    let reply = app.execute("shell", json!("echo hi")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["result"]["stdout"], "hi\n");
+    assert_eq!(reply.body["result"]["exit_code"], 0);
+
+    let reply = app.post("/api/plugins/shell/disable", json!(null)).await;
+    assert_eq!(reply.body["enabled"], false);
+    app.execute("shell", json!("echo hi"))
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "plugin_disabled");
+}
+
+#[tokio::test]
+async fn config_can_enable_shell() {
+    let app = TestApp::with(|config| {
+        config.plugins.insert(
+            "shell".into(),
+            codex_host::PluginSettings {
+                enabled: Some(true),
+                ..Default::default()
+            },
+        );
+    })
+    .await;
+    let reply = app.execute("shell", json!("printf ok")).await;
+    assert_eq!(reply.body["result"]["stdout"], "ok", "{}", reply.body);
+}
+
+#[tokio::test]
+async fn disabled_plugins_are_not_offered_as_tools() {
+    let app = TestApp::new().await;
+    for path in ["/api/tools", "/tools"] {
+        let reply = app.get(path).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        let tools = reply.body["tools"].as_array().unwrap();
+        let names: Vec<&str> = tools
+            .iter()
+            .map(|t| t["function"]["name"].as_str().unwrap())
+            .collect();
+        assert!(names.contains(&"calculator"));
+        assert!(!names.contains(&"shell"));
+        for tool in tools {
+            assert_eq!(tool["type"], "function");
+            assert_eq!(tool["function"]["parameters"]["type"], "object", "{tool}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn plugin_metadata_sees_every_plugin() {
+    let app = TestApp::new().await;
+    let reply = app.execute("plugin_metadata", json!("calculator")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["result"]["name"], "calculator");
+}
+
+#[tokio::test]
+async fn reload_rescans_the_folder() {
+    let app = TestApp::new().await;
+    let reply = app.post("/api/plugins/reload", json!(null)).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(reply.body["plugins"].as_u64().unwrap() >= 7);
+}
+
+#[tokio::test]
+async fn health_and_version() {
+    let app = TestApp::new().await;
+    let reply = app.get("/health").await;
+    assert_eq!(reply.body["status"], "ok");
+    let reply = app.get("/version").await;
+    assert_eq!(reply.body["name"], "codexcontinue");
+    assert_eq!(reply.body["version"], env!("CARGO_PKG_VERSION"));
+}
