@@ -1,0 +1,31 @@
+"""The CodexContinue plugin interface, as Python plugins import it.
+
+`from codexcontinue import PluginInterface` and the original project's
+`from app.plugins.interface import PluginInterface` name the same class.
+"""
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+__all__ = ["PluginInterface", "InvalidInput"]
+
+
+class PluginInterface(ABC):
+    """A plugin: `initialize()` once, `execute(data)` per call, `shutdown()` once.
+
+    Optional class attributes become the plugin's metadata: `name`, `description`,
+    `version`, `author`, `category`, `example` and `parameters` (a JSON Schema of `data`).
+    """
+
+    @abstractmethod
+    def initialize(self) -> None: ...
+
+    @abstractmethod
+    def execute(self, data: Any) -> Any: ...
+
+    @abstractmethod
+    def shutdown(self) -> None: ...
+
+
+class InvalidInput(ValueError):
+    """Raise from `execute` to reject `data`; the caller sees an invalid-input error."""

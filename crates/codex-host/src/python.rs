@@ -1,1 +1,0 @@
-//! Python plugins: `<name>_plugin.py` run in worker processes.

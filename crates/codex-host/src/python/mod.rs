@@ -1,0 +1,305 @@
+//! Python plugins: `<name>_plugin.py` run in worker processes speaking line-delimited
+//! JSON-RPC 2.0 on stdin/stdout.
+//!
+//! A plugin file gets a pool of workers (one unless its manifest or the options say
+//! otherwise), started at load: each imports the file, instantiates the class named the
+//! PascalCase of the stem and reports its metadata. [`Plugin::initialize`] runs the
+//! class's `initialize()` in every worker (and in every replacement started later),
+//! `execute` sends one request to an idle worker, and [`Plugin::shutdown`] runs
+//! `shutdown()` and lets the workers exit, killing those that do not.
+//!
+//! Isolation: a call abandoned at its deadline or cancellation kills its worker and a
+//! replacement is started at once; a worker that dies is replaced after a backoff
+//! (100 ms doubling to 5 s) and the failing call gets [`PluginError::Crashed`] with the
+//! worker's stderr tail.
+
+mod pool;
+mod protocol;
+mod shim;
+mod worker;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use codex_plugin::{ExecContext, Plugin, PluginError, PluginInfo, PluginKind};
+use parking_lot::Mutex;
+use serde::Deserialize;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::discovery::PluginFile;
+use crate::manifest::Manifest;
+use crate::runtime::Runtime;
+use pool::Pool;
+use shim::ShimDir;
+use worker::WorkerSpec;
+
+/// The most workers one plugin may ask for.
+const MAX_POOL_SIZE: usize = 64;
+
+/// Settings for every Python plugin; a manifest's `interpreter` and `pool_size` override
+/// the first two per plugin.
+#[derive(Debug, Clone)]
+pub struct PythonOptions {
+    /// The interpreter to run workers with: a name looked up in `PATH` or a path.
+    pub interpreter: PathBuf,
+    /// Workers per plugin, so that many calls of one plugin run in parallel.
+    pub pool_size: usize,
+    /// How long a worker may take to start and import its plugin.
+    pub start_timeout: Duration,
+    /// How long `shutdown()` may take, and then how long the worker gets to exit.
+    pub shutdown_grace: Duration,
+    /// The longest response line accepted from a worker; a longer one kills it.
+    pub max_line_bytes: usize,
+    /// How much of a worker's stderr is kept for crash reports.
+    pub stderr_tail_bytes: usize,
+}
+
+impl Default for PythonOptions {
+    fn default() -> Self {
+        PythonOptions {
+            interpreter: PathBuf::from("python3"),
+            pool_size: 1,
+            start_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(2),
+            max_line_bytes: 64 * 1024 * 1024,
+            stderr_tail_bytes: 4096,
+        }
+    }
+}
+
+/// Loads `*_plugin.py` files into worker pools.
+pub struct PythonRuntime {
+    options: PythonOptions,
+    /// The worker script and shim packages, written on first load.
+    shim: Mutex<Option<Arc<ShimDir>>>,
+    /// Parent of every worker's kill token: cancelled at shutdown and on drop.
+    workers: CancellationToken,
+}
+
+impl PythonRuntime {
+    pub fn new(options: PythonOptions) -> Self {
+        PythonRuntime {
+            options,
+            shim: Mutex::new(None),
+            workers: CancellationToken::new(),
+        }
+    }
+
+    fn shim(&self) -> Result<Arc<ShimDir>, String> {
+        let mut shim = self.shim.lock();
+        if let Some(dir) = shim.as_ref() {
+            return Ok(dir.clone());
+        }
+        let dir = Arc::new(
+            ShimDir::create().map_err(|e| format!("cannot write the Python worker files: {e}"))?,
+        );
+        *shim = Some(dir.clone());
+        Ok(dir)
+    }
+}
+
+impl Default for PythonRuntime {
+    fn default() -> Self {
+        PythonRuntime::new(PythonOptions::default())
+    }
+}
+
+impl Drop for PythonRuntime {
+    fn drop(&mut self) {
+        self.workers.cancel();
+    }
+}
+
+#[async_trait]
+impl Runtime for PythonRuntime {
+    fn kind(&self) -> PluginKind {
+        PluginKind::Python
+    }
+
+    fn handles(&self, file: &PluginFile) -> bool {
+        file.name.extension == "py"
+    }
+
+    async fn load(
+        &self,
+        file: &PluginFile,
+        manifest: &Manifest,
+    ) -> Result<Arc<dyn Plugin>, String> {
+        let shim = self.shim()?;
+        let configured = manifest
+            .interpreter
+            .as_deref()
+            .unwrap_or(&self.options.interpreter);
+        let interpreter = resolve_interpreter(configured, &file.path);
+        let size = manifest
+            .pool_size
+            .unwrap_or(self.options.pool_size)
+            .clamp(1, MAX_POOL_SIZE);
+        let plugin: Arc<str> = Arc::from(file.name.name.as_str());
+        let spec = WorkerSpec {
+            plugin: plugin.clone(),
+            interpreter: interpreter.clone(),
+            plugin_path: file.path.clone(),
+            class_name: file.name.class_name(),
+            pythonpath: pythonpath(shim.path()),
+            shim,
+            max_line_bytes: self.options.max_line_bytes,
+            stderr_tail_bytes: self.options.stderr_tail_bytes,
+        };
+        let (pool, describe) =
+            Pool::start(spec, size, self.options.start_timeout, &self.workers).await?;
+        let info = info_from(&file.name.name, describe);
+        tracing::info!(plugin = %plugin, workers = size, interpreter = %interpreter.display(), "python plugin loaded");
+        Ok(Arc::new(PythonPlugin {
+            info,
+            pool,
+            shutdown_grace: self.options.shutdown_grace,
+        }))
+    }
+
+    async fn shutdown(&self) {
+        self.workers.cancel();
+    }
+}
+
+/// A relative interpreter path with a folder in it (`.venv/bin/python`) is taken
+/// relative to the plugin's folder; a bare name (`python3.12`) is looked up in `PATH`.
+fn resolve_interpreter(configured: &Path, plugin_path: &Path) -> PathBuf {
+    if configured.is_relative()
+        && configured.components().count() > 1
+        && let Some(dir) = plugin_path.parent()
+    {
+        return dir.join(configured);
+    }
+    configured.to_owned()
+}
+
+/// The shim folder first, then the host's own `PYTHONPATH`.
+fn pythonpath(shim: &Path) -> OsString {
+    let mut paths = vec![shim.to_owned()];
+    if let Some(existing) = std::env::var_os("PYTHONPATH") {
+        paths.extend(std::env::split_paths(&existing));
+    }
+    std::env::join_paths(paths).unwrap_or_else(|_| shim.as_os_str().to_owned())
+}
+
+/// What a worker's `describe` reports; every field optional.
+#[derive(Debug, Default, Deserialize)]
+struct Described {
+    description: Option<String>,
+    version: Option<String>,
+    author: Option<String>,
+    category: Option<String>,
+    example: Option<Value>,
+    input_schema: Option<Value>,
+}
+
+fn info_from(name: &str, describe: Value) -> PluginInfo {
+    let described: Described = serde_json::from_value(describe).unwrap_or_else(|e| {
+        tracing::warn!(plugin = name, error = %e, "python plugin metadata ignored");
+        Described::default()
+    });
+    let mut info = PluginInfo::new(name);
+    if let Some(v) = described.description {
+        info.description = v;
+    }
+    if let Some(v) = described.version {
+        info.version = v;
+    }
+    if let Some(v) = described.author {
+        info.author = v;
+    }
+    if let Some(v) = described.category {
+        info.category = v;
+    }
+    info.example = described.example;
+    if let Some(v) = described.input_schema {
+        info.input_schema = v;
+    }
+    info
+}
+
+/// A loaded Python plugin: its metadata and its worker pool.
+pub struct PythonPlugin {
+    info: PluginInfo,
+    pool: Pool,
+    shutdown_grace: Duration,
+}
+
+#[async_trait]
+impl Plugin for PythonPlugin {
+    fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+
+    async fn initialize(&self) -> codex_plugin::Result<()> {
+        self.pool.initialize().await
+    }
+
+    /// Stops at the context's deadline or cancellation even if the host does not; in
+    /// both cases the abandoned call kills its worker (see [`pool`]).
+    async fn execute(&self, data: Value, ctx: &ExecContext) -> codex_plugin::Result<Value> {
+        let started = Instant::now();
+        let deadline = tokio::time::Instant::from_std(ctx.deadline);
+        tokio::select! {
+            biased;
+            result = self.pool.execute(&data) => result,
+            () = ctx.cancel.cancelled() => Err(self.abandoned(ctx, started)),
+            () = tokio::time::sleep_until(deadline) => Err(self.abandoned(ctx, started)),
+        }
+    }
+
+    async fn shutdown(&self) -> codex_plugin::Result<()> {
+        self.pool.shutdown(self.shutdown_grace).await
+    }
+}
+
+impl PythonPlugin {
+    fn abandoned(&self, ctx: &ExecContext, started: Instant) -> PluginError {
+        if ctx.remaining().is_zero() {
+            PluginError::Timeout {
+                plugin: self.info.name.clone(),
+                after: started.elapsed(),
+            }
+        } else {
+            PluginError::Failed("the call was cancelled".to_owned())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn interpreter_paths_with_folders_are_relative_to_the_plugin() {
+        let plugin = Path::new("/srv/plugins/x_plugin.py");
+        let check = |configured: &str, expected: &str| {
+            assert_eq!(
+                resolve_interpreter(Path::new(configured), plugin),
+                PathBuf::from(expected)
+            );
+        };
+        check("python3", "python3");
+        check(".venv/bin/python", "/srv/plugins/.venv/bin/python");
+        check("/usr/bin/python3", "/usr/bin/python3");
+    }
+
+    #[test]
+    fn metadata_comes_from_describe() {
+        let info = info_from(
+            "stats",
+            json!({"description": "Counts", "version": "2.0", "input_schema": {"type": "string"}, "pid": 1}),
+        );
+        assert_eq!(info.name, "stats");
+        assert_eq!(info.description, "Counts");
+        assert_eq!(info.version, "2.0");
+        assert_eq!(info.category, "general");
+        assert_eq!(info.input_schema, json!({"type": "string"}));
+    }
+}

@@ -1,0 +1,82 @@
+//! The worker script and the `PluginInterface` shim packages, embedded in the binary and
+//! written to a private folder that goes first on the workers' `PYTHONPATH`.
+
+use std::path::{Path, PathBuf};
+
+/// Files written under the shim folder, relative path → contents.
+const FILES: &[(&str, &str)] = &[
+    (WORKER_SCRIPT, include_str!("../../python/codex_worker.py")),
+    (
+        "codexcontinue/__init__.py",
+        include_str!("../../python/codexcontinue/__init__.py"),
+    ),
+    (
+        "app/__init__.py",
+        include_str!("../../python/app/__init__.py"),
+    ),
+    (
+        "app/plugins/__init__.py",
+        include_str!("../../python/app/plugins/__init__.py"),
+    ),
+    (
+        "app/plugins/interface.py",
+        include_str!("../../python/app/plugins/interface.py"),
+    ),
+];
+
+const WORKER_SCRIPT: &str = "codex_worker.py";
+
+/// A private temporary folder holding the worker script and shim packages; removed
+/// when the last worker spec using it is dropped.
+#[derive(Debug)]
+pub(crate) struct ShimDir {
+    dir: tempfile::TempDir,
+}
+
+impl ShimDir {
+    /// Writes every file into a fresh folder only the current user can read.
+    pub fn create() -> std::io::Result<ShimDir> {
+        let dir = tempfile::Builder::new()
+            .prefix("codexcontinue-python-")
+            .tempdir()?;
+        for (relative, contents) in FILES {
+            let path = dir.path().join(relative);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&path, contents)?;
+        }
+        std::fs::create_dir_all(dir.path().join("pycache"))?;
+        Ok(ShimDir { dir })
+    }
+
+    /// The folder to put first on `PYTHONPATH`.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn worker_script(&self) -> PathBuf {
+        self.dir.path().join(WORKER_SCRIPT)
+    }
+
+    /// Where workers keep bytecode, so nothing is written into the plugins folder
+    /// (which the host watches for changes).
+    pub fn pycache(&self) -> PathBuf {
+        self.dir.path().join("pycache")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_the_worker_and_both_import_paths() {
+        let shim = ShimDir::create().unwrap();
+        assert!(shim.worker_script().is_file());
+        assert!(shim.path().join("codexcontinue/__init__.py").is_file());
+        let interface =
+            std::fs::read_to_string(shim.path().join("app/plugins/interface.py")).unwrap();
+        assert!(interface.contains("from codexcontinue import"));
+    }
+}

@@ -1,0 +1,380 @@
+//! One Python worker process: spawning it, one request/response round trip at a time,
+//! its stderr tail, and killing it.
+//!
+//! The child is owned by a reaper task tied to a cancellation token: cancelling the
+//! token (explicitly, on drop of the [`Worker`], or when the pool or runtime goes away)
+//! kills the process, and the reaper publishes its exit status.
+
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::protocol::{self, Response, RpcError};
+use super::shim::ShimDir;
+
+/// How long a worker that closed its stdout gets to exit before it is killed, and how
+/// long its last stderr output gets to arrive, when a crash is being reported.
+const EXIT_GRACE: Duration = Duration::from_millis(1000);
+const STDERR_GRACE: Duration = Duration::from_millis(500);
+/// A response buffer grown past this is released after the call.
+const KEEP_LINE_CAPACITY: usize = 1 << 20;
+
+/// Everything needed to start a worker for one plugin file.
+#[derive(Debug)]
+pub(crate) struct WorkerSpec {
+    /// The plugin's name, for logs.
+    pub plugin: Arc<str>,
+    pub interpreter: PathBuf,
+    pub plugin_path: PathBuf,
+    pub class_name: String,
+    pub shim: Arc<ShimDir>,
+    /// `PYTHONPATH` for the worker: the shim folder, then whatever the host had.
+    pub pythonpath: OsString,
+    pub max_line_bytes: usize,
+    pub stderr_tail_bytes: usize,
+}
+
+/// Why a call did not produce a result.
+#[derive(Debug)]
+pub(crate) enum CallError {
+    /// The worker answered with an error and stays usable.
+    Rpc(RpcError),
+    /// The worker is unusable (exited, crashed, broke the protocol). The message says
+    /// why and carries the exit status and the stderr tail.
+    Died(String),
+}
+
+/// A running worker. Dropping it kills the process.
+pub(crate) struct Worker {
+    plugin: Arc<str>,
+    pid: Option<u32>,
+    /// `None` once closed for a graceful exit.
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    out: Vec<u8>,
+    line: Vec<u8>,
+    next_id: u64,
+    max_line_bytes: usize,
+    /// The exit status as text, once the process has exited.
+    exit: watch::Receiver<Option<String>>,
+    stderr: Arc<StderrTail>,
+    stderr_task: Option<JoinHandle<()>>,
+    kill: CancellationToken,
+}
+
+impl Worker {
+    /// Starts the interpreter on the worker script; the plugin is imported right away,
+    /// and the first answer (to `describe`) says whether that worked.
+    pub fn spawn(spec: &WorkerSpec, parent: &CancellationToken) -> Result<Worker, String> {
+        let mut command = Command::new(&spec.interpreter);
+        command
+            .arg(spec.shim.worker_script())
+            .arg(&spec.plugin_path)
+            .arg(&spec.class_name)
+            .env("PYTHONPATH", &spec.pythonpath)
+            .env("PYTHONPYCACHEPREFIX", spec.shim.pycache())
+            .env("PYTHONUNBUFFERED", "1")
+            .env("PYTHONIOENCODING", "utf-8:backslashreplace")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        // Its own process group: a Ctrl-C at the terminal stops the server, which then
+        // shuts the workers down in order, instead of interrupting them mid-call.
+        #[cfg(unix)]
+        command.process_group(0);
+        let mut child = command.spawn().map_err(|e| {
+            format!(
+                "cannot start the Python interpreter '{}': {e}",
+                spec.interpreter.display()
+            )
+        })?;
+        let pid = child.id();
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return Err("the worker's standard streams were not captured".to_owned());
+        };
+        let kill = parent.child_token();
+        let (exit_tx, exit) = watch::channel(None);
+        tokio::spawn(reap(child, kill.clone(), exit_tx));
+        let tail = Arc::new(StderrTail::new(spec.stderr_tail_bytes));
+        let stderr_task =
+            tokio::spawn(drain_stderr(stderr, tail.clone(), spec.plugin.clone(), pid));
+        tracing::debug!(plugin = %spec.plugin, pid, "python worker started");
+        Ok(Worker {
+            plugin: spec.plugin.clone(),
+            pid,
+            stdin: Some(stdin),
+            stdout: BufReader::with_capacity(64 * 1024, stdout),
+            out: Vec::with_capacity(1024),
+            line: Vec::with_capacity(1024),
+            next_id: 1,
+            max_line_bytes: spec.max_line_bytes,
+            exit,
+            stderr: tail,
+            stderr_task: Some(stderr_task),
+            kill,
+        })
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.exit.borrow().is_none()
+    }
+
+    /// Kills the process now (the reaper collects it).
+    pub fn kill(&self) {
+        self.kill.cancel();
+    }
+
+    /// One round trip: one request line written, one response line read.
+    pub async fn call<P: Serialize>(
+        &mut self,
+        method: &str,
+        params: P,
+    ) -> Result<Value, CallError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.out.clear();
+        if let Err(e) = protocol::encode_request(&mut self.out, id, method, params) {
+            return Err(CallError::Rpc(RpcError {
+                code: protocol::code::PLUGIN_ERROR,
+                message: format!("cannot encode the request: {e}"),
+                data: None,
+            }));
+        }
+        let Some(stdin) = self.stdin.as_mut() else {
+            return Err(CallError::Died("the worker is shutting down".to_owned()));
+        };
+        if let Err(e) = stdin.write_all(&self.out).await {
+            return Err(self
+                .died(format!("the worker stopped reading ({e})"), false)
+                .await);
+        }
+        let read = self.read_line().await;
+        // Anything but a clean end of stream means the worker is in an unknown state.
+        let broke_protocol = !matches!(read, Ok(false));
+        let result = match read {
+            Ok(true) => self.parse_response(id),
+            Ok(false) => Err("the worker exited".to_owned()),
+            Err(e) => Err(e),
+        };
+        if self.line.capacity() > KEEP_LINE_CAPACITY {
+            self.line = Vec::with_capacity(1024);
+        }
+        match result {
+            Ok(response) => match response.error {
+                Some(error) => Err(CallError::Rpc(error)),
+                None => Ok(response.result),
+            },
+            Err(reason) => Err(self.died(reason, broke_protocol).await),
+        }
+    }
+
+    fn parse_response(&self, id: u64) -> Result<Response, String> {
+        let response: Response = serde_json::from_slice(&self.line)
+            .map_err(|e| format!("the worker broke the protocol ({e})"))?;
+        if response.id != Some(id) {
+            return Err(format!(
+                "the worker answered request {:?} while {id} was pending",
+                response.id
+            ));
+        }
+        Ok(response)
+    }
+
+    /// Reads one line into `self.line` (without the newline); `Ok(false)` at end of
+    /// stream. A line over the limit is an error: a runaway worker cannot exhaust memory.
+    async fn read_line(&mut self) -> Result<bool, String> {
+        self.line.clear();
+        loop {
+            let available = self
+                .stdout
+                .fill_buf()
+                .await
+                .map_err(|e| format!("cannot read from the worker ({e})"))?;
+            if available.is_empty() {
+                return Ok(false);
+            }
+            let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
+                Some(end) => (end, true),
+                None => (available.len(), false),
+            };
+            if self.line.len() + chunk > self.max_line_bytes {
+                return Err(format!(
+                    "the worker sent a response line over the limit of {} bytes",
+                    self.max_line_bytes
+                ));
+            }
+            self.line.extend_from_slice(&available[..chunk]);
+            self.stdout.consume(chunk + usize::from(done));
+            if done {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Describes the worker's death: the reason, its exit status and its stderr tail.
+    /// A worker that broke the protocol (`kill_now`) is killed first; one that closed its
+    /// output gets a moment to exit so its own exit status is reported.
+    async fn died(&mut self, reason: String, kill_now: bool) -> CallError {
+        if kill_now {
+            self.kill();
+        }
+        let mut status = wait_exit(&mut self.exit, EXIT_GRACE).await;
+        if status.is_none() {
+            self.kill();
+            status = wait_exit(&mut self.exit, EXIT_GRACE).await;
+        }
+        if let Some(task) = self.stderr_task.take() {
+            let _ = tokio::time::timeout(STDERR_GRACE, task).await;
+        }
+        let mut message = reason;
+        if let Some(status) = status {
+            message.push_str(&format!(" ({status})"));
+        }
+        let tail = self.stderr.text();
+        if !tail.trim().is_empty() {
+            message.push_str("; stderr:\n");
+            message.push_str(tail.trim_end());
+        }
+        tracing::warn!(plugin = %self.plugin, pid = self.pid, error = %message, "python worker died");
+        CallError::Died(message)
+    }
+
+    /// Closes stdin so the worker leaves its loop, and waits up to `grace` for it to
+    /// exit; dropping the worker afterwards kills it if it is still running.
+    pub async fn close(&mut self, grace: Duration) {
+        self.stdin = None;
+        if wait_exit(&mut self.exit, grace).await.is_none() {
+            tracing::warn!(plugin = %self.plugin, pid = self.pid, "python worker did not exit; killing it");
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.kill.cancel();
+    }
+}
+
+async fn wait_exit(exit: &mut watch::Receiver<Option<String>>, grace: Duration) -> Option<String> {
+    match tokio::time::timeout(grace, exit.wait_for(Option::is_some)).await {
+        Ok(Ok(status)) => status.clone(),
+        _ => None,
+    }
+}
+
+/// Owns the child: waits for it to exit, or kills it when `kill` is cancelled.
+async fn reap(mut child: Child, kill: CancellationToken, exit: watch::Sender<Option<String>>) {
+    let status = tokio::select! {
+        status = child.wait() => status,
+        () = kill.cancelled() => {
+            let _ = child.start_kill();
+            child.wait().await
+        }
+    };
+    let text = match status {
+        Ok(status) => status.to_string(),
+        Err(e) => format!("exit status unknown: {e}"),
+    };
+    exit.send_replace(Some(text));
+}
+
+/// The last few KiB a worker wrote to stderr (plugin prints included).
+#[derive(Debug)]
+pub(crate) struct StderrTail {
+    bytes: Mutex<VecDeque<u8>>,
+    capacity: usize,
+}
+
+impl StderrTail {
+    fn new(capacity: usize) -> Self {
+        StderrTail {
+            bytes: Mutex::new(VecDeque::with_capacity(capacity)),
+            capacity,
+        }
+    }
+
+    fn push(&self, chunk: &[u8]) {
+        let chunk = &chunk[chunk.len().saturating_sub(self.capacity)..];
+        let mut bytes = self.bytes.lock();
+        let excess = (bytes.len() + chunk.len()).saturating_sub(self.capacity);
+        bytes.drain(..excess);
+        bytes.extend(chunk);
+    }
+
+    fn text(&self) -> String {
+        let mut bytes = self.bytes.lock();
+        String::from_utf8_lossy(bytes.make_contiguous()).into_owned()
+    }
+}
+
+/// Copies the worker's stderr into its tail and logs it line by line at debug level.
+async fn drain_stderr(
+    mut stderr: ChildStderr,
+    tail: Arc<StderrTail>,
+    plugin: Arc<str>,
+    pid: Option<u32>,
+) {
+    const MAX_LOGGED_LINE: usize = 4096;
+    let mut buf = vec![0u8; 8192];
+    let mut pending: Vec<u8> = Vec::new();
+    let log = |line: &[u8]| {
+        let text = String::from_utf8_lossy(line);
+        tracing::debug!(plugin = %plugin, pid, line = %text.trim_end(), "python stderr");
+    };
+    loop {
+        let n = match stderr.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        tail.push(&buf[..n]);
+        if !tracing::enabled!(tracing::Level::DEBUG) {
+            continue;
+        }
+        pending.extend_from_slice(&buf[..n]);
+        while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+            log(&pending[..end]);
+            pending.drain(..=end);
+        }
+        if pending.len() > MAX_LOGGED_LINE {
+            log(&pending);
+            pending.clear();
+        }
+    }
+    if !pending.is_empty() {
+        log(&pending);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stderr_tail_keeps_the_last_bytes() {
+        let tail = StderrTail::new(8);
+        tail.push(b"hello ");
+        tail.push(b"world");
+        assert_eq!(tail.text(), "lo world");
+        tail.push(b"0123456789abc");
+        assert_eq!(tail.text(), "56789abc");
+    }
+}

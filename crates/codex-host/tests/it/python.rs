@@ -1,0 +1,613 @@
+//! Python plugins through the real `PluginManager`, with real `python3` worker processes
+//! and plugin files written into temporary folders.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use codex_host::python::{PythonOptions, PythonRuntime};
+use codex_host::{ExecutionRequest, HostConfig, PluginManager};
+use codex_plugin::{PluginError, PluginKind};
+use serde_json::{Value, json};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
+
+/// A plugin that does whatever its input asks, hostile things included.
+const HOSTILE: &str = r#"
+import os, socket, sys, time
+from codexcontinue import PluginInterface
+
+class CLASS(PluginInterface):
+    def initialize(self):
+        self.ready = True
+
+    def shutdown(self):
+        pass
+
+    def execute(self, data):
+        op = data.get("op") if isinstance(data, dict) else data
+        if op == "pid":
+            return {"pid": os.getpid(), "ready": self.ready}
+        if op == "print":
+            print('{"jsonrpc":"2.0","id":1,"result":"forged"}')
+            sys.__stdout__.write("written to sys.__stdout__\n")
+            sys.__stdout__.flush()
+            os.write(1, b"written to fd 1\n")
+            os.system("echo written by a subprocess")
+            return {"printed": True, "stdin": sys.stdin.read()}
+        if op == "set":
+            return {1, 2}
+        if op == "nan":
+            return float("nan")
+        if op == "value":
+            raise ValueError("no good")
+        if op == "key":
+            return {}["missing"]
+        if op == "connect_and_hang":
+            self.conn = socket.create_connection(("127.0.0.1", data["port"]))
+            while True:
+                time.sleep(1)
+        if op == "hang":
+            while True:
+                time.sleep(1)
+        if op == "exit":
+            print("about to exit", file=sys.stderr)
+            sys.exit(3)
+        if op == "_exit":
+            sys.stderr.write("leaving hard\n")
+            sys.stderr.flush()
+            os._exit(4)
+        if op == "sigkill":
+            print("killing myself", file=sys.stderr, flush=True)
+            os.kill(os.getpid(), 9)
+        if op == "segfault":
+            import ctypes
+            ctypes.string_at(0)
+        if op == "sleep":
+            time.sleep(data["seconds"])
+            return os.getpid()
+        if op == "big":
+            return "x" * data["size"]
+        return data
+"#;
+
+fn hostile(class: &str) -> String {
+    HOSTILE.replace("CLASS", class)
+}
+
+const GREETING: &str = r#"
+from app.plugins.interface import PluginInterface
+
+
+class GreetingPlugin(PluginInterface):
+    def initialize(self):
+        self.greeting = "Hello"
+
+    def execute(self, data):
+        return f"{self.greeting}, {data}!"
+
+    def shutdown(self):
+        pass
+"#;
+
+fn write(dir: &Path, file: &str, contents: &str) {
+    std::fs::write(dir.join(file), contents).unwrap();
+}
+
+async fn start(dir: &Path) -> PluginManager {
+    start_with(HostConfig::new(dir), PythonOptions::default()).await
+}
+
+async fn start_with(config: HostConfig, options: PythonOptions) -> PluginManager {
+    PluginManager::builder(config)
+        .with_runtime(Arc::new(PythonRuntime::new(options)))
+        .start()
+        .await
+}
+
+async fn run(manager: &PluginManager, plugin: &str, data: Value) -> Result<Value, PluginError> {
+    manager
+        .execute(ExecutionRequest::new(plugin, data))
+        .await
+        .map(|e| e.result)
+}
+
+async fn pid(manager: &PluginManager, plugin: &str) -> u64 {
+    let result = run(manager, plugin, json!("pid")).await.unwrap();
+    assert_eq!(result["ready"], true, "initialize() ran in this worker");
+    result["pid"].as_u64().unwrap()
+}
+
+fn crashed(result: Result<Value, PluginError>) -> String {
+    match result {
+        Err(PluginError::Crashed(message)) => message,
+        other => panic!("expected Crashed, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn both_import_styles_load_with_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "greeting_plugin.py", GREETING);
+    write(
+        dir.path(),
+        "stats_plugin.py",
+        r#"
+from codexcontinue import PluginInterface
+
+class StatsPlugin(PluginInterface):
+    """Counts words.
+
+    More text that is not the summary."""
+    version = 2
+    author = "Ada"
+    category = "text"
+    example = "one two"
+    parameters = {"type": "string"}
+    def initialize(self): pass
+    def execute(self, data): return {"words": len(data.split())}
+    def shutdown(self): pass
+"#,
+    );
+    let manager = start(dir.path()).await;
+    assert_eq!(manager.load_errors(), []);
+
+    let stats = manager.get("stats").unwrap();
+    assert_eq!(stats.kind, PluginKind::Python);
+    assert_eq!(stats.info.description, "Counts words.");
+    assert_eq!(stats.info.version, "2");
+    assert_eq!(stats.info.author, "Ada");
+    assert_eq!(stats.info.category, "text");
+    assert_eq!(stats.info.example, Some(json!("one two")));
+    assert_eq!(stats.info.input_schema, json!({"type": "string"}));
+    let greeting = manager.get("greeting").unwrap();
+    assert_eq!(greeting.info.version, "0.1.0");
+    assert_eq!(greeting.aliases, ["greeting_plugin"]);
+
+    assert_eq!(
+        run(&manager, "greeting", json!("Ada")).await,
+        Ok(json!("Hello, Ada!"))
+    );
+    assert_eq!(
+        run(&manager, "greeting_plugin", json!({"name": "Ada"})).await,
+        Ok(json!("Hello, {'name': 'Ada'}!"))
+    );
+    assert_eq!(
+        run(&manager, "stats", json!("one two three")).await,
+        Ok(json!({"words": 3}))
+    );
+    manager.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_shipped_examples_load_and_run() {
+    let plugins = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins");
+    let manager = start(&plugins).await;
+    let errors = manager.load_errors();
+    assert!(
+        !errors
+            .iter()
+            .any(|e| e.file.ends_with("greeting_plugin.py")
+                || e.file.ends_with("text_stats_plugin.py")),
+        "{errors:?}"
+    );
+    assert_eq!(
+        run(&manager, "greeting", json!("Ada")).await,
+        Ok(json!("Hello, Ada!"))
+    );
+    let stats = manager.get("text_stats").unwrap();
+    assert_eq!(stats.info.category, "text");
+    assert!(stats.info.input_schema.get("oneOf").is_some());
+    let example = stats.info.example.clone().unwrap();
+    let result = run(&manager, "text_stats", example).await.unwrap();
+    assert_eq!(result["words"], 7);
+    assert_eq!(result["sentences"], 2);
+    assert_eq!(result["top_words"][0], json!({"word": "the", "count": 2}));
+    assert!(matches!(
+        run(&manager, "text_stats", json!(42)).await,
+        Err(PluginError::InvalidInput(_))
+    ));
+    manager.shutdown().await;
+}
+
+#[tokio::test]
+async fn prints_never_reach_the_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "loud_plugin.py", &hostile("LoudPlugin"));
+    let manager = start(dir.path()).await;
+    let before = pid(&manager, "loud").await;
+    assert_eq!(
+        run(&manager, "loud", json!("print")).await,
+        Ok(json!({"printed": true, "stdin": ""}))
+    );
+    assert_eq!(pid(&manager, "loud").await, before, "the worker survived");
+    manager.shutdown().await;
+}
+
+#[tokio::test]
+async fn plugin_errors_are_clear_and_keep_the_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "picky_plugin.py", &hostile("PickyPlugin"));
+    let manager = start(dir.path()).await;
+    let before = pid(&manager, "picky").await;
+
+    let check = async |op: &str, expected: fn(&PluginError) -> bool, text: &str| {
+        let error = run(&manager, "picky", json!(op)).await.unwrap_err();
+        assert!(expected(&error), "{op}: {error:?}");
+        assert!(error.to_string().contains(text), "{op}: {error}");
+    };
+    check(
+        "set",
+        |e| matches!(e, PluginError::Failed(_)),
+        "not JSON-serialisable",
+    )
+    .await;
+    check("set", |e| matches!(e, PluginError::Failed(_)), "set").await;
+    check(
+        "nan",
+        |e| matches!(e, PluginError::Failed(_)),
+        "not JSON-serialisable",
+    )
+    .await;
+    check(
+        "value",
+        |e| matches!(e, PluginError::InvalidInput(_)),
+        "ValueError: no good",
+    )
+    .await;
+    check(
+        "key",
+        |e| matches!(e, PluginError::Failed(_)),
+        "KeyError: 'missing'",
+    )
+    .await;
+    check(
+        "key",
+        |e| matches!(e, PluginError::Failed(_)),
+        "picky_plugin.py",
+    )
+    .await;
+
+    assert_eq!(
+        pid(&manager, "picky").await,
+        before,
+        "no error restarted the worker"
+    );
+    manager.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_pool_runs_calls_in_parallel() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "slow_plugin.py", &hostile("SlowPlugin"));
+    write(dir.path(), "slow_plugin.toml", "pool_size = 4\n");
+    let manager = start(dir.path()).await;
+    assert_eq!(manager.load_errors(), []);
+
+    let started = Instant::now();
+    let calls = (0..4).map(|_| run(&manager, "slow", json!({"op": "sleep", "seconds": 0.3})));
+    let results = futures::future::join_all(calls).await;
+    let elapsed = started.elapsed();
+    let mut pids: Vec<u64> = results
+        .into_iter()
+        .map(|r| r.unwrap().as_u64().unwrap())
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    assert_eq!(pids.len(), 4, "four workers served the four calls");
+    // Run one after another, the calls would take 1.2 s.
+    assert!(elapsed < Duration::from_millis(1100), "{elapsed:?}");
+    manager.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_call_past_its_timeout_kills_the_worker_and_the_next_call_works() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "stuck_plugin.py", &hostile("StuckPlugin"));
+    write(dir.path(), "stuck_plugin.toml", "timeout_ms = 2000\n");
+    let manager = start(dir.path()).await;
+    let before = pid(&manager, "stuck").await;
+
+    let started = Instant::now();
+    let error = run(&manager, "stuck", json!("hang")).await.unwrap_err();
+    assert!(matches!(error, PluginError::Timeout { .. }), "{error:?}");
+    assert!(started.elapsed() < Duration::from_secs(6));
+
+    let after = pid(&manager, "stuck").await;
+    assert_ne!(after, before, "a fresh worker answers");
+    manager.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_cancelled_call_kills_its_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "waiting_plugin.py", &hostile("WaitingPlugin"));
+    let manager = start(dir.path()).await;
+    let before = pid(&manager, "waiting").await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+
+    let request = ExecutionRequest::new("waiting", json!({"op": "connect_and_hang", "port": port}));
+    let cancel = request.cancel.clone();
+    let call = tokio::spawn({
+        let manager = manager.clone();
+        async move { manager.execute(request).await }
+    });
+    // The worker connects once it is inside `execute`.
+    let (mut conn, _) = listener.accept().await.unwrap();
+    cancel.cancel();
+    let error = call.await.unwrap().unwrap_err();
+    assert_eq!(error, PluginError::Failed("the call was cancelled".into()));
+    // The killed worker's socket closes.
+    let mut buf = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
+
+    assert_ne!(pid(&manager, "waiting").await, before);
+    manager.shutdown().await;
+}
+
+#[tokio::test]
+async fn crashes_report_the_stderr_tail_and_the_worker_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "fragile_plugin.py", &hostile("FragilePlugin"));
+    let manager = start(dir.path()).await;
+    let mut last = pid(&manager, "fragile").await;
+
+    for (op, expected) in [
+        ("exit", ["about to exit", "exit status: 3"]),
+        ("_exit", ["leaving hard", "exit status: 4"]),
+        ("sigkill", ["killing myself", "signal: 9"]),
+        ("segfault", ["exited", "signal: 11"]),
+    ] {
+        let message = crashed(run(&manager, "fragile", json!(op)).await);
+        for text in expected {
+            assert!(message.contains(text), "{op}: {message}");
+        }
+        let next = pid(&manager, "fragile").await;
+        assert_ne!(next, last, "{op}: a new worker answers");
+        last = next;
+    }
+    manager.shutdown().await;
+}
+
+#[tokio::test]
+async fn broken_files_are_load_errors_while_the_rest_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "greeting_plugin.py", GREETING);
+    write(dir.path(), "syntax_plugin.py", "def broken(:\n    pass\n");
+    write(
+        dir.path(),
+        "missing_dep_plugin.py",
+        "import no_such_module_anywhere\n",
+    );
+    write(
+        dir.path(),
+        "no_class_plugin.py",
+        "class Something:\n    pass\n",
+    );
+    write(dir.path(), "exits_plugin.py", "import sys\nsys.exit(1)\n");
+    write(
+        dir.path(),
+        "bad_init_plugin.py",
+        &hostile("BadInitPlugin").replace("self.ready = True", "raise RuntimeError('no database')"),
+    );
+    write(dir.path(), "no_python_plugin.py", GREETING);
+    write(
+        dir.path(),
+        "no_python_plugin.toml",
+        "interpreter = \"/nonexistent/python3\"\n",
+    );
+    let manager = start(dir.path()).await;
+
+    let names: Vec<String> = manager.list().iter().map(|e| e.name().to_owned()).collect();
+    assert_eq!(names, ["greeting"]);
+    assert_eq!(
+        run(&manager, "greeting", json!("Ada")).await,
+        Ok(json!("Hello, Ada!"))
+    );
+    let errors = manager.load_errors();
+    let error_of = |plugin: &str| -> String {
+        errors
+            .iter()
+            .find(|e| e.plugin.as_deref() == Some(plugin))
+            .map(|e| e.error.clone())
+            .unwrap_or_else(|| panic!("no load error for {plugin}: {errors:?}"))
+    };
+    for (plugin, texts) in [
+        (
+            "syntax",
+            &["Traceback", "SyntaxError", "syntax_plugin.py"][..],
+        ),
+        (
+            "missing_dep",
+            &[
+                "Traceback",
+                "ModuleNotFoundError",
+                "no_such_module_anywhere",
+            ],
+        ),
+        ("no_class", &["NoClassPlugin", "Something"]),
+        ("exits", &["SystemExit"]),
+        ("bad_init", &["RuntimeError: no database"]),
+        (
+            "no_python",
+            &[
+                "cannot start the Python interpreter",
+                "/nonexistent/python3",
+            ],
+        ),
+    ] {
+        let error = error_of(plugin);
+        for text in texts {
+            assert!(error.contains(text), "{plugin}: {error}");
+        }
+        assert!(error.len() < 5000, "{plugin}: bounded");
+    }
+    assert_eq!(errors.len(), 6, "{errors:?}");
+    manager.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_interpreter_is_chosen_globally_and_per_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let venv = dir.path().join("venv");
+    let status = std::process::Command::new("python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let system = std::process::Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .unwrap();
+    let system = String::from_utf8(system.stdout).unwrap().trim().to_owned();
+
+    let source = |class: &str| {
+        format!(
+            "import sys\nfrom codexcontinue import PluginInterface\n\
+             class {class}(PluginInterface):\n    def initialize(self): pass\n    \
+             def execute(self, data): return {{'prefix': sys.prefix, 'executable': sys.executable}}\n    \
+             def shutdown(self): pass\n"
+        )
+    };
+    write(dir.path(), "global_plugin.py", &source("GlobalPlugin"));
+    write(dir.path(), "isolated_plugin.py", &source("IsolatedPlugin"));
+    // A relative path with a folder is taken from the plugin's folder.
+    write(
+        dir.path(),
+        "isolated_plugin.toml",
+        "interpreter = \"venv/bin/python\"\n",
+    );
+    let options = PythonOptions {
+        interpreter: PathBuf::from(&system),
+        ..PythonOptions::default()
+    };
+    let manager = start_with(HostConfig::new(dir.path()), options).await;
+    assert_eq!(manager.load_errors(), []);
+
+    let global = run(&manager, "global", json!(null)).await.unwrap();
+    assert_eq!(global["executable"], system.as_str());
+    let isolated = run(&manager, "isolated", json!(null)).await.unwrap();
+    let prefix = PathBuf::from(isolated["prefix"].as_str().unwrap());
+    assert_eq!(prefix.canonicalize().unwrap(), venv.canonicalize().unwrap());
+    manager.shutdown().await;
+}
+
+/// A plugin that records `initialize()` and `shutdown()` in `<file>.events`.
+fn logged(class: &str) -> String {
+    hostile(class)
+        .replace(
+            "self.ready = True",
+            "self.ready = True\n        self.log('init')",
+        )
+        .replace(
+            "    def shutdown(self):\n        pass",
+            "    def shutdown(self):\n        self.log('shutdown')\n\n    \
+             def log(self, event):\n        \
+             with open(os.path.splitext(__file__)[0] + '.events', 'a') as f:\n            \
+             f.write(event + '\\n')",
+        )
+}
+
+#[tokio::test]
+async fn replacements_are_initialized_and_shutdown_reaches_every_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "single_plugin.py", &logged("SinglePlugin"));
+    write(dir.path(), "triple_plugin.py", &logged("TriplePlugin"));
+    write(dir.path(), "triple_plugin.toml", "pool_size = 3\n");
+    let manager = start(dir.path()).await;
+    assert_eq!(manager.load_errors(), []);
+    let events = |plugin: &str| {
+        std::fs::read_to_string(dir.path().join(format!("{plugin}_plugin.events")))
+            .unwrap_or_default()
+    };
+    assert_eq!(events("single"), "init\n");
+    assert_eq!(events("triple"), "init\ninit\ninit\n");
+
+    crashed(run(&manager, "single", json!("exit")).await);
+    // With one worker, the next call waits for the replacement; `pid` asserts that the
+    // replacement ran initialize().
+    pid(&manager, "single").await;
+    assert_eq!(events("single"), "init\ninit\n");
+
+    manager.shutdown().await;
+    assert_eq!(events("single"), "init\ninit\nshutdown\n");
+    assert_eq!(
+        events("triple"),
+        "init\ninit\ninit\nshutdown\nshutdown\nshutdown\n"
+    );
+}
+
+#[tokio::test]
+async fn a_worker_that_ignores_shutdown_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    write(
+        dir.path(),
+        "stubborn_plugin.py",
+        &hostile("StubbornPlugin")
+            .replace(
+                "self.ready = True",
+                &format!("self.ready = True\n        self.conn = socket.create_connection(('127.0.0.1', {port}))"),
+            )
+            .replace(
+                "    def shutdown(self):\n        pass",
+                "    def shutdown(self):\n        time.sleep(60)",
+            ),
+    );
+    let options = PythonOptions {
+        shutdown_grace: Duration::from_millis(300),
+        ..PythonOptions::default()
+    };
+    let manager = start_with(HostConfig::new(dir.path()), options).await;
+    assert_eq!(manager.load_errors(), []);
+    let (mut conn, _) = listener.accept().await.unwrap();
+
+    let started = Instant::now();
+    manager.shutdown().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let mut buf = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the worker was killed: {read:?}"
+    );
+}
+
+#[tokio::test]
+async fn large_outputs_pass_and_runaway_lines_are_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "big_plugin.py", &hostile("BigPlugin"));
+    let mut config = HostConfig::new(dir.path());
+    config.limits.max_output_bytes = 16 * 1024 * 1024;
+    let options = PythonOptions {
+        max_line_bytes: 4 * 1024 * 1024,
+        ..PythonOptions::default()
+    };
+    let manager = start_with(config, options).await;
+
+    let size = 3 * 1024 * 1024;
+    let result = run(&manager, "big", json!({"op": "big", "size": size}))
+        .await
+        .unwrap();
+    assert_eq!(result.as_str().map(str::len), Some(size));
+
+    let message = crashed(
+        run(
+            &manager,
+            "big",
+            json!({"op": "big", "size": 5 * 1024 * 1024}),
+        )
+        .await,
+    );
+    assert!(message.contains("over the limit"), "{message}");
+    pid(&manager, "big").await;
+    manager.shutdown().await;
+}
