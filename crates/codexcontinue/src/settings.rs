@@ -150,8 +150,9 @@ fn environment() -> Env {
         "plugins",
     ];
     Env::prefixed("CODEX_").split("__").filter(|key| {
+        // Keys keep the environment's case here; compare without it.
         let top = key.as_str().split('.').next().unwrap_or_default();
-        KEYS.contains(&top)
+        KEYS.iter().any(|k| k.eq_ignore_ascii_case(top))
     })
 }
 

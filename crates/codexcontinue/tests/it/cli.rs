@@ -1,0 +1,135 @@
+//! `run` and `plugins`, in-process plugin manager, results on stdout.
+
+use serde_json::{Value, json};
+
+use crate::{codexcontinue, stderr, stdout};
+
+fn workdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("plugins")).unwrap();
+    dir
+}
+
+#[test]
+fn run_prints_the_result_as_json() {
+    let dir = workdir();
+    let out = codexcontinue(dir.path())
+        .args(["run", "calculator", "2*(3+4)"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let value: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(value, json!({"expression": "2*(3+4)", "result": 14}));
+}
+
+#[test]
+fn run_joins_words_and_parses_json_input() {
+    let dir = workdir();
+    let out = codexcontinue(dir.path())
+        .args(["run", "test", "hello", "world"])
+        .output()
+        .unwrap();
+    let value: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(value, json!({"echo": "hello world"}));
+    let out = codexcontinue(dir.path())
+        .args(["run", "calculator", r#"{"expression": "2^10"}"#])
+        .output()
+        .unwrap();
+    let value: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(value["result"], 1024);
+}
+
+#[test]
+fn run_errors_exit_non_zero_with_one_line() {
+    let dir = workdir();
+    let out = codexcontinue(dir.path())
+        .args(["run", "calculater", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("did you mean 'calculator'"), "{err}");
+    assert!(stdout(&out).is_empty());
+
+    let out = codexcontinue(dir.path())
+        .args(["run", "shell", "echo", "hi"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("disabled"));
+}
+
+#[test]
+fn config_file_enables_shell_and_rejects_unknown_keys() {
+    let dir = workdir();
+    std::fs::write(
+        dir.path().join("codexcontinue.toml"),
+        "[plugins.shell]\nenabled = true\n",
+    )
+    .unwrap();
+    let out = codexcontinue(dir.path())
+        .args(["run", "oi", "echo", "from-shell"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let value: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(value["stdout"], "from-shell\n");
+
+    std::fs::write(dir.path().join("bad.toml"), "[limits]\ntimeout_s = 1\n").unwrap();
+    let out = codexcontinue(dir.path())
+        .args(["--config", "bad.toml", "plugins"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("timeout_s"), "{}", stderr(&out));
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let dir = workdir();
+    std::fs::write(
+        dir.path().join("codexcontinue.toml"),
+        "[plugins.shell]\nenabled = true\n",
+    )
+    .unwrap();
+    let out = codexcontinue(dir.path())
+        .env("CODEX_PLUGINS__SHELL__ENABLED", "false")
+        .args(["run", "shell", "true"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("disabled"), "{}", stderr(&out));
+}
+
+#[test]
+fn plugins_lists_as_table_and_json_and_shows_info() {
+    let dir = workdir();
+    std::fs::write(dir.path().join("plugins/broken_plugin.xyz"), "?").unwrap();
+    let out = codexcontinue(dir.path()).arg("plugins").output().unwrap();
+    assert!(out.status.success());
+    let table = stdout(&out);
+    assert!(table.starts_with("NAME"), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("shell") && l.contains("disabled"))
+    );
+    assert!(table.contains("broken_plugin.xyz"));
+
+    let out = codexcontinue(dir.path())
+        .args(["plugins", "--json"])
+        .output()
+        .unwrap();
+    let value: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(value["plugins"].as_array().unwrap().len() >= 7);
+    assert_eq!(value["load_errors"][0]["plugin"], "broken");
+
+    let out = codexcontinue(dir.path())
+        .args(["plugins", "info", "interpreter"])
+        .output()
+        .unwrap();
+    let value: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(value["name"], "shell");
+    assert_eq!(value["enabled"], false);
+}

@@ -1,0 +1,84 @@
+//! `serve` as a real process: port 0, requests over TCP, SIGTERM, a clean exit.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Child;
+
+use crate::codexcontinue;
+
+/// Starts `serve` on a free port and returns the child (killed on drop) and its URL.
+async fn serve(dir: &std::path::Path) -> (Child, String) {
+    let mut command = tokio::process::Command::from(codexcontinue(dir));
+    let mut child = command
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(url) = line.strip_prefix("codexcontinue listening on ") {
+                return url.to_owned();
+            }
+        }
+        panic!("server exited before listening");
+    })
+    .await
+    .expect("server did not report its address");
+    (child, url)
+}
+
+#[tokio::test]
+async fn serves_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("plugins")).unwrap();
+    let (mut child, url) = serve(dir.path()).await;
+    let client = reqwest::Client::new();
+    let reply: Value = client
+        .post(format!("{url}/api/plugins/execute"))
+        .json(&json!({"plugin": "echo", "data": "hello"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reply["result"], json!({"echo": "hello"}));
+    let health: Value = client
+        .get(format!("{url}/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("server did not exit after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn refuses_a_public_bind_without_api_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = codexcontinue(dir.path())
+        .args(["serve", "--bind", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("API keys"));
+}
