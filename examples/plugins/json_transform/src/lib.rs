@@ -35,7 +35,9 @@ pub fn execute(input: String) -> FnResult<String> {
             (op, value, fields)
         }
         _ => {
-            return Err(Error::msg("expected an object with `op` and `value`, or JSON text").into());
+            return Err(
+                Error::msg("expected an object with `op` and `value`, or JSON text").into(),
+            );
         }
     };
     let result = match op.as_str() {
