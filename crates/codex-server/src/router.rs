@@ -68,14 +68,10 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
 
 /// With API keys configured, every route but `/health` needs one, as
 /// `Authorization: Bearer <key>` or `X-API-Key: <key>`.
-async fn require_api_key(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    request: Request,
-    next: Next,
-) -> Response {
+async fn require_api_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let keys = &state.config.api_keys;
-    if keys.is_empty() || presented_key(&headers).is_some_and(|k| keys.iter().any(|x| x == k)) {
+    let presented = presented_key(request.headers());
+    if presented.is_some_and(|k| keys.iter().any(|x| x.as_bytes() == k.as_bytes())) {
         next.run(request).await
     } else {
         ApiError::Unauthorized.into_response()

@@ -16,17 +16,47 @@ pub async fn plugin_manager(settings: &Settings) -> PluginManager {
             plugin: b.plugin,
             enabled_by_default: b.enabled_by_default,
         });
-    let builder = PluginManager::builder(settings.host.clone()).with_natives(natives);
-    let builder = with_runtimes(builder, settings);
+    let mut builder = PluginManager::builder(settings.host.clone()).with_natives(natives);
+    #[cfg(feature = "huggingface")]
+    if let Some(plugin) = huggingface(settings) {
+        builder = builder.with_native(plugin, true);
+    }
+    #[cfg(feature = "python")]
+    {
+        let options = codex_host::python::PythonOptions {
+            interpreter: settings.python.interpreter.clone(),
+            pool_size: settings.python.pool_size,
+            ..Default::default()
+        };
+        builder = builder.with_runtime(Arc::new(codex_host::python::PythonRuntime::new(options)));
+    }
+    #[cfg(feature = "wasm")]
+    {
+        let mut options = codex_host::wasm::WasmOptions {
+            cache_dir: settings.wasm.cache_dir.clone(),
+            ..Default::default()
+        };
+        if let Some(mb) = settings.wasm.memory_limit_mb {
+            options.default_memory_limit_mb = mb;
+        }
+        builder = builder.with_runtime(Arc::new(codex_host::wasm::WasmRuntime::new(options)));
+    }
     builder.start().await
 }
 
-fn with_runtimes(
-    builder: codex_host::PluginManagerBuilder,
-    _settings: &Settings,
-) -> codex_host::PluginManagerBuilder {
-    let _ = Arc::new(());
-    builder
+/// The `huggingface` plugin, when `[plugins.huggingface.config]` names a model folder.
+/// A bad config is logged and the plugin left out; the server still starts.
+#[cfg(feature = "huggingface")]
+fn huggingface(settings: &Settings) -> Option<Arc<dyn codex_plugin::Plugin>> {
+    use codex_builtins::huggingface::HuggingFacePlugin;
+    let config = settings.host.plugins.get("huggingface")?.config.as_ref()?;
+    match HuggingFacePlugin::from_config(config) {
+        Ok(plugin) => Some(Arc::new(plugin)),
+        Err(e) => {
+            tracing::error!(error = %e, "huggingface plugin not loaded");
+            None
+        }
+    }
 }
 
 /// Logs go to stderr, so `run` and `plugins --json` keep stdout for results.

@@ -48,6 +48,38 @@ pub struct FileConfig {
     pub aliases: BTreeMap<String, String>,
     /// Per-plugin settings: `enabled`, `timeout_ms`, `max_output_bytes`, `max_concurrency`, `config`.
     pub plugins: BTreeMap<String, PluginSettings>,
+    /// Python plugins: defaults for every `*_plugin.py`.
+    pub python: PythonSection,
+    /// WebAssembly plugins: defaults for every `*_plugin.wasm`.
+    pub wasm: WasmSection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PythonSection {
+    /// Interpreter for the workers; a manifest's `interpreter` overrides it per plugin.
+    pub interpreter: PathBuf,
+    /// Workers per plugin; a manifest's `pool_size` overrides it per plugin.
+    pub pool_size: usize,
+}
+
+impl Default for PythonSection {
+    fn default() -> Self {
+        PythonSection {
+            interpreter: PathBuf::from("python3"),
+            pool_size: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WasmSection {
+    /// Compiled-module cache; default `$XDG_CACHE_HOME/codexcontinue/wasm` or
+    /// `~/.cache/codexcontinue/wasm`.
+    pub cache_dir: Option<PathBuf>,
+    /// Linear memory cap per instance in MiB when the manifest has none (default 64).
+    pub memory_limit_mb: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +104,8 @@ impl Default for FileConfig {
             limits: Limits::default(),
             aliases: codex_host_default_aliases(),
             plugins: BTreeMap::new(),
+            python: PythonSection::default(),
+            wasm: WasmSection::default(),
         }
     }
 }
@@ -89,6 +123,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     pub log: String,
     pub log_format: LogFormat,
+    pub python: PythonSection,
+    pub wasm: WasmSection,
     /// The file the config came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -148,6 +184,8 @@ fn environment() -> Env {
         "limits",
         "aliases",
         "plugins",
+        "python",
+        "wasm",
     ];
     Env::prefixed("CODEX_").split("__").filter(|key| {
         // Keys keep the environment's case here; compare without it.
@@ -169,6 +207,9 @@ fn check(file: FileConfig, source: Option<PathBuf>) -> anyhow::Result<Settings> 
     }
     if file.api_keys.iter().any(|k| k.trim().len() < 16) {
         bail!("every API key must be at least 16 characters long");
+    }
+    if file.python.pool_size == 0 {
+        bail!("python.pool_size must be at least 1");
     }
     if file.limits.max_concurrency == 0 || file.limits.timeout_ms == 0 {
         bail!("limits.max_concurrency and limits.timeout_ms must be greater than 0");
@@ -197,6 +238,8 @@ fn check(file: FileConfig, source: Option<PathBuf>) -> anyhow::Result<Settings> 
         shutdown_grace: Duration::from_millis(file.shutdown_grace_ms),
         log: file.log,
         log_format: file.log_format,
+        python: file.python,
+        wasm: file.wasm,
         source,
     })
 }

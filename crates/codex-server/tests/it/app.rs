@@ -87,6 +87,15 @@ impl TestApp {
 
     /// An app whose host config `tweak` may change first.
     pub async fn with(tweak: impl FnOnce(&mut HostConfig)) -> TestApp {
+        TestApp::build(tweak, Vec::new()).await
+    }
+
+    /// An app that requires one of `api_keys`.
+    pub async fn with_api_keys(api_keys: Vec<String>) -> TestApp {
+        TestApp::build(|_| {}, api_keys).await
+    }
+
+    async fn build(tweak: impl FnOnce(&mut HostConfig), api_keys: Vec<String>) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = HostConfig::new(dir.path());
         config.plugins.insert(
@@ -122,7 +131,7 @@ impl TestApp {
             manager,
             ServerConfig {
                 max_body_bytes: 64 * 1024,
-                api_keys: Vec::new(),
+                api_keys,
             },
         );
         TestApp {
@@ -154,12 +163,24 @@ impl TestApp {
     }
 
     pub async fn send(&self, method: Method, path: &str, body: Body) -> Reply {
-        let request = Request::builder()
+        self.send_with(method, path, body, &[]).await
+    }
+
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = Request::builder()
             .method(method)
             .uri(path)
-            .header("content-type", "application/json")
-            .body(body)
-            .expect("request");
+            .header("content-type", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(body).expect("request");
         let response = self
             .router
             .clone()

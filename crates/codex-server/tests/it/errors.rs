@@ -108,3 +108,39 @@ async fn unknown_route_and_wrong_method_use_the_envelope() {
         .await
         .assert_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
 }
+
+#[tokio::test]
+async fn api_keys_guard_everything_but_health() {
+    let key = "0123456789abcdef-key";
+    let app = TestApp::with_api_keys(vec![key.to_owned()]).await;
+    app.get("/api/plugins")
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    app.send_with(
+        Method::GET,
+        "/api/plugins",
+        axum::body::Body::empty(),
+        &[("authorization", "Bearer wrong")],
+    )
+    .await
+    .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    let ok = app
+        .send_with(
+            Method::GET,
+            "/api/plugins",
+            axum::body::Body::empty(),
+            &[("authorization", &format!("Bearer {key}"))],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK);
+    let ok = app
+        .send_with(
+            Method::GET,
+            "/version",
+            axum::body::Body::empty(),
+            &[("x-api-key", key)],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(app.get("/health").await.status, StatusCode::OK);
+}

