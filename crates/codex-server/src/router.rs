@@ -33,11 +33,16 @@ pub fn router(state: AppState) -> Router {
         .route("/plugins/execute", post(plugins::execute))
         .route("/tools", get(plugins::tools))
         .route("/version", get(system::version))
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
-        .route_layer(middleware::from_fn_with_state(
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()));
+    // Only pay for the check when keys are configured (loopback use has none).
+    let api = if state.config.api_keys.is_empty() {
+        api
+    } else {
+        api.route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_api_key,
-        ));
+        ))
+    };
 
     Router::new()
         .route("/health", get(system::health))
