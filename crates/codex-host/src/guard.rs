@@ -11,37 +11,42 @@ use serde_json::Value;
 
 use crate::registry::PluginEntry;
 
+/// The entry was retired (its slots closed) before the call got a slot, so the plugin
+/// never saw the call: the caller looks the name up again, a replacement may be serving.
+/// Holds the call's input, handed back untouched.
+pub(crate) struct Unloaded(pub Value);
+
 /// Runs `data` through `entry`'s plugin. The deadline in `ctx` counts the wait for a
 /// concurrency slot, so a call queued behind slow ones still answers in time.
 pub(crate) async fn run(
     entry: &PluginEntry,
     data: Value,
     ctx: &ExecContext,
-) -> Result<Value, PluginError> {
+) -> Result<Result<Value, PluginError>, Unloaded> {
     let timeout = entry.limits.timeout();
     let call = async {
-        let _slot = entry
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| PluginError::Crashed("the plugin was unloaded".to_owned()))?;
-        match AssertUnwindSafe(entry.plugin.execute(data, ctx))
-            .catch_unwind()
-            .await
-        {
-            Ok(result) => result,
-            Err(panic) => {
-                let message = panic_message(&*panic);
-                tracing::error!(plugin = %entry.info.name, panic = %message, "plugin panicked");
-                // A panic is a bug in the plugin, not a dead process: a failure.
-                Err(PluginError::Failed(format!(
-                    "the plugin panicked: {message}"
-                )))
-            }
-        }
+        let Ok(_slot) = entry.slots.acquire().await else {
+            return Err(Unloaded(data));
+        };
+        Ok(
+            match AssertUnwindSafe(entry.plugin.execute(data, ctx))
+                .catch_unwind()
+                .await
+            {
+                Ok(result) => result,
+                Err(panic) => {
+                    let message = panic_message(&*panic);
+                    tracing::error!(plugin = %entry.info.name, panic = %message, "plugin panicked");
+                    // A panic is a bug in the plugin, not a dead process: a failure.
+                    Err(PluginError::Failed(format!(
+                        "the plugin panicked: {message}"
+                    )))
+                }
+            },
+        )
     };
     let result = match tokio::time::timeout(timeout, call).await {
-        Ok(result) => result,
+        Ok(result) => result?,
         Err(_) => {
             ctx.cancel.cancel();
             Err(PluginError::Timeout {
@@ -49,9 +54,11 @@ pub(crate) async fn run(
                 after: timeout,
             })
         }
-    }?;
-    check_size(&result, entry.limits.max_output_bytes)?;
-    Ok(result)
+    };
+    Ok(result.and_then(|value| {
+        check_size(&value, entry.limits.max_output_bytes)?;
+        Ok(value)
+    }))
 }
 
 /// The deadline a call started now must meet.

@@ -180,11 +180,14 @@ impl PluginManager {
 
     /// Switches a plugin on or off; the choice holds across reloads until changed again.
     pub fn set_enabled(&self, name: &str, enabled: bool) -> Result<Arc<PluginEntry>, PluginError> {
-        let entry = self.get(name)?;
+        let canonical = self.get(name)?.info.name.clone();
+        // The override is recorded before the entry is switched, and a reload applies the
+        // overrides after it swaps the registry, so a reload running now cannot lose it.
         self.inner
             .overrides
             .lock()
-            .insert(entry.info.name.clone(), enabled);
+            .insert(canonical.clone(), enabled);
+        let entry = self.get(&canonical)?;
         entry.set_enabled(enabled);
         tracing::info!(plugin = %entry.info.name, enabled, "plugin switched");
         self.inner.generation.send_modify(|g| *g += 1);
@@ -194,18 +197,45 @@ impl PluginManager {
     /// Runs one call within the plugin's limits.
     pub async fn execute(&self, request: ExecutionRequest) -> Result<Execution, PluginError> {
         let entry = self.get(&request.plugin)?;
-        if !entry.is_enabled() {
-            return Err(PluginError::Disabled(entry.info.name.clone()));
-        }
+        self.execute_on(entry, request).await
+    }
+
+    /// Runs `request` on `entry`, the plugin its name resolved to a moment ago.
+    async fn execute_on(
+        &self,
+        mut entry: Arc<PluginEntry>,
+        request: ExecutionRequest,
+    ) -> Result<Execution, PluginError> {
         let started = Instant::now();
-        let mut ctx = ExecContext::new(request.session_id, guard::deadline(entry.limits.timeout()))
-            .with_cancel(request.cancel)
+        let mut data = request.data;
+        let result = loop {
+            if !entry.is_enabled() {
+                return Err(PluginError::Disabled(entry.info.name.clone()));
+            }
+            let mut ctx = ExecContext::new(
+                request.session_id.clone(),
+                guard::deadline(entry.limits.timeout()),
+            )
+            .with_cancel(request.cancel.clone())
             .with_plugins(self.inner.directory.clone())
             .with_config(entry.config.clone());
-        if let Some(memory) = &self.inner.memory {
-            ctx = ctx.with_memory(memory.clone());
-        }
-        let result = guard::run(&entry, request.data, &ctx).await;
+            if let Some(memory) = &self.inner.memory {
+                ctx = ctx.with_memory(memory.clone());
+            }
+            match guard::run(&entry, data, &ctx).await {
+                Ok(result) => break result,
+                // A reload retired the entry between the lookup and the call: the call
+                // goes to whatever now answers to the name (or fails with `NotFound`).
+                Err(guard::Unloaded(back)) => {
+                    let next = self.get(&request.plugin)?;
+                    if Arc::ptr_eq(&next, &entry) {
+                        break Err(PluginError::Crashed("the plugin was unloaded".to_owned()));
+                    }
+                    entry = next;
+                    data = back;
+                }
+            }
+        };
         let duration = started.elapsed();
         match &result {
             Ok(_) => {
@@ -295,10 +325,31 @@ impl PluginManager {
             }
         }
         self.index(&mut next);
-        self.inner.registry.store(Arc::new(next));
-        self.inner.generation.send_modify(|g| *g += 1);
+        let changed = next.order.len() != previous.order.len()
+            || next
+                .order
+                .iter()
+                .zip(&previous.order)
+                .any(|(a, b)| !Arc::ptr_eq(a, b))
+            || next.load_errors != previous.load_errors;
+        let next = Arc::new(next);
+        self.inner.registry.store(next.clone());
+        self.apply_overrides(&next);
+        if changed {
+            self.inner.generation.send_modify(|g| *g += 1);
+        }
         for entry in retired {
             tokio::spawn(retire(entry));
+        }
+    }
+
+    /// Switches each entry of `registry` as the run-time overrides say.
+    fn apply_overrides(&self, registry: &Registry) {
+        let overrides = self.inner.overrides.lock();
+        for entry in &registry.order {
+            if let Some(&enabled) = overrides.get(&entry.info.name) {
+                entry.set_enabled(enabled);
+            }
         }
     }
 
@@ -306,6 +357,7 @@ impl PluginManager {
     /// (each bounded by the plugin's timeout).
     pub async fn shutdown(&self) {
         let registry = self.inner.registry.swap(Arc::new(Registry::default()));
+        self.inner.generation.send_modify(|g| *g += 1);
         for entry in registry.order.iter().rev() {
             retire(entry.clone()).await;
         }
@@ -508,5 +560,81 @@ impl PluginDirectory for Directory {
                 .collect(),
             None => Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use codex_plugin::PluginInfo;
+    use serde_json::json;
+
+    struct Answer(PluginInfo);
+
+    #[async_trait]
+    impl Plugin for Answer {
+        fn info(&self) -> &PluginInfo {
+            &self.0
+        }
+
+        async fn execute(&self, _data: Value, _ctx: &ExecContext) -> codex_plugin::Result<Value> {
+            Ok(json!(42))
+        }
+    }
+
+    // A call looks its plugin up, then waits for a concurrency slot; a reload that retired
+    // the entry in between closed those slots, and the call failed with "unloaded" although
+    // the replacement was serving. It must run on the replacement instead.
+    #[tokio::test]
+    async fn a_call_holding_a_retired_entry_runs_on_its_replacement() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = PluginManager::builder(HostConfig::new(dir.path()))
+            .with_native(Arc::new(Answer(PluginInfo::new("answer"))), true)
+            .start()
+            .await;
+        let old = manager.get("answer").unwrap();
+        manager.load_all().await;
+        retire(old.clone()).await;
+        assert!(!Arc::ptr_eq(&old, &manager.get("answer").unwrap()));
+
+        let request = ExecutionRequest::new("answer", json!(null));
+        let execution = manager.execute_on(old, request).await.unwrap();
+        assert_eq!(execution.result, json!(42));
+    }
+
+    // The same entry closed and still registered: no replacement, so a clear failure
+    // rather than an endless retry.
+    #[tokio::test]
+    async fn a_call_on_a_retired_entry_without_replacement_fails_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = PluginManager::builder(HostConfig::new(dir.path()))
+            .with_native(Arc::new(Answer(PluginInfo::new("answer"))), true)
+            .start()
+            .await;
+        let entry = manager.get("answer").unwrap();
+        entry.slots.close();
+        let err = manager
+            .execute(ExecutionRequest::new("answer", json!(null)))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PluginError::Crashed(_)), "{err:?}");
+    }
+
+    // Every reload bumped the generation, changed or not, so subscribers (MCP
+    // `list_changed`, the UI) were told of changes that never happened.
+    #[tokio::test]
+    async fn a_reload_that_changes_nothing_does_not_bump_the_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = PluginManager::builder(HostConfig::new(dir.path()))
+            .with_native(Arc::new(Answer(PluginInfo::new("answer"))), true)
+            .start()
+            .await;
+        let mut generation = manager.subscribe();
+        generation.borrow_and_update();
+        manager.reload().await;
+        assert!(!generation.has_changed().unwrap());
+        manager.set_enabled("answer", false).unwrap();
+        assert!(generation.has_changed().unwrap());
     }
 }

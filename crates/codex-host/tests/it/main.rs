@@ -2,5 +2,7 @@
 
 #[cfg(feature = "python")]
 mod python;
+#[cfg(all(feature = "python", feature = "wasm"))]
+mod reload;
 #[cfg(feature = "wasm")]
 mod wasm;

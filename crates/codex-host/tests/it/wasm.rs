@@ -27,7 +27,7 @@ fn workspace_root() -> PathBuf {
 }
 
 /// The folder holding the built modules, built once per test run when needed.
-fn modules_dir() -> &'static Path {
+pub(crate) fn modules_dir() -> &'static Path {
     static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     match DIR.get_or_init(build_modules) {
         Ok(dir) => dir,
