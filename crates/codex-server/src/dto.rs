@@ -1,4 +1,7 @@
-//! Wire types of the plugin and system routes, with their OpenAPI schemas.
+//! Wire types of the plugin and system routes, with their OpenAPI schemas; those of the
+//! memory and session routes are in [`memory`].
+
+pub mod memory;
 
 use codex_host::{LoadError, PluginEntry};
 use serde::{Deserialize, Serialize};

@@ -4,7 +4,9 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use codex_agent::ExecuteError;
 use codex_plugin::PluginError;
+use codex_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -53,6 +55,10 @@ pub enum ApiError {
     /// 500 `internal_error`: generic message, the cause is logged.
     #[error("internal server error")]
     Internal(String),
+    /// 503 `store_unavailable` when the database cannot be reached or the store is closed,
+    /// 500 `store_error` otherwise: generic message, the cause is logged.
+    #[error("the event store failed")]
+    Store(StoreError),
 }
 
 /// The error envelope.
@@ -103,6 +109,10 @@ impl ApiError {
             }
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Store(StoreError::Database(_) | StoreError::Closed) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -122,6 +132,8 @@ impl ApiError {
             ApiError::RouteNotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Internal(_) => "internal_error",
+            ApiError::Store(StoreError::Database(_) | StoreError::Closed) => "store_unavailable",
+            ApiError::Store(_) => "store_error",
         }
     }
 }
@@ -138,6 +150,25 @@ impl From<PluginError> for ApiError {
     }
 }
 
+impl From<StoreError> for ApiError {
+    /// A refused session id is the client's fault; anything else is the store's.
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::InvalidEvent(message) => ApiError::InvalidRequest(message),
+            error => ApiError::Store(error),
+        }
+    }
+}
+
+impl From<ExecuteError> for ApiError {
+    fn from(error: ExecuteError) -> Self {
+        match error {
+            ExecuteError::InvalidSession(error) | ExecuteError::Store(error) => error.into(),
+            ExecuteError::Plugin { plugin, error, .. } => ApiError::from_plugin(&plugin, error),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -146,6 +177,7 @@ impl IntoResponse for ApiError {
                 tracing::error!(plugin = %plugin, cause = %cause, "plugin failed");
             }
             ApiError::Internal(cause) => tracing::error!(cause = %cause, "internal error"),
+            ApiError::Store(cause) => tracing::error!(cause = %cause, "store error"),
             _ => {}
         }
         let suggestion = match &self {

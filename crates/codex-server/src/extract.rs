@@ -1,12 +1,14 @@
-//! A JSON body extractor whose every rejection is an [`ApiError`] in the envelope.
+//! Extractors whose every rejection is an [`ApiError`] in the envelope: a JSON body and a
+//! query string.
 //!
 //! It reads the body whatever its content type (the original project's clients do not
 //! all send one) and reports serde's message, which names the field and the position.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -32,5 +34,18 @@ fn body_error(rejection: BytesRejection, limit: usize) -> ApiError {
         ApiError::PayloadTooLarge { limit }
     } else {
         ApiError::InvalidRequest(format!("cannot read the request body: {rejection}"))
+    }
+}
+
+/// A query-string extractor whose rejection is `invalid_request` in the envelope.
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|query| QueryParams(query.0))
+            .map_err(|rejection| ApiError::InvalidRequest(rejection.body_text()))
     }
 }

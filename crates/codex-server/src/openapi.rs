@@ -15,12 +15,20 @@ use crate::{dto, error, routes};
         routes::plugins::disable,
         routes::plugins::reload,
         routes::plugins::tools,
+        routes::memory::get,
+        routes::memory::reset,
+        routes::memory::audit,
+        routes::sessions::list,
+        routes::sessions::purge,
+        routes::sessions::plugin_logs,
         routes::system::health,
         routes::system::version,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, dto::PluginView, dto::LoadErrorView)),
     tags(
         (name = "plugins", description = "List, inspect, switch and run plugins"),
+        (name = "memory", description = "Session memory, its reset, and the audit timeline"),
+        (name = "sessions", description = "Sessions, their purge, and their plugin logs"),
         (name = "system", description = "Health and version"),
     )
 )]

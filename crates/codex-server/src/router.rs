@@ -8,14 +8,14 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
 use crate::openapi::ApiDoc;
-use crate::routes::{plugins, system};
+use crate::routes::{memory, plugins, sessions, system};
 use crate::state::AppState;
 
 /// The whole HTTP surface.
@@ -32,6 +32,11 @@ pub fn router(state: AppState) -> Router {
         .route("/plugins", get(plugins::list))
         .route("/plugins/execute", post(plugins::execute))
         .route("/tools", get(plugins::tools))
+        .route("/memory", get(memory::get).delete(memory::reset))
+        .route("/memory/audit/{session_id}", get(memory::audit))
+        .route("/sessions", get(sessions::list))
+        .route("/sessions/{id}", delete(sessions::purge))
+        .route("/plugin-logs/{session_id}", get(sessions::plugin_logs))
         .route("/version", get(system::version))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()));
     // Only pay for the check when keys are configured (loopback use has none).

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use codex_agent::Executor;
 use codex_host::PluginManager;
+use codex_store::EventStore;
 
 /// HTTP settings, validated by the binary.
 #[derive(Debug, Clone)]
@@ -13,6 +15,8 @@ pub struct ServerConfig {
     /// When not empty, every route but `/health` needs one of these as a bearer token
     /// or `X-API-Key`.
     pub api_keys: Vec<String>,
+    /// Messages in a session's short memory (`GET /memory`, audit counts).
+    pub short_limit: usize,
 }
 
 impl Default for ServerConfig {
@@ -20,6 +24,7 @@ impl Default for ServerConfig {
         ServerConfig {
             max_body_bytes: 1024 * 1024,
             api_keys: Vec::new(),
+            short_limit: codex_agent::DEFAULT_SHORT_LIMIT,
         }
     }
 }
@@ -27,14 +32,21 @@ impl Default for ServerConfig {
 #[derive(Clone)]
 pub struct AppState {
     pub plugins: PluginManager,
+    /// Runs plugins and logs every run.
+    pub executor: Executor,
+    /// Sessions and their event logs.
+    pub store: Arc<dyn EventStore>,
     pub config: Arc<ServerConfig>,
     pub started: Instant,
 }
 
 impl AppState {
-    pub fn new(plugins: PluginManager, config: ServerConfig) -> Self {
+    /// The state over `executor`'s plugin manager and store.
+    pub fn new(executor: Executor, config: ServerConfig) -> Self {
         AppState {
-            plugins,
+            plugins: executor.plugins().clone(),
+            store: executor.store().clone(),
+            executor,
             config: Arc::new(config),
             started: Instant::now(),
         }

@@ -1,15 +1,51 @@
-//! Builds the application from checked settings: the plugin manager with the built-in
-//! plugins and every runtime compiled in.
+//! Builds the application from checked settings: the event store, the plugin manager with the
+//! built-in plugins and every runtime compiled in, and the executor that logs every run.
 
 use std::sync::Arc;
 
+use anyhow::Context;
+use codex_agent::{Executor, StoreMemory};
 use codex_host::{NativePlugin, PluginManager};
+use codex_plugin::MemoryView;
+use codex_store::{EventStore, StoreOptions};
 use tracing_subscriber::EnvFilter;
 
 use crate::settings::{LogFormat, Settings};
 
+/// Opens the store (applying pending migrations), starts the plugin manager with the store as
+/// memory, and answers the executor over both.
+pub async fn executor(settings: &Settings) -> anyhow::Result<Executor> {
+    let store = connect_store(settings).await?;
+    let memory = StoreMemory::new(store.clone(), settings.server.short_limit);
+    let manager = plugin_manager(settings, Some(Arc::new(memory))).await;
+    Ok(Executor::new(manager, store))
+}
+
+/// Opens the store at the configured URL and applies pending migrations.
+pub async fn connect_store(settings: &Settings) -> anyhow::Result<Arc<dyn EventStore>> {
+    codex_store::connect(&settings.database_url, StoreOptions::default())
+        .await
+        .with_context(|| format!("cannot open the database {}", database_label(settings)))
+}
+
+/// The database named for messages: a SQLite path in full, a PostgreSQL URL without its
+/// credentials.
+pub fn database_label(settings: &Settings) -> String {
+    let url = settings.database_url.as_str();
+    match url.split_once("://") {
+        Some((scheme, rest)) if scheme.starts_with("postgres") => {
+            let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+            format!("{scheme}://{host}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// Starts the plugin manager: built-ins, then the plugins folder.
-pub async fn plugin_manager(settings: &Settings) -> PluginManager {
+pub async fn plugin_manager(
+    settings: &Settings,
+    memory: Option<Arc<dyn MemoryView>>,
+) -> PluginManager {
     let natives = codex_builtins::builtins()
         .into_iter()
         .map(|b| NativePlugin {
@@ -17,6 +53,9 @@ pub async fn plugin_manager(settings: &Settings) -> PluginManager {
             enabled_by_default: b.enabled_by_default,
         });
     let mut builder = PluginManager::builder(settings.host.clone()).with_natives(natives);
+    if let Some(memory) = memory {
+        builder = builder.with_memory(memory);
+    }
     #[cfg(feature = "huggingface")]
     if let Some(plugin) = huggingface(settings) {
         builder = builder.with_native(plugin, true);

@@ -19,6 +19,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub plugins_dir: Option<PathBuf>,
 
+    /// Database of sessions and events: `sqlite://<path>` (default sqlite://codexcontinue.db)
+    /// or `postgres://...`.
+    #[arg(long, global = true)]
+    pub database_url: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -31,6 +36,8 @@ pub enum Command {
     Run(RunArgs),
     /// List plugins, or show one.
     Plugins(PluginsArgs),
+    /// Apply pending database migrations and exit (`serve` and `run` apply them too).
+    Migrate,
 }
 
 #[derive(Debug, Args)]

@@ -52,6 +52,25 @@ pub struct FileConfig {
     pub python: PythonSection,
     /// WebAssembly plugins: defaults for every `*_plugin.wasm`.
     pub wasm: WasmSection,
+    /// Sessions and events: `sqlite://<path>` or `postgres://...`.
+    pub database_url: String,
+    /// Session memory.
+    pub memory: MemorySection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemorySection {
+    /// Messages in a session's short memory (the last ones since the last reset).
+    pub short_limit: usize,
+}
+
+impl Default for MemorySection {
+    fn default() -> Self {
+        MemorySection {
+            short_limit: codex_agent::DEFAULT_SHORT_LIMIT,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -106,6 +125,8 @@ impl Default for FileConfig {
             plugins: BTreeMap::new(),
             python: PythonSection::default(),
             wasm: WasmSection::default(),
+            database_url: codex_store::DEFAULT_DATABASE_URL.to_owned(),
+            memory: MemorySection::default(),
         }
     }
 }
@@ -125,6 +146,7 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub python: PythonSection,
     pub wasm: WasmSection,
+    pub database_url: String,
     /// The file the config came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -135,6 +157,9 @@ pub fn load(cli: &Cli, bind_flag: Option<&str>) -> anyhow::Result<Settings> {
     let mut file = file;
     if let Some(dir) = &cli.plugins_dir {
         file.plugins_dir = dir.clone();
+    }
+    if let Some(url) = &cli.database_url {
+        file.database_url = url.clone();
     }
     if let Some(bind) = bind_flag {
         file.bind = bind.to_owned();
@@ -186,6 +211,8 @@ fn environment() -> Env {
         "plugins",
         "python",
         "wasm",
+        "database_url",
+        "memory",
     ];
     Env::prefixed("CODEX_").split("__").filter(|key| {
         // Keys keep the environment's case here; compare without it.
@@ -208,6 +235,10 @@ fn check(file: FileConfig, source: Option<PathBuf>) -> anyhow::Result<Settings> 
     if file.api_keys.iter().any(|k| k.trim().len() < 16) {
         bail!("every API key must be at least 16 characters long");
     }
+    if file.memory.short_limit == 0 {
+        bail!("memory.short_limit must be at least 1");
+    }
+    codex_store::BackendKind::from_url(&file.database_url)?;
     if file.python.pool_size == 0 {
         bail!("python.pool_size must be at least 1");
     }
@@ -234,12 +265,14 @@ fn check(file: FileConfig, source: Option<PathBuf>) -> anyhow::Result<Settings> 
         server: ServerConfig {
             max_body_bytes: file.max_body_bytes,
             api_keys: file.api_keys,
+            short_limit: file.memory.short_limit,
         },
         shutdown_grace: Duration::from_millis(file.shutdown_grace_ms),
         log: file.log,
         log_format: file.log_format,
         python: file.python,
         wasm: file.wasm,
+        database_url: file.database_url,
         source,
     })
 }
@@ -262,6 +295,23 @@ mod tests {
         assert_eq!(settings.bind.to_string(), "127.0.0.1:8000");
         assert_eq!(settings.host.aliases["interpreter"], "shell");
         assert_eq!(settings.host.limits.timeout_ms, 30_000);
+        assert_eq!(settings.database_url, "sqlite://codexcontinue.db");
+        assert_eq!(settings.server.short_limit, 20);
+    }
+
+    #[test]
+    fn database_and_memory_are_configurable_and_checked() {
+        let s = parse("database_url = \"postgres://u@h/db\"\n[memory]\nshort_limit = 5\n").unwrap();
+        assert_eq!(s.database_url, "postgres://u@h/db");
+        assert_eq!(s.server.short_limit, 5);
+        let err = parse("database_url = \"mysql://h/db\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unsupported database url"), "{err}");
+        let err = parse("[memory]\nshort_limit = 0").unwrap_err().to_string();
+        assert!(err.contains("short_limit"), "{err}");
+        let err = parse("[memory]\nshort = 5").unwrap_err().to_string();
+        assert!(err.contains("short"), "{err}");
     }
 
     #[test]

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use codex_host::ExecutionRequest;
 use codex_host::tools::tool_definition;
+use codex_store::ExecutionSource;
 use tokio_util::sync::CancellationToken;
 
 use crate::dto::{
@@ -50,7 +51,8 @@ pub async fn get(
     Ok(Json(PluginView::from(&*entry)))
 }
 
-/// Runs a plugin.
+/// Runs a plugin and logs the run (failed runs too) in the session's audit timeline; the
+/// answer comes once the log entry is committed, and `execution_id` is its id.
 #[utoipa::path(post, path = "/api/plugins/execute", tag = "plugins",
     request_body = ExecuteRequest,
     responses(
@@ -62,6 +64,7 @@ pub async fn get(
         (status = 422, description = "The plugin rejected its input", body = ErrorBody),
         (status = 500, description = "The plugin failed", body = ErrorBody),
         (status = 502, description = "The plugin crashed or its output was too large", body = ErrorBody),
+        (status = 503, description = "The run could not be logged; its result is withheld", body = ErrorBody),
         (status = 504, description = "The plugin timed out", body = ErrorBody),
     ))]
 pub async fn execute(
@@ -75,16 +78,13 @@ pub async fn execute(
     let mut call = ExecutionRequest::new(request.plugin.clone(), request.data)
         .with_session(session_id.clone());
     call.cancel = cancel;
-    let execution = state
-        .plugins
-        .execute(call)
-        .await
-        .map_err(|e| ApiError::from_plugin(&request.plugin, e))?;
+    let logged = state.executor.execute(call, ExecutionSource::Api).await?;
+    let execution = logged.execution;
     Ok(Json(ExecuteResponse {
         plugin: execution.plugin,
         result: execution.result,
         duration_ms: execution.duration.as_secs_f64() * 1000.0,
-        execution_id: uuid::Uuid::now_v7().to_string(),
+        execution_id: logged.execution_id.to_string(),
         session_id,
     }))
 }

@@ -1,5 +1,5 @@
 //! `TestApp`: the real router over a real PluginManager with the built-in plugins and a
-//! few test plugins that misbehave on purpose.
+//! few test plugins that misbehave on purpose, logging to a temporary SQLite file.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,9 +7,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
+use codex_agent::{Executor, StoreMemory};
 use codex_host::{HostConfig, PluginManager, PluginSettings};
 use codex_plugin::{ExecContext, Plugin, PluginError, PluginInfo};
 use codex_server::{AppState, ServerConfig};
+use codex_store::{EventStore, StoreOptions};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -72,8 +74,14 @@ impl Plugin for FailPlugin {
 pub struct TestApp {
     pub state: AppState,
     pub router: axum::Router,
+    /// The store behind the app, for appending what no route writes yet (chat messages).
+    pub store: Arc<dyn EventStore>,
     _plugins_dir: tempfile::TempDir,
+    _db_dir: tempfile::TempDir,
 }
+
+/// Messages in the short memory of every `TestApp`.
+pub const SHORT_LIMIT: usize = 3;
 
 pub struct Reply {
     pub status: StatusCode,
@@ -119,7 +127,13 @@ impl TestApp {
                 plugin: b.plugin,
                 enabled_by_default: b.enabled_by_default,
             });
+        let db_dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", db_dir.path().join("events.db").display());
+        let store = codex_store::connect(&url, StoreOptions::default())
+            .await
+            .expect("store");
         let manager = PluginManager::builder(config)
+            .with_memory(Arc::new(StoreMemory::new(store.clone(), SHORT_LIMIT)))
             .with_natives(natives)
             .with_native(Arc::new(SlowPlugin(PluginInfo::new("slow"))), true)
             .with_native(Arc::new(PanicPlugin(PluginInfo::new("panicky"))), true)
@@ -128,16 +142,19 @@ impl TestApp {
             .start()
             .await;
         let state = AppState::new(
-            manager,
+            Executor::new(manager, store.clone()),
             ServerConfig {
                 max_body_bytes: 64 * 1024,
                 api_keys,
+                short_limit: SHORT_LIMIT,
             },
         );
         TestApp {
             router: codex_server::router(state.clone()),
             state,
+            store,
             _plugins_dir: dir,
+            _db_dir: db_dir,
         }
     }
 
@@ -148,6 +165,10 @@ impl TestApp {
     pub async fn post(&self, path: &str, body: Value) -> Reply {
         self.send(Method::POST, path, Body::from(body.to_string()))
             .await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(Method::DELETE, path, Body::empty()).await
     }
 
     pub async fn post_raw(&self, path: &str, body: impl Into<Body>) -> Reply {

@@ -3,6 +3,7 @@
 mod app;
 mod errors;
 mod limits;
+mod memory;
 mod openapi;
 mod plugins;
 mod server;

@@ -26,6 +26,11 @@ async fn openapi_matches_the_snapshot() {
         "/api/plugins/execute",
         "/api/tools",
         "/health",
+        "/memory",
+        "/memory/audit/{session_id}",
+        "/sessions",
+        "/sessions/{id}",
+        "/plugin-logs/{session_id}",
     ] {
         assert!(reply.body["paths"].get(route).is_some(), "{route} missing");
     }

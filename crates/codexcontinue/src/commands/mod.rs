@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod migrate;
 mod plugins;
 mod run;
 mod serve;
@@ -13,5 +14,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::serve(&cli, args).await,
         Command::Run(args) => run::run(&cli, args).await,
         Command::Plugins(args) => plugins::plugins(&cli, args).await,
+        Command::Migrate => migrate::migrate(&cli).await,
     }
 }

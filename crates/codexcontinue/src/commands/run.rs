@@ -1,8 +1,13 @@
-//! `codexcontinue run <plugin> <input...>`: one call in-process, the result on stdout.
+//! `codexcontinue run <plugin> <input...>`: one call in-process, logged under `--session`,
+//! the result on stdout.
 
 use std::process::ExitCode;
 
+use anyhow::Context;
+
+use codex_agent::ExecuteError;
 use codex_host::ExecutionRequest;
+use codex_store::ExecutionSource;
 use serde_json::Value;
 
 use crate::app;
@@ -12,17 +17,22 @@ use crate::settings;
 pub async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let settings = settings::load(cli, None)?;
     app::init_logging(&settings, true);
-    let manager = app::plugin_manager(&settings).await;
+    let executor = app::executor(&settings).await?;
     let input = parse_input(&args.input.join(" "));
     let request =
         ExecutionRequest::new(args.plugin.clone(), input).with_session(args.session.clone());
-    let outcome = manager.execute(request).await;
-    manager.shutdown().await;
+    let outcome = executor.execute(request, ExecutionSource::Cli).await;
+    executor.plugins().shutdown().await;
+    executor.store().close().await;
     match outcome {
-        Ok(execution) => {
-            println!("{}", serde_json::to_string_pretty(&execution.result)?);
+        Ok(logged) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&logged.execution.result)?
+            );
             Ok(ExitCode::SUCCESS)
         }
+        Err(ExecuteError::Store(e)) => Err(e).context("the execution could not be logged"),
         Err(e) => {
             eprintln!("error: {e}");
             Ok(ExitCode::FAILURE)

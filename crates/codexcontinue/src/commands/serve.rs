@@ -1,5 +1,5 @@
-//! `codexcontinue serve`: the HTTP server until SIGINT or SIGTERM, then a bounded drain
-//! and plugin shutdown.
+//! `codexcontinue serve`: the HTTP server until SIGINT or SIGTERM, then a bounded drain,
+//! plugin shutdown, and the store closed last so every acknowledged write is flushed.
 
 use std::process::ExitCode;
 
@@ -20,7 +20,10 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(settings.bind)
         .await
         .with_context(|| format!("cannot listen on {}", settings.bind))?;
-    let manager = app::plugin_manager(&settings).await;
+    let executor = app::executor(&settings).await?;
+    tracing::info!(database = %app::database_label(&settings), "store open");
+    let manager = executor.plugins().clone();
+    let store = executor.store().clone();
     let loaded = manager.list().len();
     for error in manager.load_errors() {
         tracing::warn!(file = %error.file, error = %error.error, "plugin not loaded");
@@ -36,7 +39,7 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let state = AppState::new(manager.clone(), settings.server.clone());
+    let state = AppState::new(executor, settings.server.clone());
     let local = listener.local_addr()?;
     tracing::info!(address = %local, plugins = loaded, "listening");
     // Tests and scripts read this line to learn the port when binding to :0.
@@ -67,6 +70,7 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     }
     drop(watcher);
     manager.shutdown().await;
+    store.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }

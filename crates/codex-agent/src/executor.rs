@@ -1,0 +1,143 @@
+//! The executor: runs a plugin through the manager and appends the run to the session's log
+//! before answering, so every acknowledged execution is stored.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use codex_host::{Execution, ExecutionRequest, PluginManager};
+use codex_plugin::PluginError;
+use codex_store::{EventStore, ExecutionSource, NewEvent, PluginExecution, StoreError};
+use uuid::Uuid;
+
+/// A successful run and where its log event landed.
+#[derive(Debug, Clone)]
+pub struct LoggedExecution {
+    pub execution: Execution,
+    /// The id of the stored `plugin_execution` event.
+    pub execution_id: Uuid,
+    /// Its place in the session's log.
+    pub seq: i64,
+}
+
+/// Why [`Executor::execute`] gave no result.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecuteError {
+    /// The session id is refused by the store (empty or too long); nothing ran.
+    #[error("invalid session id: {0}")]
+    InvalidSession(StoreError),
+    /// The plugin failed; the failure is in the log under `execution_id`.
+    #[error("{error}")]
+    Plugin {
+        /// The name asked for (the plugin may not exist).
+        plugin: String,
+        error: PluginError,
+        execution_id: Uuid,
+    },
+    /// The run could not be logged. Its result is withheld: what is not stored is not
+    /// acknowledged.
+    #[error("cannot log the execution: {0}")]
+    Store(StoreError),
+}
+
+/// Runs plugins and logs every run, successful or not. Cheap to clone.
+#[derive(Clone)]
+pub struct Executor {
+    plugins: PluginManager,
+    store: Arc<dyn EventStore>,
+}
+
+impl Executor {
+    pub fn new(plugins: PluginManager, store: Arc<dyn EventStore>) -> Self {
+        Executor { plugins, store }
+    }
+
+    pub fn plugins(&self) -> &PluginManager {
+        &self.plugins
+    }
+
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
+    }
+
+    /// Runs `request` and appends a `plugin_execution` event to its session; answers once the
+    /// event is committed (concurrent calls share commits).
+    pub async fn execute(
+        &self,
+        request: ExecutionRequest,
+        source: ExecutionSource,
+    ) -> Result<LoggedExecution, ExecuteError> {
+        codex_store::validate_session_id(&request.session_id)
+            .map_err(ExecuteError::InvalidSession)?;
+        let session_id = request.session_id.clone();
+        let asked = request.plugin.clone();
+        let input = request.data.clone();
+        let started = Instant::now();
+        let outcome = self.plugins.execute(request).await;
+        let record = match &outcome {
+            Ok(execution) => PluginExecution::ok(
+                execution.plugin.clone(),
+                input,
+                execution.result.clone(),
+                millis(execution.duration),
+                source,
+            ),
+            Err(error) => PluginExecution::failed(
+                self.canonical_name(&asked),
+                input,
+                error_code(error),
+                error.to_string(),
+                millis(started.elapsed()),
+                source,
+            ),
+        };
+        let stored = self
+            .store
+            .append_one(NewEvent::plugin_execution(&session_id, &record))
+            .await;
+        let stored = match stored {
+            Ok(stored) => stored,
+            Err(error) => {
+                tracing::error!(session_id = %session_id, plugin = %record.plugin, error = %error, "execution not logged");
+                return Err(ExecuteError::Store(error));
+            }
+        };
+        match outcome {
+            Ok(execution) => Ok(LoggedExecution {
+                execution,
+                execution_id: stored.id,
+                seq: stored.seq,
+            }),
+            Err(error) => Err(ExecuteError::Plugin {
+                plugin: asked,
+                error,
+                execution_id: stored.id,
+            }),
+        }
+    }
+
+    /// The canonical name of `asked`, or `asked` itself when no plugin answers to it.
+    fn canonical_name(&self, asked: &str) -> String {
+        self.plugins
+            .get(asked)
+            .map(|entry| entry.info.name.clone())
+            .unwrap_or_else(|_| asked.to_owned())
+    }
+}
+
+/// The stable code a failed run is logged with, as its `status`.
+pub fn error_code(error: &PluginError) -> &'static str {
+    match error {
+        PluginError::NotFound { .. } => "not_found",
+        PluginError::Disabled(_) => "disabled",
+        PluginError::InvalidInput(_) => "invalid_input",
+        PluginError::Timeout { .. } => "timeout",
+        PluginError::Crashed(_) => "crashed",
+        PluginError::Denied(_) => "denied",
+        PluginError::OutputTooLarge { .. } => "output_too_large",
+        PluginError::Failed(_) => "failed",
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,239 @@
+//! Wire types of the memory, audit, session and plugin-log routes.
+
+use chrono::{DateTime, Utc};
+use codex_store::{Counts, Event, Message, PluginLog, SessionSummary};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// The session a request is about when it names none.
+pub const DEFAULT_SESSION: &str = "default";
+
+/// Events or logs per page when `limit` is not given.
+pub const DEFAULT_PAGE: usize = 100;
+
+/// `GET /memory` and `DELETE /memory`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MemoryQuery {
+    /// Defaults to `default`.
+    pub session_id: Option<String>,
+    /// `short` (default): the last messages since the last reset; `long`: every message.
+    pub mode: Option<MemoryMode>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MemoryMode {
+    #[default]
+    Short,
+    #[serde(alias = "full")]
+    Long,
+}
+
+/// `DELETE /memory`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SessionQuery {
+    /// Defaults to `default`.
+    pub session_id: Option<String>,
+}
+
+/// `after` and `limit` of a paginated listing.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Only entries with a greater `seq`; pass the previous page's `next_after`.
+    pub after: Option<i64>,
+    /// Entries per page, 1 to 10000 (default 100).
+    pub limit: Option<usize>,
+}
+
+/// A stored chat message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageView {
+    pub id: Uuid,
+    pub seq: i64,
+    pub timestamp: DateTime<Utc>,
+    /// `user`, `assistant`, `system` or `tool`.
+    pub role: String,
+    pub content: String,
+}
+
+impl From<Message> for MessageView {
+    fn from(m: Message) -> Self {
+        MessageView {
+            id: m.id,
+            seq: m.seq,
+            timestamp: m.timestamp,
+            role: m.role.as_str().to_owned(),
+            content: m.content,
+        }
+    }
+}
+
+/// Message counts, as the original project returned them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CountsView {
+    /// Messages in the short memory.
+    pub short: u64,
+    /// Every message of the session.
+    pub full: u64,
+}
+
+impl From<Counts> for CountsView {
+    fn from(c: Counts) -> Self {
+        CountsView {
+            short: c.short,
+            full: c.full,
+        }
+    }
+}
+
+/// `GET /memory`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemoryResponse {
+    pub session_id: String,
+    pub mode: MemoryMode,
+    /// Oldest first.
+    pub messages: Vec<MessageView>,
+    pub counts: CountsView,
+}
+
+/// `DELETE /memory`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResetResponse {
+    pub session_id: String,
+    /// The `seq` of the reset event in the audit timeline.
+    pub seq: i64,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// One event of the audit timeline.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventView {
+    pub id: Uuid,
+    /// 1, 2, 3, ... within the session, without gaps.
+    pub seq: i64,
+    /// `message`, `plugin_execution`, `tool_call`, `tool_result`, `reset` or `error`.
+    pub kind: String,
+    pub timestamp: DateTime<Utc>,
+    #[schema(value_type = Object)]
+    pub payload: Value,
+}
+
+impl From<Event> for EventView {
+    fn from(e: Event) -> Self {
+        EventView {
+            id: e.id,
+            seq: e.seq,
+            kind: e.kind.as_str().to_owned(),
+            timestamp: e.timestamp,
+            payload: e.payload,
+        }
+    }
+}
+
+/// `GET /memory/audit/{session_id}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditResponse {
+    pub session_id: String,
+    /// In order of `seq`.
+    pub events: Vec<EventView>,
+    /// The `after` of the next page; absent on the last page.
+    pub next_after: Option<i64>,
+    pub counts: CountsView,
+}
+
+/// One session, as listed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    pub last_activity: DateTime<Utc>,
+    pub message_count: u64,
+}
+
+impl From<SessionSummary> for SessionView {
+    fn from(s: SessionSummary) -> Self {
+        SessionView {
+            id: s.id,
+            created_at: s.created_at,
+            last_activity: s.last_activity,
+            message_count: s.message_count,
+        }
+    }
+}
+
+/// `GET /sessions`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionList {
+    /// Most recently active first.
+    pub sessions: Vec<SessionView>,
+}
+
+/// `DELETE /sessions/{id}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PurgeResponse {
+    pub session_id: String,
+    /// Events removed for good (0 for an unknown session).
+    pub deleted_events: u64,
+}
+
+/// One logged plugin run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PluginLogView {
+    /// The `execution_id` the execute route answered.
+    pub id: Uuid,
+    pub seq: i64,
+    pub timestamp: DateTime<Utc>,
+    pub plugin: String,
+    #[schema(value_type = Object)]
+    pub input: Value,
+    /// The result, when the run succeeded.
+    #[schema(value_type = Option<Object>)]
+    pub output: Option<Value>,
+    /// The error message, when it failed.
+    pub error: Option<String>,
+    /// `ok`, or the error's code (`not_found`, `invalid_input`, `timeout`, ...).
+    pub status: String,
+    pub duration_ms: u64,
+    /// `api`, `cli`, `chat` or `mcp`.
+    pub source: String,
+}
+
+impl From<PluginLog> for PluginLogView {
+    fn from(log: PluginLog) -> Self {
+        let e = log.execution;
+        let source = serde_json::to_value(e.source)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        PluginLogView {
+            id: log.id,
+            seq: log.seq,
+            timestamp: log.timestamp,
+            plugin: e.plugin,
+            input: e.input,
+            output: e.output,
+            error: e.error,
+            status: e.status,
+            duration_ms: e.duration_ms,
+            source,
+        }
+    }
+}
+
+/// `GET /plugin-logs/{session_id}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PluginLogList {
+    pub session_id: String,
+    /// In order of `seq`.
+    pub logs: Vec<PluginLogView>,
+    /// The `after` of the next page; absent on the last page.
+    pub next_after: Option<i64>,
+}

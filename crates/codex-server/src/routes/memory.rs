@@ -1,0 +1,110 @@
+//! `/memory` and `/memory/audit/{session_id}`: a session's memory, its reset, and the whole
+//! timeline of its events.
+
+use axum::Json;
+use axum::extract::{Path, State};
+
+use crate::dto::memory::{
+    AuditResponse, DEFAULT_PAGE, DEFAULT_SESSION, MemoryMode, MemoryQuery, MemoryResponse,
+    PageQuery, ResetResponse, SessionQuery,
+};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::QueryParams;
+use crate::state::AppState;
+
+/// A session's messages: `short` (default) the last N since the last reset, as a model would
+/// get them; `long` every message. An unknown session has none.
+#[utoipa::path(get, path = "/memory", tag = "memory",
+    params(MemoryQuery),
+    responses(
+        (status = 200, body = MemoryResponse),
+        (status = 400, description = "A bad query parameter", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<MemoryQuery>,
+) -> Result<Json<MemoryResponse>, ApiError> {
+    let session_id = session_or_default(query.session_id)?;
+    let mode = query.mode.unwrap_or_default();
+    let limit = state.config.short_limit;
+    let messages = match mode {
+        MemoryMode::Short => state.store.short_memory(&session_id, limit).await?,
+        MemoryMode::Long => state.store.messages(&session_id).await?,
+    };
+    let counts = state.store.counts(&session_id, limit).await?;
+    Ok(Json(MemoryResponse {
+        session_id,
+        mode,
+        messages: messages.into_iter().map(Into::into).collect(),
+        counts: counts.into(),
+    }))
+}
+
+/// Resets a session's short memory. Nothing is deleted: the audit timeline keeps every event
+/// and shows the reset.
+#[utoipa::path(delete, path = "/memory", tag = "memory",
+    params(SessionQuery),
+    responses(
+        (status = 200, body = ResetResponse),
+        (status = 400, description = "A bad query parameter", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    ))]
+pub async fn reset(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<SessionQuery>,
+) -> Result<Json<ResetResponse>, ApiError> {
+    let session_id = session_or_default(query.session_id)?;
+    let reset = state.store.reset(&session_id).await?;
+    tracing::info!(session_id = %session_id, seq = reset.seq, "memory reset");
+    Ok(Json(ResetResponse {
+        session_id,
+        seq: reset.seq,
+        timestamp: reset.timestamp,
+    }))
+}
+
+/// Every event of a session in order (messages, plugin executions, tool calls, resets,
+/// errors), a page at a time, with the message counts. An unknown session has none.
+#[utoipa::path(get, path = "/memory/audit/{session_id}", tag = "memory",
+    params(("session_id" = String, Path, description = "The session"), PageQuery),
+    responses(
+        (status = 200, body = AuditResponse),
+        (status = 400, description = "A bad query parameter", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    ))]
+pub async fn audit(
+    State(state): State<AppState>,
+    Path(session_id): Path<String>,
+    QueryParams(page): QueryParams<PageQuery>,
+) -> Result<Json<AuditResponse>, ApiError> {
+    let limit = page_limit(page.limit)?;
+    let (timeline, counts) = tokio::try_join!(
+        state.store.timeline(&session_id, page.after, limit),
+        state.store.counts(&session_id, state.config.short_limit),
+    )?;
+    Ok(Json(AuditResponse {
+        session_id,
+        events: timeline.items.into_iter().map(Into::into).collect(),
+        next_after: timeline.next_after,
+        counts: counts.into(),
+    }))
+}
+
+/// The session named, or `default`; an empty or oversized id is refused.
+pub(crate) fn session_or_default(session_id: Option<String>) -> Result<String, ApiError> {
+    let session_id = session_id.unwrap_or_else(|| DEFAULT_SESSION.to_owned());
+    codex_store::validate_session_id(&session_id)?;
+    Ok(session_id)
+}
+
+/// The page size asked for, checked against the store's maximum.
+pub(crate) fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit.unwrap_or(DEFAULT_PAGE) {
+        limit @ 1..=codex_store::MAX_PAGE_SIZE => Ok(limit),
+        limit => Err(ApiError::InvalidRequest(format!(
+            "limit must be between 1 and {}, not {limit}",
+            codex_store::MAX_PAGE_SIZE
+        ))),
+    }
+}
