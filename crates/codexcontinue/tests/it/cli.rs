@@ -133,3 +133,60 @@ fn plugins_lists_as_table_and_json_and_shows_info() {
     assert_eq!(value["name"], "shell");
     assert_eq!(value["enabled"], false);
 }
+
+#[tokio::test]
+async fn run_logs_the_execution_under_its_session() {
+    let dir = workdir();
+    let out = codexcontinue(dir.path())
+        .args(["run", "--session", "cli-s", "echo", "logged"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = codexcontinue(dir.path())
+        .args(["run", "--session", "cli-s", "calculator", "1/"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    // The default database is a file in the working directory.
+    let url = format!("sqlite://{}", dir.path().join("codexcontinue.db").display());
+    let store = codex_store::connect(&url, codex_store::StoreOptions::default())
+        .await
+        .unwrap();
+    let logs = store.plugin_logs("cli-s", None, 10).await.unwrap().items;
+    assert_eq!(logs.len(), 2);
+    assert_eq!(logs[0].execution.plugin, "echo");
+    assert_eq!(logs[0].execution.output, Some(json!({"echo": "logged"})));
+    assert_eq!(logs[0].execution.source, codex_store::ExecutionSource::Cli);
+    assert_eq!(logs[1].execution.status, "invalid_input");
+    store.close().await;
+}
+
+#[test]
+fn migrate_creates_the_database_named_by_flag_or_environment() {
+    let dir = workdir();
+    let out = codexcontinue(dir.path())
+        .args(["migrate", "--database-url", "sqlite://flag.db"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("up to date"), "{}", stdout(&out));
+    assert!(dir.path().join("flag.db").is_file());
+    let out = codexcontinue(dir.path())
+        .arg("migrate")
+        .env("CODEX_DATABASE_URL", "sqlite://env.db")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(dir.path().join("env.db").is_file());
+    let out = codexcontinue(dir.path())
+        .args(["migrate", "--database-url", "mysql://u:secret@h/db"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("unsupported database url"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("secret"), "{}", stderr(&out));
+}

@@ -1,6 +1,7 @@
 //! The `codexcontinue` binary as users run it: CLI commands and a served process.
 
 mod cli;
+mod durability;
 mod serve;
 
 use std::path::Path;
