@@ -34,13 +34,37 @@ pub(crate) async fn run(pool: Arc<Pool>, spec: CallSpec) -> Result<Option<Vec<u8
         _ = spec.cancel.cancelled() => return Err(stopped(&spec, None)),
     };
     let watch = Arc::new(Watch::default());
-    tokio::spawn(watch.clone().stop_at(spec.deadline, spec.cancel.clone()));
-    let task = tokio::task::spawn_blocking(move || {
+    let (deadline, cancel) = (spec.deadline, spec.cancel.clone());
+    let blocking_watch = watch.clone();
+    let mut task = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        run_blocking(&pool, &spec, Finish(&watch))
+        run_blocking(&pool, &spec, Finish(&blocking_watch))
     });
-    task.await
-        .map_err(|e| PluginError::Crashed(format!("the Wasm call panicked: {e}")))?
+    // The watcher runs inside this future while the caller waits, which spares a task per
+    // call; if the caller stops waiting first, it carries on as a task of its own.
+    let mut detach = DetachOnDrop(Some((watch.clone(), deadline, cancel.clone())));
+    let stopper = watch.stop_at(deadline, cancel);
+    tokio::pin!(stopper);
+    let joined = tokio::select! {
+        joined = &mut task => joined,
+        () = &mut stopper => (&mut task).await,
+    };
+    detach.0 = None;
+    joined.map_err(|e| PluginError::Crashed(format!("the Wasm call panicked: {e}")))?
+}
+
+/// Hands the watcher to a task of its own when the caller drops a call still running.
+struct DetachOnDrop(Option<(Arc<Watch>, Instant, CancellationToken)>);
+
+impl Drop for DetachOnDrop {
+    fn drop(&mut self) {
+        if let Some((watch, deadline, cancel)) = self.0.take()
+            && !watch.finished.is_cancelled()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(watch.stop_at(deadline, cancel));
+        }
+    }
 }
 
 fn run_blocking(
