@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark of POST /api/plugins/execute, in one run, side by side:
-#   ours      codexcontinue serve, built-ins only (an empty plugins folder)
+#   ours      codexcontinue serve, built-ins only (an empty plugins folder); since issue 4 it
+#             logs every execution to SQLite (codexcontinue.db in the work directory)
 #   bare      bench/bare-axum: one axum handler doing the same JSON work, nothing else
 #   fastapi   the reference of ../shared/bench/peer_fastapi with 2 workers
 # It builds both Rust servers in release, installs wrk if missing, starts the three servers
