@@ -1,6 +1,7 @@
 //! The SQLite backend: one file in WAL mode, one writer connection fed by group commit, and a
 //! separate pool of readers that never wait for it.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 
 use async_trait::async_trait;
@@ -9,7 +10,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Connection, Row};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite};
 use uuid::Uuid;
 
 use crate::error::{Result, StoreError};
@@ -94,22 +95,14 @@ struct SqliteWriter {
     pool: SqlitePool,
 }
 
-/// Bumps a session's counter, creating the session on its first event, and answers the new
-/// last sequence number.
-const BUMP_SESSION: &str = "
-    INSERT INTO sessions (id, created_at, last_activity, message_count, last_seq)
-    VALUES (?1, ?2, ?2, ?3, ?4)
-    ON CONFLICT (id) DO UPDATE SET
-        last_activity = MAX(sessions.last_activity, excluded.last_activity),
-        message_count = sessions.message_count + excluded.message_count,
-        last_seq = sessions.last_seq + excluded.last_seq
-    RETURNING last_seq";
-
-const INSERT_EVENT: &str = "
-    INSERT INTO events (session_id, seq, id, kind, ts, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+/// Rows per multi-row statement: 6 parameters each stays far below SQLite's variable limit.
+const ROWS_PER_STATEMENT: usize = 500;
 
 #[async_trait]
 impl LogWriter for SqliteWriter {
+    /// One statement bumps every session of the batch and one inserts every event (per
+    /// 500 rows): each statement is a round trip to sqlx's SQLite worker thread, so a batch
+    /// costs a handful of them whatever its size.
     async fn commit(&mut self, events: &[NewEvent]) -> Result<Vec<EventRef>> {
         let now = commit_timestamp();
         let ts = format_ts(now);
@@ -118,28 +111,60 @@ impl LogWriter for SqliteWriter {
         // IMMEDIATE takes the write lock up front, so another process holding it makes us wait
         // (busy timeout) instead of failing on a read-to-write upgrade.
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        let mut last_seqs = Vec::with_capacity(bumps.len());
-        for bump in &bumps {
-            let last: i64 = sqlx::query_scalar(BUMP_SESSION)
-                .bind(&bump.session_id)
-                .bind(&ts)
-                .bind(bump.messages)
-                .bind(bump.events)
-                .fetch_one(&mut *tx)
-                .await?;
-            last_seqs.push(last);
+        let mut last_by_session: HashMap<String, i64> = HashMap::with_capacity(bumps.len());
+        for chunk in bumps.chunks(ROWS_PER_STATEMENT) {
+            // Bumps a session's counter, creating the session on its first event, and
+            // answers the new last sequence number.
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO sessions (id, created_at, last_activity, message_count, last_seq) ",
+            );
+            query.push_values(chunk, |mut row, bump| {
+                row.push_bind(&bump.session_id)
+                    .push_bind(&ts)
+                    .push_bind(&ts)
+                    .push_bind(bump.messages)
+                    .push_bind(bump.events);
+            });
+            query.push(
+                " ON CONFLICT (id) DO UPDATE SET
+                    last_activity = MAX(sessions.last_activity, excluded.last_activity),
+                    message_count = sessions.message_count + excluded.message_count,
+                    last_seq = sessions.last_seq + excluded.last_seq
+                RETURNING id, last_seq",
+            );
+            for row in query.build().fetch_all(&mut *tx).await? {
+                last_by_session.insert(row.try_get("id")?, row.try_get("last_seq")?);
+            }
         }
+        let last_seqs = bumps
+            .iter()
+            .map(|bump| {
+                last_by_session
+                    .get(&bump.session_id)
+                    .copied()
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!(
+                            "no counter returned for session {:?}",
+                            bump.session_id
+                        ))
+                    })
+            })
+            .collect::<Result<Vec<i64>>>()?;
         let refs = assign(events, &bumps, &last_seqs, now)?;
-        for (event, at) in events.iter().zip(&refs) {
-            sqlx::query(INSERT_EVENT)
-                .bind(&event.session_id)
-                .bind(at.seq)
-                .bind(at.id.hyphenated().to_string())
-                .bind(event.kind.as_str())
-                .bind(&ts)
-                .bind(event.payload.to_string())
-                .execute(&mut *tx)
-                .await?;
+        let rows: Vec<(&NewEvent, &EventRef)> = events.iter().zip(&refs).collect();
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO events (session_id, seq, id, kind, ts, payload) ",
+            );
+            query.push_values(chunk, |mut row, (event, at)| {
+                row.push_bind(&event.session_id)
+                    .push_bind(at.seq)
+                    .push_bind(at.id.hyphenated().to_string())
+                    .push_bind(event.kind.as_str())
+                    .push_bind(&ts)
+                    .push_bind(event.payload.to_string());
+            });
+            query.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(refs)
