@@ -23,7 +23,9 @@ pub async fn executor(settings: &Settings) -> anyhow::Result<Executor> {
 
 /// Opens the store at the configured URL and applies pending migrations.
 pub async fn connect_store(settings: &Settings) -> anyhow::Result<Arc<dyn EventStore>> {
-    codex_store::connect(&settings.database_url, StoreOptions::default())
+    let options =
+        StoreOptions::default().with_sqlite_durability(settings.sqlite_synchronous.durability());
+    codex_store::connect(&settings.database_url, options)
         .await
         .with_context(|| format!("cannot open the database {}", database_label(settings)))
 }

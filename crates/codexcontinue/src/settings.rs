@@ -54,6 +54,9 @@ pub struct FileConfig {
     pub wasm: WasmSection,
     /// Sessions and events: `sqlite://<path>` or `postgres://...`.
     pub database_url: String,
+    /// SQLite only: `normal` (an acknowledged write survives a crash or `kill -9` of the
+    /// server) or `full` (it also survives a power loss, at the price of an fsync per commit).
+    pub sqlite_synchronous: SqliteSynchronous,
     /// Session memory.
     pub memory: MemorySection,
 }
@@ -103,6 +106,22 @@ pub struct WasmSection {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    Normal,
+    Full,
+}
+
+impl SqliteSynchronous {
+    pub fn durability(self) -> codex_store::SqliteDurability {
+        match self {
+            SqliteSynchronous::Normal => codex_store::SqliteDurability::Normal,
+            SqliteSynchronous::Full => codex_store::SqliteDurability::Full,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
     Json,
@@ -126,6 +145,7 @@ impl Default for FileConfig {
             python: PythonSection::default(),
             wasm: WasmSection::default(),
             database_url: codex_store::DEFAULT_DATABASE_URL.to_owned(),
+            sqlite_synchronous: SqliteSynchronous::Normal,
             memory: MemorySection::default(),
         }
     }
@@ -147,6 +167,7 @@ pub struct Settings {
     pub python: PythonSection,
     pub wasm: WasmSection,
     pub database_url: String,
+    pub sqlite_synchronous: SqliteSynchronous,
     /// The file the config came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -212,6 +233,7 @@ fn environment() -> Env {
         "python",
         "wasm",
         "database_url",
+        "sqlite_synchronous",
         "memory",
     ];
     Env::prefixed("CODEX_").split("__").filter(|key| {
@@ -273,6 +295,7 @@ fn check(file: FileConfig, source: Option<PathBuf>) -> anyhow::Result<Settings> 
         python: file.python,
         wasm: file.wasm,
         database_url: file.database_url,
+        sqlite_synchronous: file.sqlite_synchronous,
         source,
     })
 }
