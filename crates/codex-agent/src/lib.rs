@@ -1,10 +1,17 @@
 //! A session's work: plugin calls logged to the event store, and the store seen as memory.
 //!
-//! Later this crate also holds the chat turn (`/run` dispatch, model providers, the tool loop).
+//! The chat turn ([`chat`]: `/run` dispatch, the model provider chain, the tool loop) lives
+//! here too, with the OpenAI wire types it speaks ([`openai`]).
 //! It knows no HTTP: callers at the edge map [`ExecuteError`] to their own errors.
 
+pub mod chat;
 mod executor;
 mod memory;
+pub mod openai;
 
+pub use chat::{
+    Chat, ChatConfig, ChatError, ModelStatus, ProviderConfig, ProviderStatus, Step, TurnEvent,
+    TurnReply,
+};
 pub use executor::{ExecuteError, Executor, LoggedExecution, error_code};
 pub use memory::{DEFAULT_SHORT_LIMIT, StoreMemory};

@@ -1,0 +1,357 @@
+//! Model providers: any OpenAI-compatible server, and the chain that falls back from one to
+//! the next.
+//!
+//! A connection error, a timeout or a 5xx moves on to the next provider; a 429 retries the
+//! same provider with backoff (honouring `Retry-After`, bounded) before moving on; any other
+//! 4xx is our request's fault, so it is answered at once without trying the others.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+
+use crate::openai::{ChatCompletionChunk, ChatCompletionRequest};
+
+/// The longest wait between two tries of a rate-limited provider, whatever it asks.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(10);
+/// The first backoff when a 429 carries no `Retry-After`; doubled on each retry.
+const BASE_BACKOFF: Duration = Duration::from_millis(250);
+/// How much of an error body is kept in messages.
+const MAX_BODY_IN_ERROR: usize = 300;
+
+/// One OpenAI-compatible server, from the `[[model.providers]]` config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub name: String,
+    /// Up to and including the version, e.g. `http://127.0.0.1:11434/v1`;
+    /// `/chat/completions` is appended.
+    pub base_url: String,
+    pub model: String,
+    /// The environment variable holding the API key, sent as a bearer token.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Bounds the whole call, connection to last byte.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// How many times a 429 is retried before moving on.
+    #[serde(default = "default_max_retries")]
+    pub max_retries: u32,
+}
+
+fn default_timeout_ms() -> u64 {
+    60_000
+}
+
+fn default_max_retries() -> u32 {
+    2
+}
+
+/// Why one provider gave no answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProviderError {
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    #[error("no answer within {0} ms")]
+    Timeout(u64),
+    #[error("HTTP {status}: {body}")]
+    Status { status: u16, body: String },
+    #[error("still rate limited (HTTP 429) after {retries} retries")]
+    RateLimited { retries: u32 },
+    #[error("the API key variable {0} is not set")]
+    MissingKey(String),
+    #[error("bad answer: {0}")]
+    Protocol(String),
+}
+
+impl ProviderError {
+    /// Whether the next provider should be tried.
+    fn falls_back(&self) -> bool {
+        match self {
+            ProviderError::Status { status, .. } => *status >= 500,
+            _ => true,
+        }
+    }
+}
+
+/// One provider's failure, named.
+#[derive(Debug, Clone)]
+pub struct ProviderFailure {
+    pub provider: String,
+    pub error: ProviderError,
+}
+
+impl std::fmt::Display for ProviderFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.provider, self.error)
+    }
+}
+
+/// The chunks of one streamed answer.
+pub type ChunkStream = BoxStream<'static, Result<ChatCompletionChunk, ProviderFailure>>;
+
+struct Provider {
+    config: ProviderConfig,
+    url: String,
+}
+
+/// The providers in order of preference. Cheap to clone.
+#[derive(Clone)]
+pub struct ProviderChain {
+    providers: std::sync::Arc<Vec<Provider>>,
+    client: reqwest::Client,
+}
+
+impl ProviderChain {
+    /// `None` when no provider is configured.
+    pub fn new(configs: &[ProviderConfig]) -> Option<Self> {
+        if configs.is_empty() {
+            return None;
+        }
+        let providers = configs
+            .iter()
+            .map(|config| Provider {
+                url: format!("{}/chat/completions", config.base_url.trim_end_matches('/')),
+                config: config.clone(),
+            })
+            .collect();
+        Some(ProviderChain {
+            providers: std::sync::Arc::new(providers),
+            client: reqwest::Client::new(),
+        })
+    }
+
+    pub fn configs(&self) -> impl Iterator<Item = &ProviderConfig> {
+        self.providers.iter().map(|p| &p.config)
+    }
+
+    /// Streams one answer from the first provider that takes the request. `request.model`
+    /// is set to each provider's model. Fallback happens before the first chunk; a stream
+    /// that breaks afterwards ends with an error.
+    pub async fn stream(
+        &self,
+        request: &ChatCompletionRequest,
+    ) -> Result<ChunkStream, Vec<ProviderFailure>> {
+        let mut failures = Vec::new();
+        for provider in self.providers.iter() {
+            match self.open(provider, request).await {
+                Ok(stream) => return Ok(stream),
+                Err(error) => {
+                    tracing::warn!(provider = %provider.config.name, error = %error, "model provider failed");
+                    let falls_back = error.falls_back();
+                    failures.push(ProviderFailure {
+                        provider: provider.config.name.clone(),
+                        error,
+                    });
+                    if !falls_back {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(failures)
+    }
+
+    async fn open(
+        &self,
+        provider: &Provider,
+        request: &ChatCompletionRequest,
+    ) -> Result<ChunkStream, ProviderError> {
+        let config = &provider.config;
+        let mut body = request.clone();
+        body.model = Some(config.model.clone());
+        body.stream = Some(true);
+        body.stream_options = Some(serde_json::json!({"include_usage": true}));
+        let key = match &config.api_key_env {
+            Some(var) => {
+                Some(std::env::var(var).map_err(|_| ProviderError::MissingKey(var.clone()))?)
+            }
+            None => None,
+        };
+        let timeout = Duration::from_millis(config.timeout_ms);
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut retries = 0;
+        let response = loop {
+            let mut call = self.client.post(&provider.url).json(&body).timeout(timeout);
+            if let Some(key) = &key {
+                call = call.bearer_auth(key);
+            }
+            let response = call.send().await.map_err(|e| classify(&e, config))?;
+            let status = response.status();
+            if status.as_u16() == 429 {
+                if retries >= config.max_retries {
+                    return Err(ProviderError::RateLimited { retries });
+                }
+                let wait = retry_after(&response)
+                    .unwrap_or(BASE_BACKOFF * 2u32.saturating_pow(retries))
+                    .min(MAX_RETRY_WAIT);
+                retries += 1;
+                tracing::info!(provider = %config.name, wait_ms = wait.as_millis() as u64, "rate limited, retrying");
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            if !status.is_success() {
+                let text = response.text().await.unwrap_or_default();
+                return Err(ProviderError::Status {
+                    status: status.as_u16(),
+                    body: truncate(&text),
+                });
+            }
+            break response;
+        };
+        let name = config.name.clone();
+        let timeout_ms = config.timeout_ms;
+        let is_sse = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        let fail = move |error: ProviderError| ProviderFailure {
+            provider: name.clone(),
+            error,
+        };
+        if !is_sse {
+            // Some servers ignore `stream: true`: take their whole answer as one chunk.
+            let bytes = tokio::time::timeout_at(deadline, response.bytes())
+                .await
+                .map_err(|_| ProviderError::Timeout(timeout_ms))?
+                .map_err(|e| classify(&e, config))?;
+            let chunk = whole_answer_as_chunk(&bytes)?;
+            return Ok(futures::stream::iter([Ok(chunk)]).boxed());
+        }
+        let mut bytes = response.bytes_stream();
+        let stream = async_stream::stream! {
+            let mut buffer: Vec<u8> = Vec::new();
+            loop {
+                let next = match tokio::time::timeout_at(deadline, bytes.next()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        yield Err(fail(ProviderError::Timeout(timeout_ms)));
+                        return;
+                    }
+                };
+                let Some(piece) = next else {
+                    // The server closed without `[DONE]`: what came is the answer.
+                    return;
+                };
+                let piece = match piece {
+                    Ok(piece) => piece,
+                    Err(e) => {
+                        yield Err(fail(ProviderError::Protocol(format!("stream broken: {e}"))));
+                        return;
+                    }
+                };
+                buffer.extend_from_slice(&piece);
+                while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = buffer.drain(..=end).collect();
+                    let line = String::from_utf8_lossy(&line);
+                    let Some(data) = line.trim_end().strip_prefix("data:") else {
+                        continue;
+                    };
+                    let data = data.trim();
+                    if data == "[DONE]" {
+                        return;
+                    }
+                    if data.is_empty() {
+                        continue;
+                    }
+                    match serde_json::from_str::<ChatCompletionChunk>(data) {
+                        Ok(chunk) => yield Ok(chunk),
+                        Err(e) => {
+                            yield Err(fail(ProviderError::Protocol(format!(
+                                "not a chunk ({e}): {}",
+                                truncate(data)
+                            ))));
+                            return;
+                        }
+                    }
+                }
+            }
+        };
+        Ok(stream.boxed())
+    }
+}
+
+fn classify(error: &reqwest::Error, config: &ProviderConfig) -> ProviderError {
+    if error.is_timeout() {
+        ProviderError::Timeout(config.timeout_ms)
+    } else {
+        ProviderError::Connect(error_chain(error))
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let value = response.headers().get(reqwest::header::RETRY_AFTER)?;
+    let seconds: f64 = value.to_str().ok()?.trim().parse().ok()?;
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+}
+
+fn truncate(text: &str) -> String {
+    match text.char_indices().nth(MAX_BODY_IN_ERROR) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
+/// A non-streamed answer turned into the one chunk that says the same.
+fn whole_answer_as_chunk(bytes: &[u8]) -> Result<ChatCompletionChunk, ProviderError> {
+    use crate::openai::{
+        ChatCompletionResponse, ChunkChoice, Delta, FunctionCallDelta, ToolCallDelta,
+    };
+    let answer: ChatCompletionResponse = serde_json::from_slice(bytes).map_err(|e| {
+        ProviderError::Protocol(format!(
+            "not a completion ({e}): {}",
+            truncate(&String::from_utf8_lossy(bytes))
+        ))
+    })?;
+    let choices = answer
+        .choices
+        .into_iter()
+        .map(|choice| {
+            let text = choice.message.text_content();
+            ChunkChoice {
+                index: choice.index,
+                delta: Delta {
+                    role: Some(choice.message.role.clone()),
+                    content: (!text.is_empty()).then_some(text),
+                    tool_calls: choice.message.tool_calls.map(|calls| {
+                        calls
+                            .into_iter()
+                            .zip(0u32..)
+                            .map(|(call, index)| ToolCallDelta {
+                                index,
+                                id: Some(call.id),
+                                kind: Some(call.kind),
+                                function: Some(FunctionCallDelta {
+                                    name: Some(call.function.name),
+                                    arguments: Some(call.function.arguments),
+                                }),
+                            })
+                            .collect()
+                    }),
+                },
+                finish_reason: choice.finish_reason,
+            }
+        })
+        .collect();
+    Ok(ChatCompletionChunk {
+        id: answer.id,
+        object: "chat.completion.chunk".to_owned(),
+        created: answer.created,
+        model: answer.model,
+        choices,
+        usage: answer.usage,
+    })
+}
