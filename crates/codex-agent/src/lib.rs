@@ -8,6 +8,8 @@ pub mod chat;
 mod executor;
 mod memory;
 pub mod openai;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 
 pub use chat::{
     Chat, ChatConfig, ChatError, ModelStatus, ProviderConfig, ProviderStatus, Step, TurnEvent,

@@ -183,3 +183,4 @@ async fn the_memory_plugin_reads_the_store() {
     );
     assert_eq!(logged.seq, 2);
 }
+mod chat;
