@@ -13,6 +13,7 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, Row};
+use uuid::Uuid;
 
 use crate::error::{Result, StoreError};
 use crate::event::{Event, EventKind, EventRef, Message, NewEvent, PluginLog};
@@ -140,6 +141,50 @@ impl LogWriter for PostgresWriter {
             .await?;
         tx.commit().await?;
         Ok(refs)
+    }
+
+    async fn append_existing(&mut self, event: &NewEvent) -> Result<Option<EventRef>> {
+        let now = commit_timestamp();
+        let id = Uuid::now_v7();
+        let messages = i64::from(event.kind == EventKind::Message);
+        let mut tx = self.pool.begin().await?;
+        // The update locks the session row, so a purge from another server waits or wins.
+        let seq: Option<i64> = sqlx::query_scalar(
+            "UPDATE sessions SET
+                last_activity = GREATEST(last_activity, $2),
+                message_count = message_count + $3,
+                last_seq = last_seq + 1
+             WHERE id = $1
+             RETURNING last_seq",
+        )
+        .bind(&event.session_id)
+        .bind(now)
+        .bind(messages)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(seq) = seq else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        sqlx::query(
+            "INSERT INTO events (session_id, seq, id, kind, ts, payload)
+             VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
+        )
+        .bind(&event.session_id)
+        .bind(seq)
+        .bind(id)
+        .bind(event.kind.as_str())
+        .bind(now)
+        .bind(event.payload.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(EventRef {
+            id,
+            session_id: event.session_id.clone(),
+            seq,
+            timestamp: now,
+        }))
     }
 
     async fn delete_session(&mut self, session_id: &str) -> Result<u64> {
@@ -315,6 +360,12 @@ impl EventStore for PostgresStore {
             .map(PluginLog::try_from)
             .collect::<Result<Vec<_>>>()?;
         Ok(into_page(logs, limit, |log| log.seq))
+    }
+
+    async fn reset_existing(&self, session_id: &str) -> Result<Option<EventRef>> {
+        self.writer
+            .append_existing(NewEvent::reset(session_id))
+            .await
     }
 
     async fn delete_session(&self, session_id: &str) -> Result<u64> {

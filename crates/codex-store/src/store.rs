@@ -74,6 +74,10 @@ pub trait EventStore: Send + Sync + 'static {
         self.append_one(NewEvent::reset(session_id)).await
     }
 
+    /// Like [`EventStore::reset`], but only for a session that exists: an unknown session is
+    /// left unknown (not created by its reset) and answers `None`.
+    async fn reset_existing(&self, session_id: &str) -> Result<Option<EventRef>>;
+
     /// Removes the session and every event of it for good; answers how many events went.
     async fn delete_session(&self, session_id: &str) -> Result<u64>;
 

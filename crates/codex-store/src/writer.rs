@@ -29,6 +29,10 @@ pub(crate) trait LogWriter: Send + 'static {
     /// [`assign`].
     async fn commit(&mut self, events: &[NewEvent]) -> Result<Vec<EventRef>>;
 
+    /// Appends `event` in a transaction of its own if its session exists; answers `None` and
+    /// writes nothing if it does not.
+    async fn append_existing(&mut self, event: &NewEvent) -> Result<Option<EventRef>>;
+
     /// Deletes a session and its events; answers how many events went.
     async fn delete_session(&mut self, session_id: &str) -> Result<u64>;
 
@@ -116,6 +120,10 @@ enum Command {
         events: Vec<NewEvent>,
         reply: oneshot::Sender<Result<Vec<EventRef>>>,
     },
+    AppendExisting {
+        event: NewEvent,
+        reply: oneshot::Sender<Result<Option<EventRef>>>,
+    },
     Delete {
         session_id: String,
         reply: oneshot::Sender<Result<u64>>,
@@ -157,6 +165,17 @@ impl WriterHandle {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Command::Append { events, reply })
+            .await
+            .map_err(|_closed| StoreError::Closed)?;
+        answer.await.map_err(|_dropped| StoreError::Closed)?
+    }
+
+    /// Appends `event` only if its session already exists, after every append queued before.
+    pub(crate) async fn append_existing(&self, event: NewEvent) -> Result<Option<EventRef>> {
+        event.validate()?;
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Command::AppendExisting { event, reply })
             .await
             .map_err(|_closed| StoreError::Closed)?;
         answer.await.map_err(|_dropped| StoreError::Closed)?
@@ -206,6 +225,10 @@ async fn run<W: LogWriter>(
         for command in commands.drain(..) {
             match command {
                 Command::Append { events, reply } => pending.push((events, reply)),
+                Command::AppendExisting { event, reply } => {
+                    flush(&mut writer, &mut pending, &counters).await;
+                    let _ = reply.send(append_existing_retrying(&mut writer, &event).await);
+                }
                 Command::Delete { session_id, reply } => {
                     flush(&mut writer, &mut pending, &counters).await;
                     // A caller that gave up waiting is no reason to stop.
@@ -232,6 +255,9 @@ async fn run<W: LogWriter>(
 fn refuse(command: Command) {
     match command {
         Command::Append { reply, .. } => {
+            let _ = reply.send(Err(StoreError::Closed));
+        }
+        Command::AppendExisting { reply, .. } => {
             let _ = reply.send(Err(StoreError::Closed));
         }
         Command::Delete { reply, .. } => {
@@ -316,6 +342,22 @@ async fn commit_retrying<W: LogWriter>(
     }
 }
 
+async fn append_existing_retrying<W: LogWriter>(
+    writer: &mut W,
+    event: &NewEvent,
+) -> Result<Option<EventRef>> {
+    let mut attempt = 0;
+    loop {
+        match writer.append_existing(event).await {
+            Err(error) if attempt < TRANSIENT_RETRIES && writer.is_transient(&error) => {
+                attempt += 1;
+                tracing::debug!(%error, attempt, "transient write failure; retrying");
+            }
+            result => return result,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,6 +427,13 @@ mod tests {
                 })
                 .collect();
             assign(events, &bumps, &lasts, commit_timestamp())
+        }
+
+        async fn append_existing(&mut self, event: &NewEvent) -> Result<Option<EventRef>> {
+            if !self.next.contains_key(&event.session_id) {
+                return Ok(None);
+            }
+            Ok(self.commit(std::slice::from_ref(event)).await?.pop())
         }
 
         async fn delete_session(&mut self, session_id: &str) -> Result<u64> {

@@ -9,6 +9,7 @@ both_backends!(
     sessions_list_counts_and_activity,
     delete_purges_a_session_and_nothing_else,
     unknown_sessions_read_as_empty,
+    resetting_an_unknown_session_does_not_create_it,
 );
 
 async fn sessions_list_counts_and_activity(store: Arc<dyn EventStore>) {
@@ -108,4 +109,37 @@ async fn unknown_sessions_read_as_empty(store: Arc<dyn EventStore>) {
         store.counts("unknown", 10).await.unwrap(),
         Counts::default()
     );
+}
+
+// Regression: `DELETE /memory` on a session nobody used created it (a session holding only
+// its reset), so it showed up in `/sessions`.
+async fn resetting_an_unknown_session_does_not_create_it(store: Arc<dyn EventStore>) {
+    assert_eq!(store.reset_existing("nobody").await.unwrap(), None);
+    assert!(store.sessions().await.unwrap().is_empty());
+    assert!(
+        store
+            .timeline("nobody", None, 10)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+
+    store
+        .append_one(NewEvent::message("known", Role::User, "hi"))
+        .await
+        .unwrap();
+    let reset = store.reset_existing("known").await.unwrap().unwrap();
+    assert_eq!((reset.session_id.as_str(), reset.seq), ("known", 2));
+    let more = store
+        .append_one(NewEvent::message("known", Role::User, "again"))
+        .await
+        .unwrap();
+    assert_eq!(more.seq, 3, "the counter moved on past the reset");
+    let sessions = store.sessions().await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].message_count, 2);
+    assert_eq!(sessions[0].last_activity, more.timestamp);
+    let short = store.short_memory("known", 10).await.unwrap();
+    assert_eq!(short.len(), 1, "only the message after the reset");
 }
