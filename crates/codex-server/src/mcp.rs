@@ -1,0 +1,304 @@
+//! CodexContinue as an MCP server: the enabled plugins offered as MCP tools, over stdio
+//! (`codexcontinue mcp`) or streamable HTTP (`/mcp` on the main server).
+//!
+//! Tools are dynamic (plugins come and go with reloads), so [`McpServer`] implements
+//! `rmcp::ServerHandler` by hand rather than through the `#[tool]` macros. Every call goes
+//! through the [`Executor`], so it is logged in the event store like any other execution.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::header::ORIGIN;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use codex_agent::{ExecuteError, Executor};
+use codex_host::ExecutionRequest;
+use codex_host::PluginEntry;
+use codex_host::tools::{tool_definition, tool_input};
+use codex_plugin::PluginError;
+use codex_store::ExecutionSource;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The session a call is logged under when the transport has no session id (stdio).
+pub const DEFAULT_SESSION: &str = "mcp";
+
+/// The MCP side of CodexContinue: one per connection (stdio) or per session (HTTP).
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct McpServer {
+    executor: Executor,
+}
+
+impl McpServer {
+    pub fn new(executor: Executor) -> Self {
+        McpServer { executor }
+    }
+
+    /// The enabled plugins as MCP tools, in load order.
+    pub fn tools(&self) -> Vec<Tool> {
+        self.executor
+            .plugins()
+            .list()
+            .iter()
+            .filter(|entry| entry.is_enabled())
+            .map(|entry| tool(entry))
+            .collect()
+    }
+
+    async fn call(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let name = request.name.to_string();
+        let arguments = Value::Object(request.arguments.unwrap_or_default());
+        // An unknown name goes to the executor as is: it answers `NotFound` and logs the
+        // attempt, like any other failed call.
+        let data = match self.executor.plugins().get(&name) {
+            Ok(entry) => tool_input(&entry, arguments),
+            Err(_) => arguments,
+        };
+        let session_id = session_id(&context);
+        let mut execution = ExecutionRequest::new(name.clone(), data).with_session(session_id);
+        // A client's `notifications/cancelled` cancels the call's token.
+        execution.cancel = context.ct.child_token();
+        match self.executor.execute(execution, ExecutionSource::Mcp).await {
+            Ok(logged) => Ok(CallToolResult::structured(structured(
+                logged.execution.result,
+            ))),
+            Err(ExecuteError::Plugin { error, .. }) => match error {
+                PluginError::NotFound { .. } | PluginError::Disabled(_) => Err(
+                    ErrorData::invalid_params(format!("unknown tool: {name}"), None),
+                ),
+                error => Ok(CallToolResult::error(vec![ContentBlock::text(
+                    error.to_string(),
+                )])),
+            },
+            Err(ExecuteError::InvalidSession(error)) => {
+                Err(ErrorData::invalid_params(error.to_string(), None))
+            }
+            Err(ExecuteError::Store(error)) => {
+                tracing::error!(plugin = %name, error = %error, "mcp call not logged");
+                Err(ErrorData::internal_error("the event store failed", None))
+            }
+        }
+    }
+}
+
+impl ServerHandler for McpServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+        .with_server_info(Implementation::new(
+            "codexcontinue",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .with_instructions("CodexContinue's enabled plugins, each offered as a tool.")
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(self.tools()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        self.call(request, context).await.map(Into::into)
+    }
+
+    /// Once the client is ready, tell it whenever the plugin list changes (a reload, an
+    /// enable or a disable), until the connection is gone.
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let mut generation = self.executor.plugins().subscribe();
+        generation.mark_unchanged();
+        let peer = context.peer;
+        tokio::spawn(async move {
+            while generation.changed().await.is_ok() {
+                if peer.is_transport_closed() {
+                    break;
+                }
+                if let Err(error) = peer.notify_tool_list_changed().await {
+                    tracing::debug!(error = %error, "mcp peer gone, list_changed not sent");
+                    break;
+                }
+            }
+        });
+    }
+}
+
+/// The MCP tool for a plugin: its model tool definition (a non-object input schema is
+/// wrapped as `{data}`), so MCP clients and models see the same shape.
+fn tool(entry: &PluginEntry) -> Tool {
+    let definition = tool_definition(entry);
+    let schema = match definition.function.parameters {
+        Value::Object(map) => map,
+        _ => JsonObject::from_iter([("type".to_owned(), json!("object"))]),
+    };
+    Tool::new(
+        definition.function.name,
+        definition.function.description,
+        Arc::new(schema),
+    )
+}
+
+/// MCP structured content must be an object; anything else is wrapped as `{result}`.
+fn structured(result: Value) -> Value {
+    match result {
+        Value::Object(_) => result,
+        other => json!({ "result": other }),
+    }
+}
+
+/// The MCP session id of a streamable HTTP request, else [`DEFAULT_SESSION`].
+fn session_id(context: &RequestContext<RoleServer>) -> String {
+    context
+        .extensions
+        .get::<Parts>()
+        .and_then(|parts| parts.headers.get("mcp-session-id"))
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| !id.is_empty())
+        .map_or_else(|| DEFAULT_SESSION.to_owned(), ToOwned::to_owned)
+}
+
+/// Why [`serve_stdio`] stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum McpServeError {
+    /// The client closed the connection or spoke something else before initializing.
+    #[error("MCP handshake failed: {0}")]
+    Initialize(Box<rmcp::service::ServerInitializeError>),
+    /// The service task panicked.
+    #[error("MCP service task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Serves the enabled plugins over stdin and stdout until the client closes stdin.
+/// Nothing else may write to stdout meanwhile: it is the protocol.
+pub async fn serve_stdio(executor: Executor) -> Result<(), McpServeError> {
+    let running = McpServer::new(executor)
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(|error| McpServeError::Initialize(Box::new(error)))?;
+    let reason = running.waiting().await?;
+    tracing::debug!(?reason, "mcp stdio session ended");
+    Ok(())
+}
+
+/// The streamable HTTP service mounted at `/mcp`: one [`McpServer`] per session.
+///
+/// rmcp's own `Host` and `Origin` checks are off: [`check_origin`] does the `Origin` check
+/// with our error envelope, and the main server may be bound to a public address (with API
+/// keys), where a loopback-only `Host` check would refuse every request.
+pub fn http_service(state: &AppState) -> StreamableHttpService<McpServer, LocalSessionManager> {
+    let executor = state.executor.clone();
+    let config = StreamableHttpServerConfig::default()
+        .disable_allowed_hosts()
+        .disable_allowed_origins()
+        .with_max_request_body_bytes(state.config.max_body_bytes);
+    StreamableHttpService::new(
+        move || Ok(McpServer::new(executor.clone())),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    )
+}
+
+/// DNS-rebinding protection, as the MCP specification asks: a request with an `Origin`
+/// that is not a loopback host (any port) nor in `mcp_allowed_origins` is refused with
+/// 403. A request without `Origin` (not from a browser) passes.
+pub async fn check_origin(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let origin = request
+        .headers()
+        .get(ORIGIN)
+        .map(|v| v.to_str().unwrap_or(""));
+    match origin {
+        Some(origin) if !origin_allowed(origin, &state.config.mcp_allowed_origins) => {
+            ApiError::OriginNotAllowed(origin.to_owned()).into_response()
+        }
+        _ => next.run(request).await,
+    }
+}
+
+fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
+    if allowed.iter().any(|a| a.trim_end_matches('/') == origin) {
+        return true;
+    }
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return false;
+    };
+    if scheme != "http" && scheme != "https" {
+        return false;
+    }
+    let host = if let Some(bracketed) = rest.strip_prefix('[') {
+        // An IPv6 literal: `[::1]:port`.
+        match bracketed.split_once(']') {
+            Some((host, tail)) if tail.is_empty() || tail.starts_with(':') => host,
+            _ => return false,
+        }
+    } else {
+        rest.split(':').next().unwrap_or("")
+    };
+    matches!(host, "localhost" | "127.0.0.1" | "::1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_allowed;
+
+    fn check(origin: &str, allowed: &[&str], expected: bool) {
+        let allowed: Vec<String> = allowed.iter().map(|s| (*s).to_owned()).collect();
+        assert_eq!(origin_allowed(origin, &allowed), expected, "{origin}");
+    }
+
+    #[test]
+    fn loopback_origins_pass_on_any_port() {
+        check("http://localhost", &[], true);
+        check("http://localhost:3000", &[], true);
+        check("https://127.0.0.1:8443", &[], true);
+        check("http://[::1]:8080", &[], true);
+    }
+
+    #[test]
+    fn other_origins_are_refused_unless_allowed() {
+        check("http://evil.example", &[], false);
+        check("http://localhost.evil.example", &[], false);
+        check("http://127.0.0.1.evil.example:80", &[], false);
+        check("null", &[], false);
+        check("file://localhost", &[], false);
+        check(
+            "https://app.example.com",
+            &["https://app.example.com"],
+            true,
+        );
+        check(
+            "https://app.example.com",
+            &["https://app.example.com/"],
+            true,
+        );
+        check(
+            "https://other.example.com",
+            &["https://app.example.com"],
+            false,
+        );
+    }
+}

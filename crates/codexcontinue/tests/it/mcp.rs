@@ -1,0 +1,290 @@
+//! CodexContinue as an MCP server, driven by the official Python `mcp` SDK client: over
+//! stdio (`codexcontinue mcp`) and over streamable HTTP (`/mcp` of `serve`).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Child;
+
+use crate::codexcontinue;
+
+/// The venv scripts/ensure-test-tools.sh makes, with the `mcp` package.
+fn venv_python() -> PathBuf {
+    let venv = std::env::var_os("CODEX_TEST_VENV").map_or_else(
+        || {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
+                .join(".cache/codexcontinue/venv")
+        },
+        PathBuf::from,
+    );
+    let python = venv.join("bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/ensure-test-tools.sh (it makes the venv with the mcp package)",
+        python.display()
+    );
+    python
+}
+
+fn client_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mcp_client.py")
+}
+
+/// Runs the client script with `args`, bounded, and parses the JSON it prints last.
+async fn run_client(args: &[&str]) -> Value {
+    let output = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::process::Command::new(venv_python())
+            .arg(client_script())
+            .args(args)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the MCP client did not finish")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "client failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap()
+}
+
+/// Starts `serve` on a free port and returns the child (killed on drop) and its URL.
+async fn serve(dir: &Path) -> (Child, String) {
+    let mut command = tokio::process::Command::from(codexcontinue(dir));
+    let mut child = command
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(url) = line.strip_prefix("codexcontinue listening on ") {
+                return url.to_owned();
+            }
+        }
+        panic!("server exited before listening");
+    })
+    .await
+    .expect("server did not report its address");
+    (child, url)
+}
+
+/// What both transports must show: calculator listed with its schema, a good call with
+/// structured output, a bad one as a tool error, an unknown tool as invalid params.
+fn check_session(seen: &Value) {
+    let calculator = seen["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "calculator")
+        .expect("calculator is listed");
+    assert_eq!(calculator["inputSchema"]["type"], "object");
+    assert_eq!(calculator["inputSchema"]["required"], json!(["expression"]));
+    assert!(
+        calculator["description"]
+            .as_str()
+            .unwrap()
+            .contains("arithmetic")
+    );
+    assert!(
+        !seen["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "shell"),
+        "disabled plugins are not offered"
+    );
+
+    assert_eq!(seen["calc"]["isError"], false);
+    assert_eq!(seen["calc"]["structuredContent"]["result"], 14);
+    let text: Value = serde_json::from_str(seen["calc"]["text"][0].as_str().unwrap()).unwrap();
+    assert_eq!(text["result"], 14);
+
+    assert_eq!(seen["calc_bad"]["isError"], true);
+    assert!(
+        seen["calc_bad"]["text"][0]
+            .as_str()
+            .unwrap()
+            .contains("position"),
+        "{seen}"
+    );
+    assert_eq!(seen["unknown"]["code"], -32602, "{seen}");
+}
+
+/// The calculator executions logged under `session`, read over HTTP.
+async fn logged_calculator_runs(url: &str, session: &str) -> Vec<Value> {
+    let logs: Value = reqwest::get(format!("{url}/plugin-logs/{session}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = logs.to_string();
+    assert!(text.contains("calculator"), "{text}");
+    let mut runs = Vec::new();
+    collect(&logs, &mut runs);
+    runs
+}
+
+/// Every object in `value` that names the calculator plugin.
+fn collect(value: &Value, out: &mut Vec<Value>) {
+    match value {
+        Value::Object(map) => {
+            if map.get("plugin") == Some(&json!("calculator")) {
+                out.push(value.clone());
+            }
+            map.values().for_each(|v| collect(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn python_sdk_client_uses_codexcontinue_mcp_over_stdio() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("plugins")).unwrap();
+    let binary = env!("CARGO_BIN_EXE_codexcontinue");
+    let seen = run_client(&["stdio", binary, dir.path().to_str().unwrap()]).await;
+    check_session(&seen);
+
+    // The calls were logged under the session "mcp", with source mcp: read them back
+    // through a server over the same database.
+    let (_child, url) = serve(dir.path()).await;
+    let runs = logged_calculator_runs(&url, "mcp").await;
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(
+        runs.iter().all(|r| r.to_string().contains("mcp")),
+        "{runs:?}"
+    );
+}
+
+#[tokio::test]
+async fn python_sdk_client_uses_mcp_over_streamable_http() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("plugins")).unwrap();
+    let (_child, url) = serve(dir.path()).await;
+    let seen = run_client(&["http", &format!("{url}/mcp")]).await;
+    check_session(&seen);
+
+    // Logged under the MCP session id; find it through the session list.
+    let sessions: Value = reqwest::get(format!("{url}/sessions"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<String> = sessions
+        .to_string()
+        .split('"')
+        .map(str::to_owned)
+        .filter(|s| s.len() == 36 && s.matches('-').count() == 4)
+        .collect();
+    let mut runs = Vec::new();
+    for id in &ids {
+        let logs: Value = reqwest::get(format!("{url}/plugin-logs/{id}"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        collect(&logs, &mut runs);
+    }
+    assert_eq!(runs.len(), 2, "sessions {sessions}, runs {runs:?}");
+}
+
+#[tokio::test]
+async fn mcp_refuses_a_foreign_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("plugins")).unwrap();
+    let (_child, url) = serve(dir.path()).await;
+    let initialize = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                   "clientInfo": {"name": "t", "version": "0"}}
+    });
+    let client = reqwest::Client::new();
+    let post = |origin: Option<&'static str>| {
+        let mut request = client
+            .post(format!("{url}/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .json(&initialize);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request.send()
+    };
+    let refused = post(Some("http://evil.example")).await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "origin_not_allowed");
+
+    for origin in [
+        Some("http://localhost:5173"),
+        Some("http://127.0.0.1:9"),
+        None,
+    ] {
+        let accepted = post(origin).await.unwrap();
+        assert_eq!(accepted.status(), 200, "{origin:?}");
+    }
+}
+
+#[tokio::test]
+async fn mcp_clients_hear_list_changed_after_a_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    let (_child, url) = serve(dir.path()).await;
+
+    let mut client = tokio::process::Command::new(venv_python())
+        .arg(client_script())
+        .args(["http-watch", &format!("{url}/mcp")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(client.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("client never got ready")
+        .unwrap();
+    assert_eq!(ready.as_deref(), Some("READY"));
+
+    std::fs::write(
+        plugins.join("greet_plugin.py"),
+        "class GreetPlugin:\n    def initialize(self):\n        pass\n    def execute(self, data):\n        return {'hello': data}\n    def shutdown(self):\n        pass\n",
+    )
+    .unwrap();
+    let reload = reqwest::Client::new()
+        .post(format!("{url}/api/plugins/reload"))
+        .send()
+        .await
+        .unwrap();
+    assert!(reload.status().is_success());
+
+    let last = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("no list_changed reached the client")
+        .unwrap()
+        .expect("client exited without a result");
+    let seen: Value = serde_json::from_str(&last).unwrap();
+    assert!(
+        seen["notifications"]
+            .to_string()
+            .contains("tools/list_changed"),
+        "{seen}"
+    );
+    assert!(!seen["before"].to_string().contains("\"greet\""), "{seen}");
+    assert!(seen["after"].to_string().contains("\"greet\""), "{seen}");
+}
