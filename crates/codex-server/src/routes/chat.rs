@@ -1,0 +1,89 @@
+//! `/chat` and `/chat/stream`: one chat turn (`/run` dispatch or the model's tool loop),
+//! answered whole or streamed as server-sent events.
+
+use std::convert::Infallible;
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use codex_agent::chat::TurnEvent;
+use futures::stream::{Stream, StreamExt};
+
+use crate::dto::chat::{ChatRequest, ChatResponse};
+use crate::dto::memory::DEFAULT_SESSION;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::JsonBody;
+use crate::state::AppState;
+
+/// One chat turn. `/run <plugin> <input>` (or `run ...`) calls the plugin and bypasses the
+/// model; anything else goes to the configured model with the enabled plugins as tools.
+/// Every step is stored in the session's audit timeline.
+#[utoipa::path(post, path = "/chat", tag = "chat",
+    request_body = ChatRequest,
+    responses(
+        (status = 200, body = ChatResponse),
+        (status = 400, description = "Malformed JSON or an invalid session id", body = ErrorBody),
+        (status = 502, description = "Every model provider failed", body = ErrorBody),
+    ))]
+pub async fn chat(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<ChatRequest>,
+) -> Result<Json<ChatResponse>, ApiError> {
+    let session_id = session_of(&request);
+    let reply = state.chat.turn(&session_id, &request.message).await?;
+    Ok(Json(ChatResponse::from(reply)))
+}
+
+/// The same turn as server-sent events: `delta` (`{"text"}`), `tool_call`, `tool_result`,
+/// then `done` (the whole reply, as `POST /chat` answers it) or `error` (`{"code", "message"}`).
+/// Each event's data is JSON.
+#[utoipa::path(post, path = "/chat/stream", tag = "chat",
+    request_body = ChatRequest,
+    responses(
+        (status = 200, description = "A `text/event-stream` of the turn's events", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+    ))]
+pub async fn stream(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<ChatRequest>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let session_id = session_of(&request);
+    let events = state.chat.turn_stream(session_id, request.message);
+    Sse::new(sse_events(events)).keep_alive(KeepAlive::default())
+}
+
+fn session_of(request: &ChatRequest) -> String {
+    request
+        .session_id
+        .clone()
+        .unwrap_or_else(|| DEFAULT_SESSION.to_owned())
+}
+
+/// Each turn event as an SSE event named after it; the stream ends after `done` or `error`.
+fn sse_events(
+    events: impl Stream<Item = TurnEvent> + Send + 'static,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    async_stream::stream! {
+        futures::pin_mut!(events);
+        while let Some(event) = events.next().await {
+            let last = matches!(event, TurnEvent::Done(_) | TurnEvent::Error { .. });
+            yield Ok(sse_event(&event));
+            if last {
+                break;
+            }
+        }
+    }
+}
+
+fn sse_event(event: &TurnEvent) -> Event {
+    match serde_json::to_string(event) {
+        Ok(json) => Event::default().event(event.name()).data(json),
+        // Serialising our own event cannot fail; say so on the wire rather than drop it.
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serialise a turn event");
+            Event::default().event("error").data(
+                r#"{"event":"error","code":"internal_error","message":"cannot serialise an event"}"#,
+            )
+        }
+    }
+}
