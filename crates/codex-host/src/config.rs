@@ -7,6 +7,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::mcp::McpServerConfig;
+
 /// Limits applied to every call of a plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -82,6 +84,8 @@ pub struct HostConfig {
     pub watch: bool,
     /// How long `initialize` may take.
     pub init_timeout: Duration,
+    /// MCP servers whose tools become plugins `<server>__<tool>`, by server name.
+    pub mcp_servers: BTreeMap<String, McpServerConfig>,
 }
 
 impl HostConfig {
@@ -93,6 +97,7 @@ impl HostConfig {
             plugins: BTreeMap::new(),
             watch: false,
             init_timeout: Duration::from_secs(30),
+            mcp_servers: BTreeMap::new(),
         }
     }
 }

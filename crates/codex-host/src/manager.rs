@@ -1,7 +1,7 @@
 //! The PluginManager: builds the registry from built-in plugins and the plugins folder,
 //! executes calls, switches plugins on and off, reloads and shuts down.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -19,6 +19,7 @@ use crate::config::{HostConfig, PluginSettings};
 use crate::discovery::{self, PluginFile};
 use crate::guard;
 use crate::manifest::Manifest;
+use crate::mcp::{McpServerConfig, Supervisor};
 use crate::registry::{LoadError, PluginEntry, Registry};
 use crate::runtime::Runtime;
 
@@ -84,6 +85,23 @@ struct Inner {
     reload_lock: tokio::sync::Mutex<()>,
     /// Bumped after every change of the plugin list (for MCP `list_changed`, the UI).
     generation: watch::Sender<u64>,
+    /// Why a run-time group (an MCP server) has no plugins right now, by group id; shown
+    /// in `load_errors` beside the folder's errors.
+    group_errors: Mutex<BTreeMap<String, LoadError>>,
+    /// The running MCP servers, by server name.
+    mcp: tokio::sync::Mutex<BTreeMap<String, Supervisor>>,
+    /// The MCP servers declared by manifests in the folder, as last reloaded.
+    manifest_mcp: Mutex<BTreeMap<String, McpServerConfig>>,
+}
+
+/// A handle that does not keep the manager alive (for tasks the manager owns).
+#[derive(Clone)]
+pub(crate) struct WeakManager(Weak<Inner>);
+
+impl WeakManager {
+    pub fn upgrade(&self) -> Option<PluginManager> {
+        self.0.upgrade().map(|inner| PluginManager { inner })
+    }
 }
 
 /// Builds a [`PluginManager`].
@@ -132,9 +150,13 @@ impl PluginManagerBuilder {
             directory: Arc::new(Directory(weak.clone())),
             reload_lock: tokio::sync::Mutex::new(()),
             generation,
+            group_errors: Mutex::new(BTreeMap::new()),
+            mcp: tokio::sync::Mutex::new(BTreeMap::new()),
+            manifest_mcp: Mutex::new(BTreeMap::new()),
         });
         let manager = PluginManager { inner };
         manager.load_all().await;
+        manager.start_mcp_servers().await;
         manager
     }
 }
@@ -263,9 +285,11 @@ impl PluginManager {
         for entry in previous.order.iter().filter(|e| e.source.is_none()) {
             next.order.push(entry.clone());
         }
+        let mut scan_failed = false;
         let files = match discovery::scan(&self.inner.config.plugins_dir) {
             Ok(files) => files,
             Err(e) => {
+                scan_failed = true;
                 tracing::warn!(error = %e, "plugins folder unreadable; keeping what is loaded");
                 next.load_errors.push(LoadError {
                     file: self.inner.config.plugins_dir.display().to_string(),
@@ -281,8 +305,36 @@ impl PluginManager {
             }
         };
         let mut seen_sources = Vec::new();
+        let mut declared = BTreeMap::new();
+        let was_declared = self.inner.manifest_mcp.lock().clone();
         for file in files {
             seen_sources.push(file.path.clone());
+            if file.is_manifest_only() {
+                let name = &file.name.name;
+                match &file.manifest {
+                    Ok(Some(Manifest {
+                        mcp: Some(server), ..
+                    })) => {
+                        if self.inner.config.mcp_servers.contains_key(name) {
+                            next.load_errors.push(LoadError {
+                                file: file.path.display().to_string(),
+                                plugin: None,
+                                error: format!(
+                                    "MCP server '{name}' is already configured in the config file"
+                                ),
+                            });
+                        } else {
+                            declared.insert(name.clone(), server.clone());
+                        }
+                        continue;
+                    }
+                    // A manifest that no longer parses keeps its server running.
+                    Err(_) if was_declared.contains_key(name) => {
+                        declared.insert(name.clone(), was_declared[name].clone());
+                    }
+                    _ => {}
+                }
+            }
             let old = previous
                 .order
                 .iter()
@@ -324,6 +376,8 @@ impl PluginManager {
                 retired.push(entry.clone());
             }
         }
+        next.load_errors
+            .extend(self.inner.group_errors.lock().values().cloned());
         self.index(&mut next);
         let changed = next.order.len() != previous.order.len()
             || next
@@ -341,6 +395,144 @@ impl PluginManager {
         for entry in retired {
             tokio::spawn(retire(entry));
         }
+        if scan_failed {
+            declared = was_declared;
+        }
+        let (start, stop): (Vec<_>, Vec<_>) = {
+            let mut running = self.inner.manifest_mcp.lock();
+            let start = declared
+                .iter()
+                .filter(|(name, config)| running.get(*name) != Some(*config))
+                .map(|(name, config)| (name.clone(), config.clone()))
+                .collect();
+            let stop = running
+                .keys()
+                .filter(|name| !declared.contains_key(*name))
+                .cloned()
+                .collect();
+            *running = declared;
+            (start, stop)
+        };
+        // Servers publish their tools under the reload lock: start and stop them without it.
+        drop(_one_at_a_time);
+        for name in stop {
+            self.stop_mcp_server(&name).await;
+        }
+        for (name, config) in start {
+            if config.enabled {
+                self.start_mcp_server(&name, config).await;
+            } else {
+                self.stop_mcp_server(&name).await;
+            }
+        }
+    }
+
+    /// Stops the MCP server `name` and unregisters its tools.
+    pub(crate) async fn stop_mcp_server(&self, name: &str) {
+        let old = self.inner.mcp.lock().await.remove(name);
+        if let Some(old) = old {
+            old.stop().await;
+        }
+        let group = crate::mcp::group_id(name);
+        self.replace_group(&group, PluginKind::Mcp, Vec::new(), None)
+            .await;
+    }
+
+    /// Replaces every plugin of run-time group `group` (an MCP server's tools) with
+    /// `plugins`, which are ready to run (no `initialize`), and records `error` as the
+    /// group's load error (`None` clears it). Folder reloads keep groups as they are.
+    /// A plugin whose name is already taken by another plugin is left out, with a load error.
+    pub async fn replace_group(
+        &self,
+        group: &str,
+        kind: PluginKind,
+        plugins: Vec<Arc<dyn Plugin>>,
+        error: Option<LoadError>,
+    ) {
+        let _one_at_a_time = self.inner.reload_lock.lock().await;
+        let previous = self.inner.registry.load_full();
+        let mut next = Registry::default();
+        let mut retired = Vec::new();
+        for entry in &previous.order {
+            if entry.group.as_deref() == Some(group) {
+                retired.push(entry.clone());
+            } else {
+                next.order.push(entry.clone());
+            }
+        }
+        let mut errors = self.inner.group_errors.lock();
+        errors.remove(group);
+        if let Some(error) = error {
+            errors.insert(group.to_owned(), error);
+        }
+        let mut clashes = Vec::new();
+        for plugin in plugins {
+            let info = plugin.info().clone();
+            let taken = next.order.iter().any(|e| e.info.name == info.name);
+            if taken || !codex_plugin::naming::is_valid_name(&info.name) {
+                clashes.push(info.name);
+                continue;
+            }
+            let settings = self.settings_for(&info.name, None);
+            let mut entry = self.entry(info, kind, plugin, None, &settings, true);
+            if let Some(entry) = Arc::get_mut(&mut entry) {
+                entry.group = Some(group.to_owned());
+            }
+            next.order.push(entry);
+        }
+        if !clashes.is_empty() {
+            errors.insert(
+                group.to_owned(),
+                LoadError {
+                    file: group.to_owned(),
+                    plugin: None,
+                    error: format!(
+                        "left out, the name is taken or invalid: {}",
+                        clashes.join(", ")
+                    ),
+                },
+            );
+        }
+        // The folder's errors stay; the groups' errors are rebuilt.
+        let group_files: Vec<&String> = errors.keys().collect();
+        next.load_errors = previous
+            .load_errors
+            .iter()
+            .filter(|e| e.file != group && !group_files.contains(&&e.file))
+            .cloned()
+            .collect();
+        next.load_errors.extend(errors.values().cloned());
+        drop(errors);
+        self.index(&mut next);
+        let next = Arc::new(next);
+        self.inner.registry.store(next.clone());
+        self.apply_overrides(&next);
+        self.inner.generation.send_modify(|g| *g += 1);
+        for entry in retired {
+            tokio::spawn(retire(entry));
+        }
+    }
+
+    /// Starts the MCP servers of the config; their tools appear as they are listed.
+    async fn start_mcp_servers(&self) {
+        let servers = self.inner.config.mcp_servers.clone();
+        for (name, config) in servers.into_iter().filter(|(_, c)| c.enabled) {
+            self.start_mcp_server(&name, config).await;
+        }
+    }
+
+    /// Starts (or restarts with a new config) the MCP server `name`.
+    pub(crate) async fn start_mcp_server(&self, name: &str, config: McpServerConfig) {
+        let supervisor = Supervisor::start(name, config, WeakManager(Arc::downgrade(&self.inner)));
+        let old = self
+            .inner
+            .mcp
+            .lock()
+            .await
+            .insert(name.to_owned(), supervisor);
+        if let Some(old) = old {
+            old.stop().await;
+        }
     }
 
     /// Switches each entry of `registry` as the run-time overrides say.
@@ -356,6 +548,10 @@ impl PluginManager {
     /// Shuts every plugin down in reverse load order, after its in-flight calls end
     /// (each bounded by the plugin's timeout).
     pub async fn shutdown(&self) {
+        let servers = std::mem::take(&mut *self.inner.mcp.lock().await);
+        for (_, server) in servers {
+            server.stop().await;
+        }
         let registry = self.inner.registry.swap(Arc::new(Registry::default()));
         self.inner.generation.send_modify(|g| *g += 1);
         for entry in registry.order.iter().rev() {
@@ -489,6 +685,7 @@ impl PluginManager {
             slots: Semaphore::new(limits.max_concurrency),
             config: Arc::new(settings.config.clone().unwrap_or(Value::Null)),
             fingerprint: file.map(|f| f.fingerprint.clone()),
+            group: None,
             info,
         })
     }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::PluginSettings;
+use crate::mcp::McpServerConfig;
 
 /// The parsed manifest. Unknown keys are errors that name the key.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -38,6 +39,8 @@ pub struct Manifest {
     pub pool_size: Option<usize>,
     /// Free-form configuration handed to the plugin.
     pub config: Option<Value>,
+    /// With no plugin file beside the manifest: the MCP server `<name>` it declares.
+    pub mcp: Option<McpServerConfig>,
 }
 
 impl Manifest {

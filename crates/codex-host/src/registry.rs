@@ -29,6 +29,9 @@ pub struct PluginEntry {
     pub(crate) slots: Semaphore,
     pub(crate) config: Arc<Value>,
     pub(crate) fingerprint: Option<Fingerprint>,
+    /// The run-time group the plugin belongs to (an MCP server's tools), replaced as a whole
+    /// by [`crate::PluginManager::replace_group`] and left alone by folder reloads.
+    pub(crate) group: Option<String>,
 }
 
 impl PluginEntry {
