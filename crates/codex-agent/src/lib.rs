@@ -8,6 +8,7 @@ pub mod chat;
 mod executor;
 mod memory;
 pub mod openai;
+pub mod plugins;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 

@@ -459,3 +459,63 @@ async fn completions_run_our_tools_and_return_the_clients_own() {
             .contains(&"plugin_execution".to_owned())
     );
 }
+
+#[tokio::test]
+async fn the_llm_and_agent_plugins_reach_the_model_through_the_late_handle() {
+    use codex_agent::plugins::{ChatHandle, model_plugins};
+    use codex_host::{HostConfig, NativePlugin, PluginManager};
+    let server = ScriptedServer::start(vec![
+        Scripted::reply("a haiku"),
+        Scripted::tool_call("echo", json!({"message": "in agent"})),
+        Scripted::reply("agent done"),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("events.db").display());
+    let store = codex_store::connect(&url, codex_store::StoreOptions::default())
+        .await
+        .unwrap();
+    let handle = ChatHandle::new();
+    let natives = codex_builtins::builtins()
+        .into_iter()
+        .map(|b| NativePlugin {
+            plugin: b.plugin,
+            enabled_by_default: b.enabled_by_default,
+        })
+        .chain(model_plugins(&handle));
+    let plugins = PluginManager::builder(HostConfig::new(dir.path().join("plugins")))
+        .with_natives(natives)
+        .start()
+        .await;
+    let executor = codex_agent::Executor::new(plugins, store.clone());
+    let config = ChatConfig {
+        providers: vec![provider("main", server.base_url())],
+        ..ChatConfig::default()
+    };
+    let chat = Chat::new(executor, config, 20);
+    assert!(handle.set(chat.clone()));
+
+    let reply = turn(
+        &chat,
+        "g",
+        "/run llm {\"prompt\": \"a haiku\", \"system\": \"poet\"}",
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.reply, "{\n  \"response\": \"a haiku\"\n}");
+    let sent = &server.requests()[0];
+    assert_eq!(
+        sent["messages"][0],
+        json!({"role": "system", "content": "poet"})
+    );
+    assert!(sent.get("tools").is_none());
+
+    let reply = turn(&chat, "g", "/run agent use echo").await.unwrap();
+    assert!(reply.reply.contains("agent done"), "{}", reply.reply);
+    let offered = tool_names(&server.requests()[1]);
+    assert!(offered.contains(&"echo".to_owned()), "{offered:?}");
+    assert!(
+        !offered.iter().any(|t| t == "agent" || t == "llm"),
+        "{offered:?}"
+    );
+}
