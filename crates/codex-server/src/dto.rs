@@ -1,6 +1,7 @@
 //! Wire types of the plugin and system routes, with their OpenAPI schemas; those of the
 //! memory and session routes are in [`memory`].
 
+pub mod chat;
 pub mod memory;
 
 use codex_host::{LoadError, PluginEntry};
@@ -134,6 +135,9 @@ pub struct Health {
     pub plugins: usize,
     pub load_errors: usize,
     pub uptime_s: u64,
+    /// `{"configured", "providers": [{"name", "base_url", "model"}]}`: the model chain chat uses.
+    #[schema(value_type = Object)]
+    pub model: codex_agent::chat::ModelStatus,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

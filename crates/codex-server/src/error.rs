@@ -5,6 +5,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use codex_agent::ExecuteError;
+use codex_agent::chat::ChatError;
 use codex_plugin::PluginError;
 use codex_store::StoreError;
 use serde::Serialize;
@@ -46,6 +47,10 @@ pub enum ApiError {
     /// 401 `unauthorized`.
     #[error("a valid API key is required")]
     Unauthorized,
+    /// 403 `origin_not_allowed`: a browser request to `/mcp` from an origin that is not
+    /// loopback nor allowed in the config (DNS-rebinding protection).
+    #[error("origin '{0}' is not allowed")]
+    OriginNotAllowed(String),
     /// 404 `not_found`: no such route.
     #[error("no route for {0}")]
     RouteNotFound(String),
@@ -55,6 +60,12 @@ pub enum ApiError {
     /// 500 `internal_error`: generic message, the cause is logged.
     #[error("internal server error")]
     Internal(String),
+    /// 503 `no_model`: the request needs a model and none is configured.
+    #[error("{0}")]
+    NoModel(String),
+    /// 502 `provider_error`: every model provider failed; the message lists each failure.
+    #[error("{0}")]
+    Provider(String),
     /// 503 `store_unavailable` when the database cannot be reached or the store is closed,
     /// 500 `store_error` otherwise: generic message, the cause is logged.
     #[error("the event store failed")]
@@ -108,6 +119,9 @@ impl ApiError {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NoModel(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Provider(_) => StatusCode::BAD_GATEWAY,
+            ApiError::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Store(StoreError::Database(_) | StoreError::Closed) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -129,6 +143,9 @@ impl ApiError {
             ApiError::OutputTooLarge(_) => "plugin_output_too_large",
             ApiError::PluginFailed { .. } => "plugin_failed",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::NoModel(_) => "no_model",
+            ApiError::Provider(_) => "provider_error",
+            ApiError::OriginNotAllowed(_) => "origin_not_allowed",
             ApiError::RouteNotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Internal(_) => "internal_error",
@@ -165,6 +182,22 @@ impl From<ExecuteError> for ApiError {
         match error {
             ExecuteError::InvalidSession(error) | ExecuteError::Store(error) => error.into(),
             ExecuteError::Plugin { plugin, error, .. } => ApiError::from_plugin(&plugin, error),
+        }
+    }
+}
+
+impl From<ChatError> for ApiError {
+    fn from(error: ChatError) -> Self {
+        match error {
+            ChatError::InvalidSession(_) | ChatError::BadRequest(_) => {
+                ApiError::InvalidRequest(error.to_string())
+            }
+            ChatError::NoModel => ApiError::NoModel(error.to_string()),
+            ChatError::Provider { .. } => {
+                tracing::warn!(error = %error, "model providers failed");
+                ApiError::Provider(error.to_string())
+            }
+            ChatError::Store(error) => error.into(),
         }
     }
 }

@@ -6,6 +6,7 @@
 mod dto;
 mod error;
 mod extract;
+pub mod mcp;
 mod openapi;
 mod router;
 mod routes;

@@ -23,6 +23,10 @@ use crate::{dto, error, routes};
         routes::sessions::plugin_logs,
         routes::system::health,
         routes::system::version,
+        routes::chat::chat,
+        routes::chat::stream,
+        routes::openai::completions,
+        routes::openai::models,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, dto::PluginView, dto::LoadErrorView)),
     tags(
@@ -30,6 +34,8 @@ use crate::{dto, error, routes};
         (name = "memory", description = "Session memory, its reset, and the audit timeline"),
         (name = "sessions", description = "Sessions, their purge, and their plugin logs"),
         (name = "system", description = "Health and version"),
+        (name = "chat", description = "Chat turns: `/run` dispatch or the model's tool loop, whole or streamed"),
+        (name = "openai", description = "OpenAI-compatible chat completions and model list"),
     )
 )]
 pub struct ApiDoc;

@@ -14,8 +14,9 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
+use crate::mcp;
 use crate::openapi::ApiDoc;
-use crate::routes::{memory, plugins, sessions, system};
+use crate::routes::{chat, memory, openai, plugins, sessions, system};
 use crate::state::AppState;
 
 /// The whole HTTP surface.
@@ -38,7 +39,20 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/{id}", delete(sessions::purge))
         .route("/plugin-logs/{session_id}", get(sessions::plugin_logs))
         .route("/version", get(system::version))
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()));
+        .route("/chat", post(chat::chat))
+        .route("/chat/stream", post(chat::stream))
+        .route("/v1/chat/completions", post(openai::completions))
+        .route("/v1/models", get(openai::models))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        // MCP over streamable HTTP; browsers' requests must come from an allowed origin.
+        .merge(
+            Router::new()
+                .route_service("/mcp", mcp::http_service(&state))
+                .route_layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    mcp::check_origin,
+                )),
+        );
     // Only pay for the check when keys are configured (loopback use has none).
     let api = if state.config.api_keys.is_empty() {
         api

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use codex_agent::Executor;
+use codex_agent::chat::Chat;
 use codex_host::PluginManager;
 use codex_store::EventStore;
 
@@ -17,6 +18,9 @@ pub struct ServerConfig {
     pub api_keys: Vec<String>,
     /// Messages in a session's short memory (`GET /memory`, audit counts).
     pub short_limit: usize,
+    /// Browser origins allowed to call `/mcp` besides loopback ones (`http://localhost:*`,
+    /// `127.0.0.1`, `[::1]`), written as sent: `https://app.example.com`.
+    pub mcp_allowed_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -25,6 +29,7 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             api_keys: Vec::new(),
             short_limit: codex_agent::DEFAULT_SHORT_LIMIT,
+            mcp_allowed_origins: Vec::new(),
         }
     }
 }
@@ -36,14 +41,17 @@ pub struct AppState {
     pub executor: Executor,
     /// Sessions and their event logs.
     pub store: Arc<dyn EventStore>,
+    /// Chat turns and OpenAI-style completions over the executor and the model chain.
+    pub chat: Chat,
     pub config: Arc<ServerConfig>,
     pub started: Instant,
 }
 
 impl AppState {
-    /// The state over `executor`'s plugin manager and store.
-    pub fn new(executor: Executor, config: ServerConfig) -> Self {
+    /// The state over `executor`'s plugin manager and store, chatting through `chat`.
+    pub fn new(executor: Executor, chat: Chat, config: ServerConfig) -> Self {
         AppState {
+            chat,
             plugins: executor.plugins().clone(),
             store: executor.store().clone(),
             executor,

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use codex_agent::chat::Chat;
+use codex_agent::plugins::ChatHandle;
 use codex_agent::{Executor, StoreMemory};
 use codex_host::{NativePlugin, PluginManager};
 use codex_plugin::MemoryView;
@@ -17,8 +19,26 @@ use crate::settings::{LogFormat, Settings};
 pub async fn executor(settings: &Settings) -> anyhow::Result<Executor> {
     let store = connect_store(settings).await?;
     let memory = StoreMemory::new(store.clone(), settings.server.short_limit);
-    let manager = plugin_manager(settings, Some(Arc::new(memory))).await;
-    Ok(Executor::new(manager, store))
+    // `llm` and `agent` need the chat, which needs the manager: they get a handle filled below.
+    let handle = ChatHandle::new();
+    let manager = plugin_manager(
+        settings,
+        Some(Arc::new(memory)),
+        codex_agent::plugins::model_plugins(&handle),
+    )
+    .await;
+    let executor = Executor::new(manager, store);
+    handle.set(chat(settings, &executor));
+    Ok(executor)
+}
+
+/// Chat turns over `executor` with the configured model chain and short memory.
+pub fn chat(settings: &Settings, executor: &Executor) -> Chat {
+    Chat::new(
+        executor.clone(),
+        settings.model.clone(),
+        settings.server.short_limit,
+    )
 }
 
 /// Opens the store at the configured URL and applies pending migrations.
@@ -47,13 +67,15 @@ pub fn database_label(settings: &Settings) -> String {
 pub async fn plugin_manager(
     settings: &Settings,
     memory: Option<Arc<dyn MemoryView>>,
+    extra: Vec<NativePlugin>,
 ) -> PluginManager {
     let natives = codex_builtins::builtins()
         .into_iter()
         .map(|b| NativePlugin {
             plugin: b.plugin,
             enabled_by_default: b.enabled_by_default,
-        });
+        })
+        .chain(extra);
     let mut builder = PluginManager::builder(settings.host.clone()).with_natives(natives);
     if let Some(memory) = memory {
         builder = builder.with_memory(memory);

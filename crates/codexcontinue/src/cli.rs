@@ -36,8 +36,13 @@ pub enum Command {
     Run(RunArgs),
     /// List plugins, or show one.
     Plugins(PluginsArgs),
+    /// Serve the enabled plugins as MCP tools over stdin/stdout (for MCP clients that start
+    /// their servers, such as Claude Desktop or an IDE).
+    Mcp,
     /// Apply pending database migrations and exit (`serve` and `run` apply them too).
     Migrate,
+    /// A terminal chat: `/run <plugin> <input>`, streamed model replies, `/session <id>`, `/exit`.
+    Chat(ChatArgs),
 }
 
 #[derive(Debug, Args)]
@@ -45,6 +50,13 @@ pub struct ServeArgs {
     /// Address to listen on (default 127.0.0.1:8000).
     #[arg(long)]
     pub bind: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// Session the turns are stored under (default: a new id, printed at start).
+    #[arg(long)]
+    pub session: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use codex_agent::chat::ChatConfig;
 use codex_host::{HostConfig, Limits, PluginSettings};
 use codex_server::ServerConfig;
 use figment::Figment;
@@ -34,6 +35,9 @@ pub struct FileConfig {
     /// Keys accepted as `Authorization: Bearer <key>` or `X-API-Key`. Required to bind
     /// anywhere but loopback.
     pub api_keys: Vec<String>,
+    /// Browser origins allowed to call `/mcp` besides loopback ones, as sent in `Origin`
+    /// (`https://app.example.com`).
+    pub mcp_allowed_origins: Vec<String>,
     /// How long in-flight requests may take to finish at shutdown.
     pub shutdown_grace_ms: u64,
     /// How long a plugin's `initialize` may take.
@@ -59,6 +63,20 @@ pub struct FileConfig {
     pub sqlite_synchronous: SqliteSynchronous,
     /// Session memory.
     pub memory: MemorySection,
+    /// The model chat turns use: `system_prompt`, `max_steps` and `[[model.providers]]`, a
+    /// fallback chain of OpenAI-compatible servers. None configured: `/run` still works.
+    pub model: ChatConfig,
+    /// MCP servers whose tools become plugins `<server>__<tool>`: `[mcp.servers.<name>]`.
+    pub mcp: McpSection,
+}
+
+/// `[mcp]`: the MCP servers to run as plugins.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct McpSection {
+    /// `[mcp.servers.<name>]`: `command`, `args`, `env`, `cwd` (stdio) or `url`, `headers`
+    /// (streamable HTTP); `enabled`, `timeout_ms`, `tools` (allow-list).
+    pub servers: BTreeMap<String, codex_host::McpServerConfig>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -135,6 +153,7 @@ impl Default for FileConfig {
             watch: true,
             max_body_bytes: 1024 * 1024,
             api_keys: Vec::new(),
+            mcp_allowed_origins: Vec::new(),
             shutdown_grace_ms: 10_000,
             init_timeout_ms: 30_000,
             log: "info".to_owned(),
@@ -147,6 +166,8 @@ impl Default for FileConfig {
             database_url: codex_store::DEFAULT_DATABASE_URL.to_owned(),
             sqlite_synchronous: SqliteSynchronous::Normal,
             memory: MemorySection::default(),
+            model: ChatConfig::default(),
+            mcp: McpSection::default(),
         }
     }
 }
@@ -168,6 +189,8 @@ pub struct Settings {
     pub wasm: WasmSection,
     pub database_url: String,
     pub sqlite_synchronous: SqliteSynchronous,
+    /// The model chain and the chat turn's settings.
+    pub model: ChatConfig,
     /// The file the config came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -223,6 +246,7 @@ fn environment() -> Env {
         "watch",
         "max_body_bytes",
         "api_keys",
+        "mcp_allowed_origins",
         "shutdown_grace_ms",
         "init_timeout_ms",
         "log",
@@ -235,6 +259,8 @@ fn environment() -> Env {
         "database_url",
         "sqlite_synchronous",
         "memory",
+        "model",
+        "mcp",
     ];
     Env::prefixed("CODEX_").split("__").filter(|key| {
         // Keys keep the environment's case here; compare without it.
@@ -261,6 +287,7 @@ fn check(file: FileConfig, source: Option<PathBuf>) -> anyhow::Result<Settings> 
         bail!("memory.short_limit must be at least 1");
     }
     codex_store::BackendKind::from_url(&file.database_url)?;
+    check_model(&file.model)?;
     if file.python.pool_size == 0 {
         bail!("python.pool_size must be at least 1");
     }
@@ -281,6 +308,17 @@ fn check(file: FileConfig, source: Option<PathBuf>) -> anyhow::Result<Settings> 
     host.plugins = file.plugins;
     host.watch = file.watch;
     host.init_timeout = Duration::from_millis(file.init_timeout_ms);
+    for (name, server) in &file.mcp.servers {
+        if !codex_plugin::naming::is_valid_name(name) || name.contains("__") {
+            bail!(
+                "mcp.servers.{name}: a server name is letters, digits, '_' and '-', without '__'"
+            );
+        }
+        server
+            .validate()
+            .map_err(|e| anyhow::anyhow!("mcp.servers.{name}: {e}"))?;
+    }
+    host.mcp_servers = file.mcp.servers;
     Ok(Settings {
         bind,
         host,
@@ -288,6 +326,7 @@ fn check(file: FileConfig, source: Option<PathBuf>) -> anyhow::Result<Settings> 
             max_body_bytes: file.max_body_bytes,
             api_keys: file.api_keys,
             short_limit: file.memory.short_limit,
+            mcp_allowed_origins: file.mcp_allowed_origins,
         },
         shutdown_grace: Duration::from_millis(file.shutdown_grace_ms),
         log: file.log,
@@ -296,8 +335,36 @@ fn check(file: FileConfig, source: Option<PathBuf>) -> anyhow::Result<Settings> 
         wasm: file.wasm,
         database_url: file.database_url,
         sqlite_synchronous: file.sqlite_synchronous,
+        model: file.model,
         source,
     })
+}
+
+/// A chain that cannot work is refused at start rather than at the first chat.
+fn check_model(model: &ChatConfig) -> anyhow::Result<()> {
+    if model.max_steps == 0 {
+        bail!("model.max_steps must be at least 1");
+    }
+    for provider in &model.providers {
+        if provider.name.trim().is_empty() {
+            bail!("every [[model.providers]] needs a name");
+        }
+        let name = &provider.name;
+        if !(provider.base_url.starts_with("http://") || provider.base_url.starts_with("https://"))
+        {
+            bail!(
+                "model provider '{name}': base_url '{}' is not an http(s) URL",
+                provider.base_url
+            );
+        }
+        if provider.model.trim().is_empty() {
+            bail!("model provider '{name}': model is empty");
+        }
+        if provider.timeout_ms == 0 {
+            bail!("model provider '{name}': timeout_ms must be greater than 0");
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -338,6 +405,21 @@ mod tests {
     }
 
     #[test]
+    fn mcp_servers_are_configured_and_checked() {
+        let s = parse(
+            "[mcp.servers.time]\ncommand = \"mcp-server-time\"\nargs = [\"--local-timezone\", \"UTC\"]\ntools = [\"get_current_time\"]\n",
+        )
+        .unwrap();
+        assert_eq!(s.host.mcp_servers["time"].args, ["--local-timezone", "UTC"]);
+        let err =
+            parse("[mcp.servers.time]\ncommand = \"x\"\nenv = { LD_PRELOAD = \"/evil.so\" }\n")
+                .unwrap_err();
+        assert!(format!("{err:#}").contains("LD_PRELOAD"), "{err:#}");
+        let err = parse("[mcp.servers.time]\ncomand = \"x\"\n").unwrap_err();
+        assert!(format!("{err:#}").contains("comand"), "{err:#}");
+    }
+
+    #[test]
     fn unknown_key_is_named() {
         let err = parse("bnd = \"127.0.0.1:1\"").unwrap_err().to_string();
         assert!(err.contains("bnd"), "{err}");
@@ -360,6 +442,43 @@ mod tests {
         assert_eq!(s.host.aliases["calc"], "calculator");
         assert_eq!(s.host.aliases["oi"], "shell");
         assert_eq!(s.host.plugins["shell"].enabled, Some(true));
+    }
+
+    #[test]
+    fn model_providers_form_a_checked_chain() {
+        let s = check(FileConfig::default(), None).unwrap();
+        assert!(s.model.providers.is_empty());
+        assert_eq!(s.model.max_steps, 8);
+        assert!(!s.model.system_prompt.is_empty());
+        let s = parse(
+            "[model]\nsystem_prompt = \"Be brief.\"\nmax_steps = 3\n\
+             [[model.providers]]\nname = \"local\"\nbase_url = \"http://127.0.0.1:11434/v1\"\n\
+             model = \"llama3.2\"\n\
+             [[model.providers]]\nname = \"openai\"\nbase_url = \"https://api.openai.com/v1\"\n\
+             model = \"gpt-4o-mini\"\napi_key_env = \"OPENAI_API_KEY\"\ntimeout_ms = 5000\nmax_retries = 1\n",
+        )
+        .unwrap();
+        assert_eq!(s.model.system_prompt, "Be brief.");
+        assert_eq!(s.model.max_steps, 3);
+        let names: Vec<_> = s.model.providers.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["local", "openai"]);
+        assert_eq!(s.model.providers[0].timeout_ms, 60_000);
+        assert_eq!(s.model.providers[0].max_retries, 2);
+        assert_eq!(
+            s.model.providers[1].api_key_env.as_deref(),
+            Some("OPENAI_API_KEY")
+        );
+        assert_eq!(s.model.providers[1].timeout_ms, 5000);
+        let err = parse("[[model.providers]]\nname = \"x\"\nbase_url = \"ftp://h\"\nmodel = \"m\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("base_url"), "{err}");
+        let err = parse("[model]\nmax_steps = 0").unwrap_err().to_string();
+        assert!(err.contains("max_steps"), "{err}");
+        let err = parse("[[model.providers]]\nname = \"x\"\nurl = \"http://h\"\nmodel = \"m\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("url"), "{err}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
         plugins: state.plugins.list().len(),
         load_errors: state.plugins.load_errors().len(),
         uptime_s: state.started.elapsed().as_secs(),
+        model: state.chat.model_status(),
     })
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
+use codex_agent::chat::{Chat, ChatConfig};
 use codex_agent::{Executor, StoreMemory};
 use codex_host::{HostConfig, PluginManager, PluginSettings};
 use codex_plugin::{ExecContext, Plugin, PluginError, PluginInfo};
@@ -95,15 +96,24 @@ impl TestApp {
 
     /// An app whose host config `tweak` may change first.
     pub async fn with(tweak: impl FnOnce(&mut HostConfig)) -> TestApp {
-        TestApp::build(tweak, Vec::new()).await
+        TestApp::build(tweak, Vec::new(), ChatConfig::default()).await
+    }
+
+    /// An app whose chat uses `model` (its providers, prompt and step limit).
+    pub async fn with_model(model: ChatConfig) -> TestApp {
+        TestApp::build(|_| {}, Vec::new(), model).await
     }
 
     /// An app that requires one of `api_keys`.
     pub async fn with_api_keys(api_keys: Vec<String>) -> TestApp {
-        TestApp::build(|_| {}, api_keys).await
+        TestApp::build(|_| {}, api_keys, ChatConfig::default()).await
     }
 
-    async fn build(tweak: impl FnOnce(&mut HostConfig), api_keys: Vec<String>) -> TestApp {
+    async fn build(
+        tweak: impl FnOnce(&mut HostConfig),
+        api_keys: Vec<String>,
+        model: ChatConfig,
+    ) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = HostConfig::new(dir.path());
         config.plugins.insert(
@@ -141,12 +151,16 @@ impl TestApp {
             .with_native(Arc::new(FailPlugin(PluginInfo::new("failing"))), true)
             .start()
             .await;
+        let executor = Executor::new(manager, store.clone());
+        let chat = Chat::new(executor.clone(), model, SHORT_LIMIT);
         let state = AppState::new(
-            Executor::new(manager, store.clone()),
+            executor,
+            chat,
             ServerConfig {
                 max_body_bytes: 64 * 1024,
                 api_keys,
                 short_limit: SHORT_LIMIT,
+                ..ServerConfig::default()
             },
         );
         TestApp {

@@ -1,9 +1,13 @@
 //! Integration tests of the HTTP surface, through the real router with real plugins.
 
 mod app;
+mod chat;
 mod errors;
 mod limits;
+mod mcp_plugins;
 mod memory;
+mod openai;
 mod openapi;
 mod plugins;
+mod scripted;
 mod server;

@@ -1,5 +1,7 @@
 //! One module per command.
 
+mod chat;
+mod mcp;
 mod migrate;
 mod plugins;
 mod run;
@@ -14,6 +16,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::serve(&cli, args).await,
         Command::Run(args) => run::run(&cli, args).await,
         Command::Plugins(args) => plugins::plugins(&cli, args).await,
+        Command::Mcp => mcp::mcp(&cli).await,
         Command::Migrate => migrate::migrate(&cli).await,
+        Command::Chat(args) => chat::chat(&cli, args).await,
     }
 }

@@ -39,7 +39,8 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let state = AppState::new(executor, settings.server.clone());
+    let chat = app::chat(&settings, &executor);
+    let state = AppState::new(executor, chat, settings.server.clone());
     let local = listener.local_addr()?;
     tracing::info!(address = %local, plugins = loaded, "listening");
     // Tests and scripts read this line to learn the port when binding to :0.

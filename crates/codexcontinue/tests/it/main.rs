@@ -1,7 +1,10 @@
 //! The `codexcontinue` binary as users run it: CLI commands and a served process.
 
+mod chat;
 mod cli;
 mod durability;
+mod mcp;
+mod openai_client;
 mod serve;
 
 use std::path::Path;
