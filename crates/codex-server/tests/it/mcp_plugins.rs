@@ -67,5 +67,22 @@ async fn everything_echo_is_listed_and_runs_over_http() {
         reply.body
     );
 
+    // The same tool from chat: `/run` dispatches without a model.
+    let reply = app
+        .post(
+            "/chat",
+            json!({"message": "/run everything__echo {\"message\": \"from chat\"}", "session_id": "mcp-chat"}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let text = reply.body["reply"].as_str().unwrap();
+    assert!(text.contains("from chat"), "{text}");
+    let logs = app.get("/plugin-logs/mcp-chat").await;
+    assert!(
+        logs.body.to_string().contains("everything__echo"),
+        "{}",
+        logs.body
+    );
+
     app.state.plugins.shutdown().await;
 }
