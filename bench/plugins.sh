@@ -21,89 +21,33 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
-ROOT="$(git -C "$HERE" rev-parse --show-toplevel)"
-SHARED="${CODEX_SHARED_DIR:-$ROOT/../shared}"
-PEER="$SHARED/bench/peer_fastapi"
-DURATION="${1:-${DURATION:-10s}}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/codexcontinue/target}"
-ROUNDS="${ROUNDS:-2}"
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
+check_settings "${1:-${DURATION:-10s}}"
 CONNS="${CONNS:-64}"
-BUILD_LIMIT=2400
 START_LIMIT=60        # ours loads a Wasm module and starts Python workers
 PEER_START_LIMIT=300  # the reference's first start creates a venv
 
-[[ "$DURATION" =~ ^[0-9]+$ ]] && DURATION="${DURATION}s"
-[[ "$DURATION" =~ ^[0-9]+s$ ]] || { echo "error: DURATION must be whole seconds, like 10s" >&2; exit 2; }
-[[ "$ROUNDS" =~ ^[1-9][0-9]?$ ]] || { echo "error: ROUNDS must be 1 to 99" >&2; exit 2; }
-[ -x "$PEER/run.sh" ] || { echo "error: $PEER/run.sh not found; set CODEX_SHARED_DIR" >&2; exit 2; }
-
-WORK="$(mktemp -d /tmp/codex-bench-plugins.XXXXXX)"
-mkdir -p "$WORK/plugins" "$WORK/wrk"
-PIDS=()
-stop_all() {
-  local pid i tree
-  for pid in "${PIDS[@]}"; do
-    tree="$(pstree -pT "$pid" 2>/dev/null | grep -o '([0-9]\+)' | tr -d '()' || true)"
-    kill "$pid" 2>/dev/null || true
-    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    for p in $tree; do kill -9 "$p" 2>/dev/null || true; done
-  done
-  if [ "${KEEP:-0}" = 1 ]; then echo "work directory kept: $WORK" >&2; else rm -rf "$WORK"; fi
-}
-trap stop_all EXIT
-trap 'exit 130' INT TERM
-log() { echo "== $*" >&2; }
+make_work codex-bench-plugins
 
 # ---- build -------------------------------------------------------------------------------
-log "building codexcontinue (release, CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
-(cd "$ROOT" && timeout "$BUILD_LIMIT" cargo build --release -p codexcontinue) >&2
-OURS_BIN="$CARGO_TARGET_DIR/release/codexcontinue"
+build_ours
 log "building the example Wasm plugins"
 "$ROOT/scripts/build-wasm-examples.sh" "$WORK/wasm" >&2
 cp "$WORK/wasm/wasm_echo_plugin.wasm" "$WORK/plugins/"
 cp "$ROOT/plugins/py_echo_plugin.py" "$ROOT/plugins/py_echo_plugin.toml" "$WORK/plugins/"
 
-for tool in wrk:wrk pstree:psmisc; do
-  command -v "${tool%%:*}" >/dev/null && continue
-  log "installing ${tool#*:}"
-  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-  timeout 300 $sudo apt-get install -y -q "${tool#*:}" >&2
-done
+need_pkg wrk wrk
+need_pkg pstree psmisc
 
 # ---- servers -----------------------------------------------------------------------------
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-# wait_ready NAME PID PORT LIMIT PLUGIN: polls until PLUGIN answers 2xx.
-wait_ready() {
-  local name=$1 pid=$2 port=$3 limit=$4 plugin=$5 deadline answer
-  deadline=$(( SECONDS + limit ))
-  while (( SECONDS < deadline )); do
-    kill -0 "$pid" 2>/dev/null || { echo "error: $name exited; log:" >&2; tail -20 "$WORK/$name.log" >&2; exit 1; }
-    if answer="$(curl -sf -m 2 -H 'Content-Type: application/json' \
-        -d "{\"plugin\": \"$plugin\", \"data\": \"hello\"}" "http://127.0.0.1:$port/api/plugins/execute")"; then
-      log "$name answers $plugin on 127.0.0.1:$port: $answer"
-      return
-    fi
-    sleep 0.2
-  done
-  echo "error: $name did not answer $plugin within ${limit}s; log:" >&2; tail -20 "$WORK/$name.log" >&2; exit 1
-}
-
 OURS_PORT=$(free_port)
 DB_ARGS=(); [ -n "${DATABASE_URL:-}" ] && DB_ARGS=(--database-url "$DATABASE_URL")
-(cd "$WORK" && exec env -u CODEX_CONFIG -u CODEX_BIND -u CODEX_PLUGINS_DIR -u RUST_LOG -u DATABASE_URL \
-  "$OURS_BIN" serve --bind "127.0.0.1:$OURS_PORT" --plugins-dir "$WORK/plugins" "${DB_ARGS[@]}") > "$WORK/ours.log" 2>&1 &
-OURS_PID=$!; PIDS+=("$OURS_PID")
+start_ours "$OURS_PORT" "${DB_ARGS[@]}"
 for plugin in echo wasm_echo py_echo; do wait_ready ours "$OURS_PID" "$OURS_PORT" "$START_LIMIT" "$plugin"; done
 
 PEER_PORT=$(free_port)
-"$PEER/run.sh" "$PEER_PORT" 2 > "$WORK/fastapi.log" 2>&1 &
-PEER_PID=$!; PIDS+=("$PEER_PID")
-wait_ready fastapi "$PEER_PID" "$PEER_PORT" "$PEER_START_LIMIT" echo
-for _ in $(seq 100); do
-  [ "$(pstree -pT "$PEER_PID" | grep -o '([0-9]\+)' | wc -l)" -ge 4 ] && break; sleep 0.1
-done
+start_peer "$PEER_PORT" "$PEER_START_LIMIT"
 
 # ---- load --------------------------------------------------------------------------------
 HZ=$(getconf CLK_TCK)
@@ -142,10 +86,6 @@ awk '{ if (!($1 in best) || $5 < best[$1]) { best[$1] = $5; line[$1] = $0 } } EN
 
 # ---- report ------------------------------------------------------------------------------
 get() { awk -v t="$1" -v k="$2" '$1==t {print $k}' "$WORK/best.txt"; }
-ms() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) printf "%.2f", v/1000; else if (v ~ /ms$/) printf "%.2f", v+0;
-  else if (v ~ /s$/) printf "%.2f", v*1000; else printf "nan" }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a+0 > 0 && b+0 > 0) printf "%.2f", a/b; else printf "n/a" }'; }
-verdict() { awk -v x="$1" -v t="$2" 'BEGIN{ print (x+0 >= t) ? "met" : "MISSED" }'; }
 
 echo
 echo "Run of $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores, $(uname -m); wrk -t2 -c$CONNS on the same cores; ${DURATION} per run, the least disturbed of $ROUNDS rounds."

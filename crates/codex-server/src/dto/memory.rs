@@ -108,9 +108,11 @@ pub struct MemoryResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ResetResponse {
     pub session_id: String,
-    /// The `seq` of the reset event in the audit timeline.
-    pub seq: i64,
-    pub timestamp: DateTime<Utc>,
+    /// The `seq` of the reset event in the audit timeline; `null` when the session does not
+    /// exist, so there was nothing to reset and nothing was stored.
+    pub seq: Option<i64>,
+    /// When the reset was committed; `null` with `seq`.
+    pub timestamp: Option<DateTime<Utc>>,
 }
 
 /// One event of the audit timeline.

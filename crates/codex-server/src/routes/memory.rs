@@ -42,7 +42,7 @@ pub async fn get(
 }
 
 /// Resets a session's short memory. Nothing is deleted: the audit timeline keeps every event
-/// and shows the reset.
+/// and shows the reset. An unknown session stays unknown: nothing is stored and `seq` is null.
 #[utoipa::path(delete, path = "/memory", tag = "memory",
     params(SessionQuery),
     responses(
@@ -55,12 +55,17 @@ pub async fn reset(
     QueryParams(query): QueryParams<SessionQuery>,
 ) -> Result<Json<ResetResponse>, ApiError> {
     let session_id = session_or_default(query.session_id)?;
-    let reset = state.store.reset(&session_id).await?;
-    tracing::info!(session_id = %session_id, seq = reset.seq, "memory reset");
+    let reset = state.store.reset_existing(&session_id).await?;
+    match &reset {
+        Some(reset) => tracing::info!(session_id = %session_id, seq = reset.seq, "memory reset"),
+        None => {
+            tracing::debug!(session_id = %session_id, "reset of an unknown session: nothing to do")
+        }
+    }
     Ok(Json(ResetResponse {
         session_id,
-        seq: reset.seq,
-        timestamp: reset.timestamp,
+        seq: reset.as_ref().map(|reset| reset.seq),
+        timestamp: reset.map(|reset| reset.timestamp),
     }))
 }
 

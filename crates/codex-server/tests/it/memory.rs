@@ -238,6 +238,24 @@ async fn an_unknown_session_is_empty_not_an_error() {
     assert_eq!(app.get("/sessions").await.body, json!({"sessions": []}));
 }
 
+// Regression: resetting the memory of a session nobody used created the session (holding
+// only its reset), so it showed up in `/sessions` and the audit.
+#[tokio::test]
+async fn resetting_an_unknown_session_does_not_create_it() {
+    let app = TestApp::new().await;
+    let reset = app.delete("/memory?session_id=nobody").await;
+    assert_eq!(reset.status, StatusCode::OK, "{}", reset.body);
+    assert_eq!(
+        reset.body,
+        json!({"session_id": "nobody", "seq": null, "timestamp": null})
+    );
+    assert_eq!(app.get("/sessions").await.body, json!({"sessions": []}));
+    assert_eq!(
+        app.get("/memory/audit/nobody").await.body["events"],
+        json!([])
+    );
+}
+
 #[tokio::test]
 async fn bad_query_parameters_are_invalid_requests() {
     let app = TestApp::new().await;
