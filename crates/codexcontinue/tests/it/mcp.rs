@@ -288,3 +288,55 @@ async fn mcp_clients_hear_list_changed_after_a_reload() {
     assert!(!seen["before"].to_string().contains("\"greet\""), "{seen}");
     assert!(seen["after"].to_string().contains("\"greet\""), "{seen}");
 }
+
+/// MCP both ways at once: one server's `/mcp` is another's `[mcp.servers.remote]` over
+/// streamable HTTP, so `calculator` of the first runs as `remote__calculator` on the second.
+#[tokio::test]
+async fn a_streamable_http_mcp_server_is_a_plugin_source() {
+    let upstream_dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(upstream_dir.path().join("plugins")).unwrap();
+    let (_upstream, upstream_url) = serve(upstream_dir.path()).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("plugins")).unwrap();
+    std::fs::write(
+        dir.path().join("codexcontinue.toml"),
+        format!("[mcp.servers.remote]\nurl = \"{upstream_url}/mcp\"\ntimeout_ms = 10000\n"),
+    )
+    .unwrap();
+    let (_child, url) = serve(dir.path()).await;
+
+    let client = reqwest::Client::new();
+    let execute = |data: Value| {
+        client
+            .post(format!("{url}/api/plugins/execute"))
+            .json(&json!({"plugin": "remote__calculator", "data": data, "session_id": "remote"}))
+            .send()
+    };
+    // The tools are listed once the connection is up: poll, bounded.
+    let reply = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let reply = execute(json!({"expression": "6*7"})).await.unwrap();
+            if reply.status() != 404 {
+                return reply;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("remote__calculator never appeared");
+    let status = reply.status();
+    let body: Value = reply.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.to_string().contains("42"), "{body}");
+
+    // A tool error upstream is a plugin error here, with the upstream message.
+    let reply = execute(json!({"expression": "2*("})).await.unwrap();
+    let status = reply.status();
+    let body: Value = reply.json().await.unwrap();
+    assert!(
+        status.is_client_error() || status.is_server_error(),
+        "{body}"
+    );
+    assert!(body["error"]["message"].as_str().is_some(), "{body}");
+}
