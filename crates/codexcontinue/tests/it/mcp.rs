@@ -9,8 +9,6 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
 
-use crate::codexcontinue;
-
 /// The venv scripts/ensure-test-tools.sh makes, with the `mcp` package.
 fn venv_python() -> PathBuf {
     let venv = std::env::var_os("CODEX_TEST_VENV").map_or_else(
@@ -57,26 +55,7 @@ async fn run_client(args: &[&str]) -> Value {
 
 /// Starts `serve` on a free port and returns the child (killed on drop) and its URL.
 async fn serve(dir: &Path) -> (Child, String) {
-    let mut command = tokio::process::Command::from(codexcontinue(dir));
-    let mut child = command
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(url) = line.strip_prefix("codexcontinue listening on ") {
-                return url.to_owned();
-            }
-        }
-        panic!("server exited before listening");
-    })
-    .await
-    .expect("server did not report its address");
-    (child, url)
+    crate::serve_in(dir, &[]).await
 }
 
 /// What both transports must show: calculator listed with its schema, a good call with

@@ -2,15 +2,12 @@
 //! `codexcontinue`, streaming and not, with a scripted OpenAI-protocol server as its model.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
-
-use crate::codexcontinue;
 
 /// The venv scripts/ensure-test-tools.sh makes, with the `openai` package.
 fn venv_python() -> PathBuf {
@@ -157,25 +154,7 @@ async fn the_openai_python_client_gets_completions_with_server_side_tools() {
     )
     .unwrap();
 
-    let mut command = tokio::process::Command::from(codexcontinue(dir.path()));
-    let mut server = command
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    let url = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(url) = line.strip_prefix("codexcontinue listening on ") {
-                return url.to_owned();
-            }
-        }
-        panic!("server exited before listening");
-    })
-    .await
-    .expect("server did not report its address");
+    let (_server, url) = crate::serve_in(dir.path(), &[]).await;
 
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/openai_client.py");

@@ -1,36 +1,15 @@
 //! `serve` as a real process: port 0, requests over TCP, SIGTERM, a clean exit.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
 
 use crate::codexcontinue;
 
 /// Starts `serve` on a free port and returns the child (killed on drop) and its URL.
 async fn serve(dir: &std::path::Path) -> (Child, String) {
-    let mut command = tokio::process::Command::from(codexcontinue(dir));
-    let mut child = command
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(url) = line.strip_prefix("codexcontinue listening on ") {
-                return url.to_owned();
-            }
-        }
-        panic!("server exited before listening");
-    })
-    .await
-    .expect("server did not report its address");
-    (child, url)
+    crate::serve_in(dir, &[]).await
 }
 
 #[tokio::test]
