@@ -361,3 +361,15 @@ async fn a_manifest_declares_a_server_and_reload_starts_and_stops_it() {
     );
     manager.shutdown().await;
 }
+
+#[tokio::test]
+async fn tools_list_changed_refreshes_the_plugins() {
+    let (manager, _dir) = start([("faulty", faulty("serve", None))]).await;
+    wait_until(&manager, "faulty__grow", has("faulty__grow")).await;
+    assert!(!names(&manager).contains(&"faulty__extra".to_owned()));
+    run(&manager, "faulty__grow", json!({})).await.unwrap();
+    wait_until(&manager, "faulty__extra", has("faulty__extra")).await;
+    let extra = run(&manager, "faulty__extra", json!({})).await.unwrap();
+    assert_eq!(text(&extra), "extra", "{extra}");
+    manager.shutdown().await;
+}
