@@ -101,4 +101,18 @@ mod tests {
         assert_eq!(render(&json!("hi")), "hi");
         assert_eq!(render(&json!({"a": 1})), "{\n  \"a\": 1\n}");
     }
+
+    #[test]
+    fn input_is_json_only_when_it_looks_like_it() {
+        for (input, expected) in [
+            ("2*(3+4)", json!("2*(3+4)")),
+            ("42", json!("42")),
+            ("{\"expression\": \"1+1\"}", json!({"expression": "1+1"})),
+            ("[1, 2]", json!([1, 2])),
+            ("{not json", json!("{not json")),
+            ("", json!("")),
+        ] {
+            assert_eq!(parse_input(input), expected, "{input}");
+        }
+    }
 }
