@@ -204,6 +204,25 @@ pub struct ToolCallDelta {
     pub function: Option<FunctionCallDelta>,
 }
 
+impl ToolCallDelta {
+    /// Whole tool calls as the deltas of one chunk, indexed in order.
+    pub fn from_calls(calls: Vec<ToolCall>) -> Vec<ToolCallDelta> {
+        calls
+            .into_iter()
+            .zip(0u32..)
+            .map(|(call, index)| ToolCallDelta {
+                index,
+                id: Some(call.id),
+                kind: Some(call.kind),
+                function: Some(FunctionCallDelta {
+                    name: Some(call.function.name),
+                    arguments: Some(call.function.arguments),
+                }),
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FunctionCallDelta {
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -36,8 +36,7 @@ pub use provider::{ChunkStream, ProviderChain, ProviderConfig, ProviderError, Pr
 
 use crate::openai::{
     ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ChatMessage, Choice,
-    ChunkAssembler, ChunkChoice, Delta, FunctionCallDelta, ToolCall, ToolCallDelta, ToolSpec,
-    Usage,
+    ChunkAssembler, ChunkChoice, Delta, ToolCall, ToolCallDelta, ToolSpec, Usage,
 };
 use crate::{ExecuteError, Executor};
 
@@ -996,21 +995,7 @@ impl Chat {
                     yield Ok(chunk(Delta { content: Some(text), ..Delta::default() }, Some("stop"), None));
                 }
                 LoopEnd::ClientCalls(message) => {
-                    let calls = message
-                        .tool_calls
-                        .unwrap_or_default()
-                        .into_iter()
-                        .zip(0u32..)
-                        .map(|(call, index)| ToolCallDelta {
-                            index,
-                            id: Some(call.id),
-                            kind: Some(call.kind),
-                            function: Some(FunctionCallDelta {
-                                name: Some(call.function.name),
-                                arguments: Some(call.function.arguments),
-                            }),
-                        })
-                        .collect();
+                    let calls = ToolCallDelta::from_calls(message.tool_calls.unwrap_or_default());
                     yield Ok(chunk(
                         Delta { tool_calls: Some(calls), ..Delta::default() },
                         Some("tool_calls"),

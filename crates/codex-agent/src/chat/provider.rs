@@ -307,9 +307,7 @@ fn truncate(text: &str) -> String {
 
 /// A non-streamed answer turned into the one chunk that says the same.
 fn whole_answer_as_chunk(bytes: &[u8]) -> Result<ChatCompletionChunk, ProviderError> {
-    use crate::openai::{
-        ChatCompletionResponse, ChunkChoice, Delta, FunctionCallDelta, ToolCallDelta,
-    };
+    use crate::openai::{ChatCompletionResponse, ChunkChoice, Delta, ToolCallDelta};
     let answer: ChatCompletionResponse = serde_json::from_slice(bytes).map_err(|e| {
         ProviderError::Protocol(format!(
             "not a completion ({e}): {}",
@@ -326,21 +324,7 @@ fn whole_answer_as_chunk(bytes: &[u8]) -> Result<ChatCompletionChunk, ProviderEr
                 delta: Delta {
                     role: Some(choice.message.role.clone()),
                     content: (!text.is_empty()).then_some(text),
-                    tool_calls: choice.message.tool_calls.map(|calls| {
-                        calls
-                            .into_iter()
-                            .zip(0u32..)
-                            .map(|(call, index)| ToolCallDelta {
-                                index,
-                                id: Some(call.id),
-                                kind: Some(call.kind),
-                                function: Some(FunctionCallDelta {
-                                    name: Some(call.function.name),
-                                    arguments: Some(call.function.arguments),
-                                }),
-                            })
-                            .collect()
-                    }),
+                    tool_calls: choice.message.tool_calls.map(ToolCallDelta::from_calls),
                 },
                 finish_reason: choice.finish_reason,
             }

@@ -3,17 +3,13 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
 use tokio::sync::{Mutex, Notify};
-
-use crate::codexcontinue;
 
 /// Acknowledged executions, as `(session, execution_id)`.
 type Acks = Arc<Mutex<Vec<(String, String)>>>;
@@ -26,31 +22,7 @@ struct Server {
 
 impl Server {
     async fn start(dir: &Path, database_url: &str) -> Server {
-        let mut command = tokio::process::Command::from(codexcontinue(dir));
-        let mut child = command
-            .args([
-                "serve",
-                "--bind",
-                "127.0.0.1:0",
-                "--database-url",
-                database_url,
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(url) = line.strip_prefix("codexcontinue listening on ") {
-                    return url.to_owned();
-                }
-            }
-            panic!("server exited before listening");
-        })
-        .await
-        .expect("server did not report its address");
+        let (child, url) = crate::serve_in(dir, &["--database-url", database_url]).await;
         Server { child, url }
     }
 
