@@ -455,7 +455,8 @@ mod tests {
              [[model.providers]]\nname = \"local\"\nbase_url = \"http://127.0.0.1:11434/v1\"\n\
              model = \"llama3.2\"\n\
              [[model.providers]]\nname = \"openai\"\nbase_url = \"https://api.openai.com/v1\"\n\
-             model = \"gpt-4o-mini\"\napi_key_env = \"OPENAI_API_KEY\"\ntimeout_ms = 5000\nmax_retries = 1\n",
+             model = \"gpt-4o-mini\"\napi_key_env = \"OPENAI_API_KEY\"\ntimeout_ms = 5000\nmax_retries = 1\n\
+             max_tokens = 256\n",
         )
         .unwrap();
         assert_eq!(s.model.system_prompt, "Be brief.");
@@ -469,6 +470,8 @@ mod tests {
             Some("OPENAI_API_KEY")
         );
         assert_eq!(s.model.providers[1].timeout_ms, 5000);
+        assert_eq!(s.model.providers[0].max_tokens, None);
+        assert_eq!(s.model.providers[1].max_tokens, Some(256));
         let err = parse("[[model.providers]]\nname = \"x\"\nbase_url = \"ftp://h\"\nmodel = \"m\"")
             .unwrap_err()
             .to_string();

@@ -266,6 +266,9 @@ struct LoopInput {
     client_tools: Vec<ToolSpec>,
     tool_choice: Option<Value>,
     extra: Map<String, Value>,
+    /// Whether the model's answers are streamed; a client that wants one whole answer gets
+    /// the provider's whole answers, whose usage every provider reports.
+    stream: bool,
 }
 
 /// How the loop ended.
@@ -473,6 +476,7 @@ impl Chat {
                     client_tools: Vec::new(),
                     tool_choice: None,
                     extra: Map::new(),
+                    stream: true,
                 },
                 &tx,
             )
@@ -620,6 +624,7 @@ impl Chat {
             client_tools,
             tool_choice,
             extra,
+            stream,
         } = input;
         let client_names: HashSet<String> = client_tools
             .iter()
@@ -653,7 +658,7 @@ impl Chat {
                 messages: messages.clone(),
                 tools: (!specs.is_empty()).then(|| specs.clone()),
                 tool_choice: tool_choice.clone(),
-                stream: None,
+                stream: (!stream).then_some(false),
                 stream_options: None,
                 extra: extra.clone(),
             };
@@ -958,6 +963,7 @@ impl Chat {
                 client_tools: request.tools.unwrap_or_default(),
                 tool_choice: request.tool_choice,
                 extra: request.extra,
+                stream: request.stream == Some(true),
             };
             let (tx, mut rx) = mpsc::unbounded_channel();
             let work = chat.run_loop(input, &tx);

@@ -38,6 +38,10 @@ pub struct ProviderConfig {
     /// How many times a 429 is retried before moving on.
     #[serde(default = "default_max_retries")]
     pub max_retries: u32,
+    /// A cap on each answer's length, sent as `max_tokens` when the request sets neither
+    /// `max_tokens` nor `max_completion_tokens` itself (a client's own cap wins).
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -129,6 +133,9 @@ impl ProviderChain {
     /// Streams one answer from the first provider that takes the request. `request.model`
     /// is set to each provider's model. Fallback happens before the first chunk; a stream
     /// that breaks afterwards ends with an error.
+    ///
+    /// `request.stream == Some(false)` asks each provider for its whole answer instead, which
+    /// comes as one chunk: some servers (llama-cpp-python) report usage only there.
     pub async fn stream(
         &self,
         request: &ChatCompletionRequest,
@@ -161,8 +168,16 @@ impl ProviderChain {
         let config = &provider.config;
         let mut body = request.clone();
         body.model = Some(config.model.clone());
-        body.stream = Some(true);
-        body.stream_options = Some(serde_json::json!({"include_usage": true}));
+        let streamed = request.stream != Some(false);
+        body.stream = Some(streamed);
+        body.stream_options = streamed.then(|| serde_json::json!({"include_usage": true}));
+        if let Some(max_tokens) = config.max_tokens
+            && !body.extra.contains_key("max_tokens")
+            && !body.extra.contains_key("max_completion_tokens")
+        {
+            body.extra
+                .insert("max_tokens".to_owned(), max_tokens.into());
+        }
         let key = match &config.api_key_env {
             Some(var) => {
                 Some(std::env::var(var).map_err(|_| ProviderError::MissingKey(var.clone()))?)

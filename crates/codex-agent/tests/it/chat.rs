@@ -23,6 +23,7 @@ fn provider(name: &str, base_url: &str) -> ProviderConfig {
         api_key_env: None,
         timeout_ms: 5_000,
         max_retries: 2,
+        max_tokens: None,
     }
 }
 
@@ -518,4 +519,41 @@ async fn the_llm_and_agent_plugins_reach_the_model_through_the_late_handle() {
         !offered.iter().any(|t| t == "agent" || t == "llm"),
         "{offered:?}"
     );
+}
+
+#[tokio::test]
+async fn a_providers_max_tokens_caps_each_request_unless_the_client_set_its_own() {
+    // The second request is a non-streamed completion, sent to the provider non-streamed
+    // too: llama-cpp-python reports usage only in whole answers.
+    let server =
+        ScriptedServer::start(vec![Scripted::reply("short"), Scripted::reply("short")]).await;
+    let capped = ProviderConfig {
+        max_tokens: Some(48),
+        ..provider("main", server.base_url())
+    };
+    let (chat, _f) = chat_with(vec![capped], 8).await;
+    turn(&chat, "m", "Say hello.").await.unwrap();
+    let mut request = ChatCompletionRequest {
+        messages: vec![ChatMessage::user("Say hello.")],
+        ..ChatCompletionRequest::default()
+    };
+    request
+        .extra
+        .insert("max_completion_tokens".to_owned(), json!(5));
+    let response = tokio::time::timeout(LIMIT, chat.complete("m", request))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.usage.unwrap().total_tokens, 15);
+    let requests = server.requests();
+    assert_eq!(requests[0]["max_tokens"], 48);
+    assert_eq!(requests[0]["stream"], true);
+    assert_eq!(requests[1]["max_completion_tokens"], 5);
+    assert_eq!(requests[1]["stream"], false);
+    assert!(
+        requests[1].get("stream_options").is_none(),
+        "{}",
+        requests[1]
+    );
+    assert!(requests[1].get("max_tokens").is_none(), "{}", requests[1]);
 }
