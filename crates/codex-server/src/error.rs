@@ -123,9 +123,9 @@ impl ApiError {
             ApiError::Provider(_) => StatusCode::BAD_GATEWAY,
             ApiError::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Store(StoreError::Database(_) | StoreError::Closed) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Store(
+                StoreError::Database(_) | StoreError::Sqlite(_) | StoreError::Closed,
+            ) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -149,7 +149,9 @@ impl ApiError {
             ApiError::RouteNotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Internal(_) => "internal_error",
-            ApiError::Store(StoreError::Database(_) | StoreError::Closed) => "store_unavailable",
+            ApiError::Store(
+                StoreError::Database(_) | StoreError::Sqlite(_) | StoreError::Closed,
+            ) => "store_unavailable",
             ApiError::Store(_) => "store_error",
         }
     }

@@ -12,6 +12,12 @@ pub enum StoreError {
     /// The database answered with an error, or could not be reached.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// SQLite's writer connection answered with an error.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The store could not start a thread or runtime of its own.
+    #[error("{0}")]
+    Io(String),
     /// Applying the embedded migrations failed.
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),

@@ -155,6 +155,28 @@ impl WriterHandle {
         Self { tx, counters }
     }
 
+    /// Starts the writer task on a thread of its own, in a single-threaded runtime, for a
+    /// writer whose calls block (a synchronous database connection): its work then never
+    /// holds up the caller's runtime, and a batch costs no hop to yet another thread.
+    pub(crate) fn spawn_on_thread<W: LogWriter>(
+        name: &str,
+        writer: W,
+        max_batch: usize,
+        queue_capacity: usize,
+    ) -> Result<Self> {
+        let (tx, rx) = mpsc::channel(queue_capacity.max(1));
+        let counters = Arc::new(Counters::default());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(|err| StoreError::Io(format!("cannot start the writer's runtime: {err}")))?;
+        let task_counters = Arc::clone(&counters);
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || runtime.block_on(run(writer, rx, max_batch.max(1), task_counters)))
+            .map_err(|err| StoreError::Io(format!("cannot start the writer thread: {err}")))?;
+        Ok(Self { tx, counters })
+    }
+
     pub(crate) async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<EventRef>> {
         if events.is_empty() {
             return Ok(Vec::new());

@@ -10,6 +10,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc instead of the C library's allocator: a request allocates and frees many small
+/// buffers across threads (an event is built on a runtime worker and freed on the store's
+/// writer thread), which glibc's per-arena locks and consolidation made a tenth of the
+/// server's time under load (docs/PERFORMANCE.md, "Execution logging").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -1,0 +1,230 @@
+//! The SQLite writer: a synchronous connection (rusqlite) on a thread of its own.
+//!
+//! Group commit already shares one commit between many appends; what a commit costs beyond
+//! SQLite's own work is the hand-over between threads. Through sqlx a batch went from the
+//! writer task to sqlx's worker thread and each answered row came back over a channel of its
+//! own. Here the writer task runs on the thread that owns the connection, so a batch costs
+//! one wake-up of that thread and one per waiting caller, and statements are prepared once and
+//! reused.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior, params};
+
+use crate::error::{Result, StoreError};
+use crate::event::{EventKind, EventRef, NewEvent};
+use crate::store::SqliteDurability;
+use crate::writer::{LogWriter, assign, commit_timestamp, plan};
+
+use super::format_ts;
+
+/// How often the writer copies committed pages from the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// Bytes of WAL file kept after a checkpoint rewinds it; beyond that the file is truncated.
+const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// Bumps a session's counter, creating the session on its first event, and answers the new
+/// last sequence number.
+const BUMP_SESSION: &str =
+    "INSERT INTO sessions (id, created_at, last_activity, message_count, last_seq)
+     VALUES (?1, ?2, ?2, ?3, ?4)
+     ON CONFLICT (id) DO UPDATE SET
+         last_activity = MAX(sessions.last_activity, excluded.last_activity),
+         message_count = sessions.message_count + excluded.message_count,
+         last_seq = sessions.last_seq + excluded.last_seq
+     RETURNING last_seq";
+
+const INSERT_EVENT: &str = "INSERT INTO events (session_id, seq, id, kind, ts, payload)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+pub(super) struct SqliteWriter {
+    /// `None` once closed.
+    conn: Option<Connection>,
+    last_checkpoint: Instant,
+}
+
+impl SqliteWriter {
+    /// Opens the writer's connection to a database the migrations already created.
+    pub(super) fn open(
+        path: &Path,
+        durability: SqliteDurability,
+        busy_timeout: Duration,
+    ) -> Result<Self> {
+        // NO_MUTEX: the connection lives on one thread; SQLite need not lock it per call.
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(busy_timeout)?;
+        let synchronous = match durability {
+            SqliteDurability::Full => "FULL",
+            SqliteDurability::Normal => "NORMAL",
+        };
+        // WAL is a property of the file (the migrations set it); the rest is per connection.
+        // No automatic checkpoint inside commits: the writer runs one between commits every
+        // CHECKPOINT_EVERY, whatever the WAL's size (one sync of the database file each).
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = {synchronous};
+             PRAGMA foreign_keys = ON;
+             PRAGMA wal_autocheckpoint = 0;
+             PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"
+        ))?;
+        Ok(Self {
+            conn: Some(conn),
+            last_checkpoint: Instant::now(),
+        })
+    }
+
+    /// Checkpoints the WAL when [`CHECKPOINT_EVERY`] has passed since the last time.
+    ///
+    /// The writer does it itself, between two commits, because only then can the WAL start
+    /// over: SQLite rewinds it at the next write once every frame in it was copied into the
+    /// database file. A checkpoint from another connection, beside a writer that never
+    /// pauses, always leaves the newest frames behind, and the WAL grew without end (to
+    /// 640 MB in 8 s under load, every new page zeroed by the kernel before its first write).
+    /// A failed checkpoint loses nothing (the commits are in the WAL); it is retried later.
+    fn checkpoint_when_due(&mut self) {
+        if self.last_checkpoint.elapsed() < CHECKPOINT_EVERY {
+            return;
+        }
+        self.last_checkpoint = Instant::now();
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        // Answers (busy, frames in the WAL, frames copied); busy is 1 when a reader's
+        // snapshot kept some frames from being copied.
+        if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+            row.get::<_, i64>(0)
+        }) {
+            tracing::warn!(%error, "sqlite checkpoint failed; retrying later");
+        }
+    }
+
+    fn conn(&mut self) -> Result<&mut Connection> {
+        self.conn.as_mut().ok_or(StoreError::Closed)
+    }
+}
+
+#[async_trait]
+impl LogWriter for SqliteWriter {
+    /// One transaction: every session counter bumped (each answering its new last sequence
+    /// number), then every event inserted with the number [`assign`] gives it. Nothing here
+    /// awaits: the writer task owns this thread.
+    async fn commit(&mut self, events: &[NewEvent]) -> Result<Vec<EventRef>> {
+        let now = commit_timestamp();
+        let ts = format_ts(now);
+        let bumps = plan(events);
+        let conn = self.conn()?;
+        // IMMEDIATE takes the write lock up front, so another process holding it makes us wait
+        // (busy timeout) instead of failing on a read-to-write upgrade. Dropping the
+        // transaction on an error rolls it back.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut last_seqs = Vec::with_capacity(bumps.len());
+        {
+            let mut bump_session = tx.prepare_cached(BUMP_SESSION)?;
+            for bump in &bumps {
+                let last: i64 = bump_session.query_row(
+                    params![bump.session_id, ts, bump.messages, bump.events],
+                    |row| row.get(0),
+                )?;
+                last_seqs.push(last);
+            }
+        }
+        let refs = assign(events, &bumps, &last_seqs, now)?;
+        {
+            let mut insert_event = tx.prepare_cached(INSERT_EVENT)?;
+            let mut id = uuid::Uuid::encode_buffer();
+            let mut payload = Vec::with_capacity(256);
+            for (event, landed) in events.iter().zip(&refs) {
+                payload.clear();
+                serde_json::to_writer(&mut payload, &event.payload)
+                    .map_err(|err| StoreError::InvalidEvent(format!("payload: {err}")))?;
+                let payload = std::str::from_utf8(&payload)
+                    .map_err(|err| StoreError::InvalidEvent(format!("payload: {err}")))?;
+                insert_event.execute(params![
+                    event.session_id,
+                    landed.seq,
+                    &*landed.id.hyphenated().encode_lower(&mut id),
+                    event.kind.as_str(),
+                    ts,
+                    payload,
+                ])?;
+            }
+        }
+        tx.commit()?;
+        self.checkpoint_when_due();
+        Ok(refs)
+    }
+
+    async fn append_existing(&mut self, event: &NewEvent) -> Result<Option<EventRef>> {
+        let now = commit_timestamp();
+        let ts = format_ts(now);
+        let messages = i64::from(event.kind == EventKind::Message);
+        let conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let seq: Option<i64> = {
+            let mut bump = tx.prepare_cached(
+                "UPDATE sessions SET
+                    last_activity = MAX(last_activity, ?2),
+                    message_count = message_count + ?3,
+                    last_seq = last_seq + 1
+                 WHERE id = ?1
+                 RETURNING last_seq",
+            )?;
+            let mut rows = bump.query(params![event.session_id, ts, messages])?;
+            match rows.next()? {
+                Some(row) => Some(row.get(0)?),
+                None => None,
+            }
+        };
+        let Some(seq) = seq else {
+            tx.rollback()?;
+            return Ok(None);
+        };
+        let id = uuid::Uuid::now_v7();
+        tx.prepare_cached(INSERT_EVENT)?.execute(params![
+            event.session_id,
+            seq,
+            id.hyphenated().to_string(),
+            event.kind.as_str(),
+            ts,
+            event.payload.to_string(),
+        ])?;
+        tx.commit()?;
+        self.checkpoint_when_due();
+        Ok(Some(EventRef {
+            id,
+            session_id: event.session_id.clone(),
+            seq,
+            timestamp: now,
+        }))
+    }
+
+    async fn delete_session(&mut self, session_id: &str) -> Result<u64> {
+        let conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let deleted = tx.execute("DELETE FROM events WHERE session_id = ?1", [session_id])?;
+        tx.execute("DELETE FROM sessions WHERE id = ?1", [session_id])?;
+        tx.commit()?;
+        Ok(deleted as u64)
+    }
+
+    fn is_transient(&self, error: &StoreError) -> bool {
+        // SQLITE_BUSY outlasting the busy timeout: another process held the lock too long.
+        matches!(error, StoreError::Sqlite(rusqlite::Error::SqliteFailure(failure, _))
+            if failure.code == ErrorCode::DatabaseBusy)
+    }
+
+    async fn close(&mut self) {
+        let Some(conn) = self.conn.take() else {
+            return;
+        };
+        if let Err((_conn, error)) = conn.close() {
+            tracing::warn!(%error, "closing the sqlite writer connection");
+        }
+    }
+}
