@@ -138,6 +138,18 @@ pub struct Health {
     /// `{"configured", "providers": [{"name", "base_url", "model"}]}`: the model chain chat uses.
     #[schema(value_type = Object)]
     pub model: codex_agent::chat::ModelStatus,
+    /// `{"backend": "sqlite"|"postgres", "commits", "requests", "events"}`: what this server's
+    /// group-commit writer did since start; `events / commits` is the mean batch.
+    #[schema(value_type = Object)]
+    pub store: StoreHealth,
+}
+
+/// The store's part of `/health`.
+#[derive(Debug, Serialize)]
+pub struct StoreHealth {
+    pub backend: codex_store::BackendKind,
+    #[serde(flatten)]
+    pub stats: codex_store::CommitStats,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

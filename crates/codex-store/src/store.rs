@@ -90,7 +90,8 @@ pub trait EventStore: Send + Sync + 'static {
 }
 
 /// The database behind a store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     Sqlite,
     Postgres,

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 
-use crate::dto::{Health, Version};
+use crate::dto::{Health, StoreHealth, Version};
 use crate::state::AppState;
 
 /// Liveness and a summary of what is loaded.
@@ -15,6 +15,10 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
         load_errors: state.plugins.load_errors().len(),
         uptime_s: state.started.elapsed().as_secs(),
         model: state.chat.model_status(),
+        store: StoreHealth {
+            backend: state.store.backend(),
+            stats: state.store.stats(),
+        },
     })
 }
 

@@ -160,6 +160,18 @@ async fn health_and_version() {
     let app = TestApp::new().await;
     let reply = app.get("/health").await;
     assert_eq!(reply.body["status"], "ok");
+    assert_eq!(reply.body["store"]["backend"], "sqlite", "{}", reply.body);
+    let before = reply.body["store"]["events"].as_u64().unwrap();
+    let run = app
+        .post(
+            "/api/plugins/execute",
+            json!({"plugin": "echo", "data": "x"}),
+        )
+        .await;
+    assert_eq!(run.status, StatusCode::OK, "{}", run.body);
+    let reply = app.get("/health").await;
+    assert_eq!(reply.body["store"]["events"].as_u64().unwrap(), before + 1);
+    assert!(reply.body["store"]["commits"].as_u64().unwrap() >= 1);
     let reply = app.get("/version").await;
     assert_eq!(reply.body["name"], "codexcontinue");
     assert_eq!(reply.body["version"], env!("CARGO_PKG_VERSION"));
