@@ -28,6 +28,7 @@ pub(crate) async fn run(
         let Ok(_slot) = entry.slots.acquire().await else {
             return Err(Unloaded(data));
         };
+        let _running = entry.start_call();
         Ok(
             match AssertUnwindSafe(entry.plugin.execute(data, ctx))
                 .catch_unwind()

@@ -2,7 +2,7 @@
 //! executes calls, switches plugins on and off, reloads and shuts down.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -683,6 +683,7 @@ impl PluginManager {
             plugin,
             enabled: AtomicBool::new(enabled),
             slots: Semaphore::new(limits.max_concurrency),
+            running: AtomicUsize::new(0),
             config: Arc::new(settings.config.clone().unwrap_or(Value::Null)),
             fingerprint: file.map(|f| f.fingerprint.clone()),
             group: None,

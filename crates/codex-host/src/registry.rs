@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use codex_plugin::{Plugin, PluginError, PluginInfo, PluginKind, PluginSummary};
 use serde::Serialize;
@@ -27,6 +27,9 @@ pub struct PluginEntry {
     pub(crate) enabled: AtomicBool,
     /// One permit per concurrent call; taking them all waits for in-flight calls to end.
     pub(crate) slots: Semaphore,
+    /// Calls inside the plugin right now. Counted apart from `slots`, whose free permits
+    /// say nothing once retirement starts taking them (or has closed the semaphore).
+    pub(crate) running: AtomicUsize,
     pub(crate) config: Arc<Value>,
     pub(crate) fingerprint: Option<Fingerprint>,
     /// The run-time group the plugin belongs to (an MCP server's tools), replaced as a whole
@@ -47,11 +50,15 @@ impl PluginEntry {
         self.enabled.store(enabled, Ordering::Relaxed);
     }
 
-    /// Calls running right now.
+    /// Calls running right now, also while the entry is being retired.
     pub fn in_flight(&self) -> usize {
-        self.limits
-            .max_concurrency
-            .saturating_sub(self.slots.available_permits())
+        self.running.load(Ordering::Relaxed)
+    }
+
+    /// Counts a call as running until the returned guard drops.
+    pub(crate) fn start_call(&self) -> RunningCall<'_> {
+        self.running.fetch_add(1, Ordering::Relaxed);
+        RunningCall(&self.running)
     }
 
     pub fn summary(&self) -> PluginSummary {
@@ -61,6 +68,16 @@ impl PluginEntry {
             enabled: self.is_enabled(),
             aliases: self.aliases.clone(),
         }
+    }
+}
+
+/// One call counted in [`PluginEntry::in_flight`]; dropping it (the call ended, timed out or
+/// was abandoned) uncounts it.
+pub(crate) struct RunningCall<'a>(&'a AtomicUsize);
+
+impl Drop for RunningCall<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

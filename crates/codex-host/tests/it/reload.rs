@@ -299,11 +299,16 @@ async fn in_flight_calls_finish_on_the_old_instance_which_is_then_shut_down() {
         Ok(json!({"version": "2"}))
     );
     assert!(!held.is_finished());
+    // The old entry is retiring: its drain holds every free slot, yet one call still runs.
+    // `in_flight` counted taken slots and said 64 here.
+    assert_eq!(old.in_flight(), 1);
 
     conn.write_all(b"x").await.unwrap();
     let finished = tokio::time::timeout(WAIT, held).await.unwrap().unwrap();
     assert_eq!(finished, Ok(json!({"version": "1"})));
     assert_eq!(shutdown_report(&listener).await, "shutdown 1");
+    // Retired, slots closed: nothing runs any more.
+    assert_eq!(old.in_flight(), 0);
 }
 
 #[tokio::test]
