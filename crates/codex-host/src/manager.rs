@@ -601,6 +601,11 @@ impl PluginManager {
     /// are not errors (a manifest beside its code file is handled with that file).
     async fn load_file(&self, file: &PluginFile) -> Result<Option<Arc<PluginEntry>>, String> {
         let manifest = file.manifest.clone()?.unwrap_or_default();
+        if file.is_manifest_only() {
+            // Manifests with `[mcp]` never get here: this one belongs to a plugin file
+            // that is missing (or misnamed), which is not a runtime being absent.
+            return Err(self.orphan_manifest(file));
+        }
         let Some(runtime) = self.inner.runtimes.iter().find(|r| r.handles(file)) else {
             return Err(format!(
                 "no runtime for '.{}' plugins is available in this build",
@@ -632,6 +637,25 @@ impl PluginManager {
             &settings,
             true,
         )))
+    }
+
+    /// The load error of a manifest with neither an `[mcp]` table nor its plugin file.
+    fn orphan_manifest(&self, file: &PluginFile) -> String {
+        let looked_for: Vec<String> = self
+            .inner
+            .runtimes
+            .iter()
+            .map(|r| format!("{}.{}", file.name.stem, r.extension()))
+            .collect();
+        let looked_for = if looked_for.is_empty() {
+            "no plugin runtime is compiled into this build".to_owned()
+        } else {
+            format!("looked for {}", looked_for.join(", "))
+        };
+        format!(
+            "{}: no plugin file beside this manifest and no [mcp] table ({looked_for})",
+            file.path.display()
+        )
     }
 
     async fn initialize(&self, plugin: Arc<dyn Plugin>, name: &str) -> Result<(), String> {

@@ -16,8 +16,14 @@ use crate::manifest::Manifest;
 pub trait Runtime: Send + Sync + 'static {
     fn kind(&self) -> PluginKind;
 
-    /// Whether this runtime loads `file` (usually decided by its extension).
-    fn handles(&self, file: &PluginFile) -> bool;
+    /// The extension of the files this runtime loads (`py` for `<name>_plugin.py`); also
+    /// what a manifest without its plugin file is told was looked for.
+    fn extension(&self) -> &'static str;
+
+    /// Whether this runtime loads `file`; by default, whether it has [`Self::extension`].
+    fn handles(&self, file: &PluginFile) -> bool {
+        file.name.extension == self.extension()
+    }
 
     /// Loads the plugin in `file`. The error is shown to users in `load_errors`, so it
     /// should say what is wrong with the file (a traceback, a missing export).

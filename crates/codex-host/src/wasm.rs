@@ -97,8 +97,8 @@ impl Runtime for WasmRuntime {
         PluginKind::Wasm
     }
 
-    fn handles(&self, file: &PluginFile) -> bool {
-        file.name.extension == "wasm"
+    fn extension(&self) -> &'static str {
+        "wasm"
     }
 
     async fn load(

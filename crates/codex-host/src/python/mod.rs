@@ -120,8 +120,8 @@ impl Runtime for PythonRuntime {
         PluginKind::Python
     }
 
-    fn handles(&self, file: &PluginFile) -> bool {
-        file.name.extension == "py"
+    fn extension(&self) -> &'static str {
+        "py"
     }
 
     async fn load(

@@ -420,6 +420,34 @@ async fn a_bad_manifest_beside_a_plugin_is_a_load_error_naming_the_key() {
     );
 }
 
+// A manifest whose plugin file is missing (or misnamed) was reported as "no runtime for
+// '.toml' plugins", which sent people looking for a missing feature instead of a file.
+#[tokio::test]
+async fn a_manifest_without_its_plugin_file_is_a_load_error_naming_the_files_looked_for() {
+    let folder = Watched::start(&[("lonely_plugin.toml", "description = \"alone\"\n")]).await;
+    let errors = folder.manager.load_errors();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].plugin.as_deref(), Some("lonely"));
+    let error = &errors[0].error;
+    assert!(error.contains("lonely_plugin.toml"), "{error}");
+    assert!(error.contains("lonely_plugin.py"), "{error}");
+    assert!(error.contains("lonely_plugin.wasm"), "{error}");
+    assert!(error.contains("[mcp]"), "{error}");
+    assert!(!error.contains("no runtime"), "{error}");
+
+    // The plugin file arrives: the manifest is its, and the error goes.
+    folder.put("lonely_plugin.py", &versioned("LonelyPlugin", "1", None));
+    folder
+        .until("the plugin serves", |m| {
+            serves(m, "lonely") && m.load_errors().is_empty()
+        })
+        .await;
+    assert_eq!(
+        folder.manager.get("lonely").unwrap().info.description,
+        "alone"
+    );
+}
+
 /// What the load test's callers saw, per plugin.
 #[derive(Debug, Default)]
 struct Tally {
