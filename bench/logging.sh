@@ -62,6 +62,13 @@ for s in json.load(sys.stdin)["sessions"]:
         after = page["next_after"]
 print(total)' "$OURS_PORT" || echo "n/a")
 
+# The writer's own counters: how many events a commit shared on average over the whole run.
+BATCH=$(curl -sf "http://127.0.0.1:$OURS_PORT/health" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)["store"]
+e, c = s["events"], s["commits"]
+print("%d events in %d commits, %.1f per commit" % (e, c, e / max(1, c)))' || echo "n/a")
+
 echo
 echo "Run of $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores, $(uname -m); wrk on the same cores; ${DURATION} per cell, the least disturbed of $ROUNDS rounds."
 echo "Command: \`ROUNDS=$ROUNDS bench/logging.sh $DURATION\` ($(commit_note))."
@@ -77,6 +84,7 @@ for body in echo calc; do
 done
 echo
 echo "Executions logged by ours during the run (read back through /plugin-logs): $LOGGED."
+echo "Group commit, from ours' /health: $BATCH."
 echo
 echo "Echo at 64 connections, round by round (ours then bare in odd rounds, bare then ours in even ones):"
 echo

@@ -20,6 +20,7 @@ use crate::store::{
 };
 use crate::writer::WriterHandle;
 
+mod checkpoint;
 mod writer;
 use writer::SqliteWriter;
 

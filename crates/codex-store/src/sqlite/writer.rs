@@ -8,7 +8,7 @@
 //! reused.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior, params};
@@ -18,10 +18,8 @@ use crate::event::{EventKind, EventRef, NewEvent};
 use crate::store::SqliteDurability;
 use crate::writer::{LogWriter, assign, commit_timestamp, plan};
 
+use super::checkpoint::{Checkpointer, checkpoint};
 use super::format_ts;
-
-/// How often the writer copies committed pages from the WAL into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
 /// Bytes of WAL file kept after a checkpoint rewinds it; beyond that the file is truncated.
 const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
@@ -43,7 +41,7 @@ const INSERT_EVENT: &str = "INSERT INTO events (session_id, seq, id, kind, ts, p
 pub(super) struct SqliteWriter {
     /// `None` once closed.
     conn: Option<Connection>,
-    last_checkpoint: Instant,
+    checkpointer: Checkpointer,
 }
 
 impl SqliteWriter {
@@ -64,8 +62,8 @@ impl SqliteWriter {
             SqliteDurability::Normal => "NORMAL",
         };
         // WAL is a property of the file (the migrations set it); the rest is per connection.
-        // No automatic checkpoint inside commits: the writer runs one between commits every
-        // CHECKPOINT_EVERY, whatever the WAL's size (one sync of the database file each).
+        // No automatic checkpoint inside commits: a thread of its own does the bulk and the
+        // writer catches up between commits (super::checkpoint).
         conn.execute_batch(&format!(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = {synchronous};
@@ -75,32 +73,15 @@ impl SqliteWriter {
         ))?;
         Ok(Self {
             conn: Some(conn),
-            last_checkpoint: Instant::now(),
+            checkpointer: Checkpointer::spawn(path, busy_timeout)?,
         })
     }
 
-    /// Checkpoints the WAL when [`CHECKPOINT_EVERY`] has passed since the last time.
-    ///
-    /// The writer does it itself, between two commits, because only then can the WAL start
-    /// over: SQLite rewinds it at the next write once every frame in it was copied into the
-    /// database file. A checkpoint from another connection, beside a writer that never
-    /// pauses, always leaves the newest frames behind, and the WAL grew without end (to
-    /// 640 MB in 8 s under load, every new page zeroed by the kernel before its first write).
-    /// A failed checkpoint loses nothing (the commits are in the WAL); it is retried later.
+    /// The catch-up checkpoint, between two commits, once the checkpoint thread did the
+    /// bulk (see [`super::checkpoint`]): afterwards the WAL rewinds at the next commit.
     fn checkpoint_when_due(&mut self) {
-        if self.last_checkpoint.elapsed() < CHECKPOINT_EVERY {
-            return;
-        }
-        self.last_checkpoint = Instant::now();
-        let Some(conn) = self.conn.as_mut() else {
-            return;
-        };
-        // Answers (busy, frames in the WAL, frames copied); busy is 1 when a reader's
-        // snapshot kept some frames from being copied.
-        if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-            row.get::<_, i64>(0)
-        }) {
-            tracing::warn!(%error, "sqlite checkpoint failed; retrying later");
+        if let (Some(conn), true) = (self.conn.as_ref(), self.checkpointer.take_due()) {
+            checkpoint(conn);
         }
     }
 
@@ -220,6 +201,7 @@ impl LogWriter for SqliteWriter {
     }
 
     async fn close(&mut self) {
+        self.checkpointer.stop();
         let Some(conn) = self.conn.take() else {
             return;
         };
