@@ -7,6 +7,8 @@
 //! session id order, so two batches cannot deadlock; a deadlock or serialisation failure that
 //! happens anyway is retried.
 
+mod nul;
+
 use std::collections::HashMap;
 use std::str::FromStr;
 
@@ -134,7 +136,7 @@ impl LogWriter for PostgresWriter {
             .bind(
                 events
                     .iter()
-                    .map(|e| e.payload.to_string())
+                    .map(|e| nul::to_jsonb_text(&e.payload))
                     .collect::<Vec<_>>(),
             )
             .execute(&mut *tx)
@@ -175,7 +177,7 @@ impl LogWriter for PostgresWriter {
         .bind(id)
         .bind(event.kind.as_str())
         .bind(now)
-        .bind(event.payload.to_string())
+        .bind(nul::to_jsonb_text(&event.payload))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -227,7 +229,7 @@ fn event_from_row(row: &PgRow) -> Result<Event> {
         kind: EventKind::parse(&kind)
             .ok_or_else(|| StoreError::Corrupt(format!("event kind {kind:?}")))?,
         timestamp: row.try_get("ts")?,
-        payload: row.try_get("payload")?,
+        payload: nul::restore(row.try_get("payload")?),
     })
 }
 

@@ -15,6 +15,7 @@ both_backends!(
     every_kind_round_trips,
     a_batch_is_one_commit,
     large_and_unicode_payloads_round_trip,
+    nul_characters_round_trip,
 );
 
 async fn seqs_start_at_one_and_are_gapless_per_session(store: Arc<dyn EventStore>) {
@@ -156,4 +157,41 @@ async fn large_and_unicode_payloads_round_trip(store: Arc<dyn EventStore>) {
     let messages = store.messages("ü-session 🦀").await.unwrap();
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].content, big);
+}
+
+// PostgreSQL's jsonb refuses `\u0000` in strings, so a plugin called with "a\u0000b" failed
+// to log and the call failed with it. Such payloads are escaped on PostgreSQL; the private-use
+// character the escaping uses must come back unchanged too.
+async fn nul_characters_round_trip(store: Arc<dyn EventStore>) {
+    let run = PluginExecution::ok(
+        "echo",
+        json!("a\u{0}b"),
+        json!({"k\u{0}ey": ["\u{0}", "\u{E000}0", "\u{E000}\u{E000}"]}),
+        1,
+        ExecutionSource::Api,
+    );
+    store
+        .append(vec![
+            NewEvent::plugin_execution("s", &run),
+            NewEvent::message("s", Role::User, "x\u{0}y \u{E000}"),
+        ])
+        .await
+        .unwrap();
+    store.reset_existing("s").await.unwrap();
+    store
+        .append_one(NewEvent::message("s", Role::User, "\u{0}\u{E000}0"))
+        .await
+        .unwrap();
+
+    let logs = store.plugin_logs("s", None, 100).await.unwrap();
+    assert_eq!(logs.items.len(), 1);
+    assert_eq!(logs.items[0].execution, run);
+    let contents: Vec<_> = store
+        .messages("s")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.content)
+        .collect();
+    assert_eq!(contents, ["x\u{0}y \u{E000}", "\u{0}\u{E000}0"]);
 }
