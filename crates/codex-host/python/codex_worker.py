@@ -8,7 +8,8 @@ plugin's `print`, a C extension's writes or a subprocess can never corrupt the p
 
 Usage: python codex_worker.py <plugin file> <class name>
 
-Methods: `describe` (metadata), `initialize`, `execute` ({"data": ...}), `shutdown`.
+Methods: `describe` (metadata), `initialize` ({"config": ...}, the manifest's `[config]`),
+`execute` ({"data": ...}), `shutdown`.
 The error codes below are mirrored in the host's `python/protocol.rs`.
 """
 
@@ -164,6 +165,32 @@ def call_hook(instance, name):
         hook()
 
 
+def takes_an_argument(hook):
+    """Whether `hook` can be called with one positional argument."""
+    import inspect
+
+    try:
+        inspect.signature(hook).bind(None)
+    except TypeError:
+        return False
+    except ValueError:  # No signature to inspect (some builtins): the original convention.
+        return False
+    return True
+
+
+def initialize(instance, config):
+    """Sets `self.config`, then calls `initialize(config)`, or `initialize()` as the original
+    project's plugins define it."""
+    instance.config = config
+    hook = getattr(instance, "initialize", None)
+    if not callable(hook):
+        return
+    if takes_an_argument(hook):
+        hook(config)
+    else:
+        hook()
+
+
 def serve(proto_in, out_fd, instance, load_error):
     """The request loop: one line in, one line out, until the host closes stdin."""
     readline = proto_in.readline
@@ -197,7 +224,16 @@ def serve(proto_in, out_fd, instance, load_error):
                 message = "the result is not JSON-serialisable: %s: %s" % (type(exc).__name__, exc)
                 out = error_line(rid, NOT_SERIALISABLE, message, {"type": type(result).__name__})
             send(out_fd, out)
-        elif method in ("initialize", "shutdown"):
+        elif method == "initialize":
+            try:
+                params = request.get("params")
+                config = params.get("config", {}) if isinstance(params, dict) else {}
+                initialize(instance, config)
+                out = result_line(rid, None)
+            except Exception as exc:
+                out = exception_line(rid, exc)
+            send(out_fd, out)
+        elif method == "shutdown":
             try:
                 call_hook(instance, method)
                 out = result_line(rid, None)

@@ -13,6 +13,9 @@ __all__ = ["PluginInterface", "InvalidInput"]
 class PluginInterface(ABC):
     """A plugin: `initialize()` once, `execute(data)` per call, `shutdown()` once.
 
+    Before `initialize` runs, `self.config` holds the manifest's `[config]` table (a dict,
+    empty without one); an `initialize(self, config)` that takes an argument gets it too.
+
     Optional class attributes become the plugin's metadata: `name`, `description`,
     `version`, `author`, `category`, `example` and `parameters` (a JSON Schema of `data`).
     """

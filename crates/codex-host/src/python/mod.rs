@@ -4,7 +4,8 @@
 //! A plugin file gets a pool of workers (one unless its manifest or the options say
 //! otherwise), started at load: each imports the file, instantiates the class named the
 //! PascalCase of the stem and reports its metadata. [`Plugin::initialize`] runs the
-//! class's `initialize()` in every worker (and in every replacement started later),
+//! class's `initialize()` in every worker (and in every replacement started later) with
+//! the manifest's `[config]` table as `self.config` (and as its argument if it takes one),
 //! `execute` sends one request to an idle worker, and [`Plugin::shutdown`] runs
 //! `shutdown()` and lets the workers exit, killing those that do not.
 //!
@@ -149,6 +150,10 @@ impl Runtime for PythonRuntime {
             shim,
             max_line_bytes: self.options.max_line_bytes,
             stderr_tail_bytes: self.options.stderr_tail_bytes,
+            config: manifest
+                .config
+                .clone()
+                .unwrap_or_else(|| Value::Object(Default::default())),
         };
         let (pool, describe) =
             Pool::start(spec, size, self.options.start_timeout, &self.workers).await?;

@@ -13,7 +13,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::protocol::{self, ExecuteParams, method};
+use super::protocol::{self, ExecuteParams, InitializeParams, method};
 use super::worker::{CallError, Worker, WorkerSpec};
 
 /// The first restart after a crash waits this long; each further crash in a row doubles
@@ -106,7 +106,7 @@ impl Pool {
         }
         let calls = workers
             .iter_mut()
-            .map(|w| w.call(method::INITIALIZE, json!({})));
+            .map(|w| w.call(method::INITIALIZE, shared.initialize_params()));
         let results = futures::future::join_all(calls).await;
         let failure = results.into_iter().find_map(Result::err);
         if let Some(error) = failure {
@@ -209,6 +209,12 @@ impl Drop for Pool {
 }
 
 impl Shared {
+    fn initialize_params(&self) -> InitializeParams<'_> {
+        InitializeParams {
+            config: &self.spec.config,
+        }
+    }
+
     /// Spawns a worker and waits for its `describe` answer (and `initialize()` when the
     /// pool is initialized), within the start timeout.
     async fn start_worker(&self, initialize: bool) -> Result<(Worker, Value), String> {
@@ -216,7 +222,9 @@ impl Shared {
         let handshake = async {
             let describe = worker.call(method::DESCRIBE, json!({})).await?;
             if initialize {
-                worker.call(method::INITIALIZE, json!({})).await?;
+                worker
+                    .call(method::INITIALIZE, self.initialize_params())
+                    .await?;
             }
             Ok::<_, CallError>(describe)
         };

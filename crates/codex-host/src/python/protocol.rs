@@ -42,6 +42,12 @@ pub(crate) struct ExecuteParams<'a> {
     pub data: &'a Value,
 }
 
+/// `initialize`'s parameters: the manifest's `[config]` table (`{}` without one).
+#[derive(Serialize)]
+pub(crate) struct InitializeParams<'a> {
+    pub config: &'a Value,
+}
+
 /// Appends one request and its newline to `out`.
 pub(crate) fn encode_request<P: Serialize>(
     out: &mut Vec<u8>,

@@ -44,6 +44,8 @@ pub(crate) struct WorkerSpec {
     pub pythonpath: OsString,
     pub max_line_bytes: usize,
     pub stderr_tail_bytes: usize,
+    /// The manifest's `[config]` table, handed to `initialize` in every worker.
+    pub config: Value,
 }
 
 /// Why a call did not produce a result.

@@ -611,3 +611,83 @@ async fn large_outputs_pass_and_runaway_lines_are_cut_off() {
     pid(&manager, "big").await;
     manager.shutdown().await;
 }
+
+/// Two plugins that answer the config they were given: one takes it as `initialize`'s
+/// argument, the other keeps the original `initialize()` and reads `self.config`.
+const CONFIGURED: &str = r#"
+import os
+from codexcontinue import PluginInterface
+
+class WithArgPlugin(PluginInterface):
+    def initialize(self, config):
+        self.given = config
+
+    def execute(self, data):
+        if data == "exit":
+            os._exit(1)
+        return {"given": self.given, "attribute": self.config, "pid": os.getpid()}
+
+    def shutdown(self):
+        pass
+"#;
+
+const CONFIGURED_OLD_STYLE: &str = r#"
+from codexcontinue import PluginInterface
+
+class NoArgPlugin(PluginInterface):
+    def initialize(self):
+        self.seen = dict(self.config)
+
+    def execute(self, data):
+        return {"seen": self.seen}
+
+    def shutdown(self):
+        pass
+"#;
+
+// Python workers never received the manifest's `[config]`, which Wasm plugins read with
+// `config::get`; both `initialize(config)` and the original `initialize()` must keep working.
+#[tokio::test]
+async fn python_plugins_get_the_manifest_config_at_initialize() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "with_arg_plugin.py", CONFIGURED);
+    write(
+        dir.path(),
+        "with_arg_plugin.toml",
+        "[config]\ngreeting = \"hi\"\nretries = 3\n[config.nested]\nlist = [1, \"two\"]\n",
+    );
+    write(dir.path(), "no_arg_plugin.py", CONFIGURED_OLD_STYLE);
+    write(
+        dir.path(),
+        "no_arg_plugin.toml",
+        "[config]\nmode = \"old\"\n",
+    );
+    write(
+        dir.path(),
+        "bare_plugin.py",
+        &CONFIGURED_OLD_STYLE.replace("NoArg", "Bare"),
+    );
+    let manager = start(dir.path()).await;
+    assert_eq!(manager.load_errors(), []);
+
+    let config = json!({"greeting": "hi", "retries": 3, "nested": {"list": [1, "two"]}});
+    let first = run(&manager, "with_arg", json!(null)).await.unwrap();
+    assert_eq!(first["given"], config);
+    assert_eq!(first["attribute"], config);
+    assert_eq!(
+        run(&manager, "no_arg", json!(null)).await,
+        Ok(json!({"seen": {"mode": "old"}}))
+    );
+    // No manifest: an empty table, not a missing attribute.
+    assert_eq!(
+        run(&manager, "bare", json!(null)).await,
+        Ok(json!({"seen": {}}))
+    );
+
+    // A replacement worker is initialised with the same config.
+    crashed(run(&manager, "with_arg", json!("exit")).await);
+    let replaced = run(&manager, "with_arg", json!(null)).await.unwrap();
+    assert_ne!(replaced["pid"], first["pid"]);
+    assert_eq!(replaced["given"], config);
+    manager.shutdown().await;
+}
