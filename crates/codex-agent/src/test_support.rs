@@ -313,3 +313,24 @@ fn respond(stream: bool, model: &str, content: Content) -> Response {
     body.push_str("data: [DONE]\n\n");
     ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response()
 }
+
+/// The `event:` names of a server-sent event stream, in order, with each event's JSON data
+/// (`null` where the data is not JSON). Events without a name are skipped.
+pub fn sse_events(text: &str) -> Vec<(String, Value)> {
+    let mut events = Vec::new();
+    for block in text.split("\n\n") {
+        let mut name = None;
+        let mut data = String::new();
+        for line in block.lines() {
+            if let Some(n) = line.strip_prefix("event:") {
+                name = Some(n.trim().to_owned());
+            } else if let Some(d) = line.strip_prefix("data:") {
+                data.push_str(d.trim_start());
+            }
+        }
+        if let Some(name) = name {
+            events.push((name, serde_json::from_str(&data).unwrap_or(Value::Null)));
+        }
+    }
+    events
+}

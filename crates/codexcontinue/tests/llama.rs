@@ -14,6 +14,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use codex_agent::test_support::sse_events;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Child;
@@ -214,24 +215,6 @@ impl Harness {
     }
 }
 
-/// The `event:` names of a server-sent event stream, in order, with each event's JSON data.
-fn named_events(text: &str) -> Vec<(String, Value)> {
-    text.split("\n\n")
-        .filter_map(|block| {
-            let mut name = None;
-            let mut data = String::new();
-            for line in block.lines() {
-                if let Some(n) = line.strip_prefix("event:") {
-                    name = Some(n.trim().to_owned());
-                } else if let Some(d) = line.strip_prefix("data:") {
-                    data.push_str(d.trim_start());
-                }
-            }
-            Some((name?, serde_json::from_str(&data).unwrap_or(Value::Null)))
-        })
-        .collect()
-}
-
 /// The `data:` payloads of an unnamed server-sent event stream, in order.
 fn data_lines(text: &str) -> Vec<&str> {
     text.lines()
@@ -328,7 +311,7 @@ async fn a_real_model_answers_through_every_chat_surface() {
             json!({"message": question, "session_id": "llama-stream"}),
         )
         .await;
-    let events = named_events(&stream);
+    let events = sse_events(&stream);
     let deltas: String = events
         .iter()
         .filter(|(name, _)| name == "delta")

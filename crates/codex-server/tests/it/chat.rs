@@ -3,30 +3,12 @@
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
+
+use codex_agent::test_support::sse_events;
 
 use crate::app::TestApp;
 use crate::scripted::{Answer, ScriptedModel};
-
-/// The `event:` names of a server-sent event stream, in order, and each event's JSON data.
-pub fn sse_events(text: &str) -> Vec<(String, Value)> {
-    let mut events = Vec::new();
-    for block in text.split("\n\n") {
-        let mut name = None;
-        let mut data = String::new();
-        for line in block.lines() {
-            if let Some(n) = line.strip_prefix("event:") {
-                name = Some(n.trim().to_owned());
-            } else if let Some(d) = line.strip_prefix("data:") {
-                data.push_str(d.trim_start());
-            }
-        }
-        if let Some(name) = name {
-            events.push((name, serde_json::from_str(&data).unwrap_or(Value::Null)));
-        }
-    }
-    events
-}
 
 async fn audit_kinds(app: &TestApp, session: &str) -> Vec<String> {
     let audit = app.get(&format!("/memory/audit/{session}")).await;
