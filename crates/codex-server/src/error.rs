@@ -70,6 +70,13 @@ pub enum ApiError {
     /// 500 `store_error` otherwise: generic message, the cause is logged.
     #[error("the event store failed")]
     Store(StoreError),
+    /// A failed plugin run that was logged: the plugin's error, answered with the id of the
+    /// `plugin_execution` event that records it.
+    #[error("{error}")]
+    Logged {
+        error: Box<ApiError>,
+        execution_id: String,
+    },
 }
 
 /// The error envelope.
@@ -86,6 +93,10 @@ pub struct ErrorDetail {
     /// For `plugin_not_found`: the closest known plugin name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggestion: Option<String>,
+    /// For a failed plugin run: the id of the `plugin_execution` event that logged it, as
+    /// `/plugin-logs` and `/memory/audit` show it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_id: Option<String>,
 }
 
 impl ApiError {
@@ -108,6 +119,7 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
+            ApiError::Logged { error, .. } => error.status(),
             ApiError::PluginNotFound(_) | ApiError::RouteNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::PluginDisabled(_) | ApiError::PluginDenied(_) => StatusCode::FORBIDDEN,
             ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
@@ -132,6 +144,7 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
+            ApiError::Logged { error, .. } => error.code(),
             ApiError::PluginNotFound(_) => "plugin_not_found",
             ApiError::PluginDisabled(_) => "plugin_disabled",
             ApiError::PluginDenied(_) => "plugin_denied",
@@ -183,7 +196,14 @@ impl From<ExecuteError> for ApiError {
     fn from(error: ExecuteError) -> Self {
         match error {
             ExecuteError::InvalidSession(error) | ExecuteError::Store(error) => error.into(),
-            ExecuteError::Plugin { plugin, error, .. } => ApiError::from_plugin(&plugin, error),
+            ExecuteError::Plugin {
+                plugin,
+                error,
+                execution_id,
+            } => ApiError::Logged {
+                error: Box::new(ApiError::from_plugin(&plugin, error)),
+                execution_id: execution_id.to_string(),
+            },
         }
     }
 }
@@ -207,7 +227,14 @@ impl From<ChatError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        match &self {
+        let (error, execution_id) = match self {
+            ApiError::Logged {
+                error,
+                execution_id,
+            } => (*error, Some(execution_id)),
+            error => (error, None),
+        };
+        match &error {
             ApiError::PluginFailed { plugin, cause } => {
                 tracing::error!(plugin = %plugin, cause = %cause, "plugin failed");
             }
@@ -215,7 +242,7 @@ impl IntoResponse for ApiError {
             ApiError::Store(cause) => tracing::error!(cause = %cause, "store error"),
             _ => {}
         }
-        let suggestion = match &self {
+        let suggestion = match &error {
             ApiError::PluginNotFound(PluginError::NotFound { suggestion, .. }) => {
                 suggestion.clone()
             }
@@ -223,9 +250,10 @@ impl IntoResponse for ApiError {
         };
         let body = ErrorBody {
             error: ErrorDetail {
-                code: self.code(),
-                message: self.to_string(),
+                code: error.code(),
+                message: error.to_string(),
                 suggestion,
+                execution_id,
             },
         };
         (status, Json(body)).into_response()

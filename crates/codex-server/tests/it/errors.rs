@@ -20,9 +20,10 @@ async fn unknown_plugin_suggests_a_close_name() {
     let reply = app.execute("zzzzzz", json!("1")).await;
     reply.assert_error(StatusCode::NOT_FOUND, "plugin_not_found");
     assert!(reply.body["error"].get("suggestion").is_none());
-    app.get("/api/plugins/nope")
-        .await
-        .assert_error(StatusCode::NOT_FOUND, "plugin_not_found");
+    // A lookup is not a run: nothing logged, no execution id.
+    let reply = app.get("/api/plugins/nope").await;
+    reply.assert_error(StatusCode::NOT_FOUND, "plugin_not_found");
+    assert!(reply.body["error"].get("execution_id").is_none());
     app.post("/api/plugins/nope/enable", json!(null))
         .await
         .assert_error(StatusCode::NOT_FOUND, "plugin_not_found");

@@ -85,6 +85,8 @@ async fn failed_executions_are_logged_with_their_code() {
         assert!(reply["error"]["code"].is_string(), "{reply}");
         let logs = app.get("/plugin-logs/errs").await.body;
         let last = logs["logs"].as_array().unwrap().last().unwrap().clone();
+        // The error answer names the event that logged the failure.
+        assert_eq!(reply["error"]["execution_id"], last["id"], "{reply}");
         assert_eq!(last["plugin"], plugin);
         assert_eq!(last["status"], status, "{last}");
         assert!(last["error"].is_string());
