@@ -19,13 +19,19 @@ pub use state::{AppState, ServerConfig};
 
 use std::future::Future;
 
-/// Serves `state` on `listener` until `shutdown` resolves, then stops accepting and lets
-/// in-flight requests finish. The caller bounds how long that drain may take.
+/// Serves `state` on `listener` until `shutdown` resolves, then stops accepting, ends the
+/// open `/mcp` event streams (`state.shutdown`) and lets in-flight requests finish. The
+/// caller bounds how long that drain may take.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let streams = state.shutdown.clone();
+    let shutdown = async move {
+        shutdown.await;
+        streams.cancel();
+    };
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

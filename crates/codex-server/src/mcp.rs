@@ -215,7 +215,8 @@ pub fn http_service(state: &AppState) -> StreamableHttpService<McpServer, LocalS
     let config = StreamableHttpServerConfig::default()
         .disable_allowed_hosts()
         .disable_allowed_origins()
-        .with_max_request_body_bytes(state.config.max_body_bytes);
+        .with_max_request_body_bytes(state.config.max_body_bytes)
+        .with_cancellation_token(state.shutdown.child_token());
     StreamableHttpService::new(
         move || Ok(McpServer::new(executor.clone())),
         Arc::new(LocalSessionManager::default()),

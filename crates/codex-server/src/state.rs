@@ -7,6 +7,7 @@ use codex_agent::Executor;
 use codex_agent::chat::Chat;
 use codex_host::PluginManager;
 use codex_store::EventStore;
+use tokio_util::sync::CancellationToken;
 
 /// HTTP settings, validated by the binary.
 #[derive(Debug, Clone)]
@@ -45,6 +46,9 @@ pub struct AppState {
     pub chat: Chat,
     pub config: Arc<ServerConfig>,
     pub started: Instant,
+    /// Cancelled when the server starts shutting down, so that long-lived responses (the
+    /// `/mcp` event streams) end instead of holding the drain until its grace period.
+    pub shutdown: CancellationToken,
 }
 
 impl AppState {
@@ -57,6 +61,7 @@ impl AppState {
             executor,
             config: Arc::new(config),
             started: Instant::now(),
+            shutdown: CancellationToken::new(),
         }
     }
 }

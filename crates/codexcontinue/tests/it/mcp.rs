@@ -218,6 +218,81 @@ async fn mcp_refuses_a_foreign_origin() {
     }
 }
 
+/// An MCP client's open event stream (`GET /mcp`) ends when the server shuts down, so it
+/// does not hold the drain for the whole grace period.
+#[tokio::test]
+async fn an_open_mcp_event_stream_does_not_delay_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("plugins")).unwrap();
+    std::fs::write(
+        dir.path().join("codexcontinue.toml"),
+        "shutdown_grace_ms = 60000\n",
+    )
+    .unwrap();
+    let (mut child, url) = serve(dir.path()).await;
+    let client = reqwest::Client::new();
+    let rpc = |body: Value, session: Option<&str>| {
+        let mut request = client
+            .post(format!("{url}/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .json(&body);
+        if let Some(session) = session {
+            request = request
+                .header("mcp-session-id", session)
+                .header("mcp-protocol-version", "2025-06-18");
+        }
+        request.send()
+    };
+    let initialized = rpc(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+               "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                          "clientInfo": {"name": "t", "version": "0"}}}),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(initialized.status(), 200);
+    let session = initialized.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let _ = initialized.bytes().await.unwrap();
+    let notified = rpc(
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        Some(&session),
+    )
+    .await
+    .unwrap();
+    assert!(notified.status().is_success(), "{}", notified.status());
+    let stream = client
+        .get(format!("{url}/mcp"))
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let reading = tokio::spawn(stream.bytes());
+
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // Well under the 60 s grace: the stream is ended, not waited for.
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("serve waited for the open /mcp stream")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    let ended = tokio::time::timeout(Duration::from_secs(5), reading)
+        .await
+        .expect("the client's stream did not end");
+    assert!(ended.is_ok());
+}
+
 #[tokio::test]
 async fn mcp_clients_hear_list_changed_after_a_reload() {
     let dir = tempfile::tempdir().unwrap();
