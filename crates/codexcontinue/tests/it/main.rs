@@ -8,7 +8,10 @@ mod mcp;
 mod openai_client;
 mod serve;
 
-use std::process::Output;
+use std::process::{ExitStatus, Output};
+use std::time::Duration;
+
+use tokio::process::Child;
 
 pub use binary::{codexcontinue, serve_in};
 
@@ -18,4 +21,19 @@ pub fn stdout(output: &Output) -> String {
 
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Sends SIGTERM to a served `child` and answers its exit status; panics if it takes longer
+/// than `within`.
+pub async fn terminate(child: &mut Child, within: Duration) -> ExitStatus {
+    let pid = child.id().expect("the server already exited").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    tokio::time::timeout(within, child.wait())
+        .await
+        .expect("the server did not exit after SIGTERM in time")
+        .unwrap()
 }

@@ -275,17 +275,8 @@ async fn an_open_mcp_event_stream_does_not_delay_shutdown() {
     assert_eq!(stream.status(), 200);
     let reading = tokio::spawn(stream.bytes());
 
-    let pid = child.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
     // Well under the 60 s grace: the stream is ended, not waited for.
-    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
-        .await
-        .expect("serve waited for the open /mcp stream")
-        .unwrap();
+    let status = crate::terminate(&mut child, Duration::from_secs(15)).await;
     assert!(status.success(), "{status:?}");
     let ended = tokio::time::timeout(Duration::from_secs(5), reading)
         .await

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::process::Child;
 
-use crate::codexcontinue;
+use crate::{codexcontinue, terminate};
 
 /// Starts `serve` on a free port and returns the child (killed on drop) and its URL.
 async fn serve(dir: &std::path::Path) -> (Child, String) {
@@ -38,16 +38,7 @@ async fn serves_and_stops_cleanly_on_sigterm() {
         .unwrap();
     assert_eq!(health["status"], "ok");
 
-    let pid = child.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
-        .await
-        .expect("server did not exit after SIGTERM")
-        .unwrap();
+    let status = terminate(&mut child, Duration::from_secs(20)).await;
     assert!(status.success(), "{status:?}");
 }
 
