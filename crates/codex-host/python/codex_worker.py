@@ -120,6 +120,20 @@ def missing_package_hint(exc):
     if not isinstance(exc, ModuleNotFoundError) or not isinstance(name, str) or not name:
         return None
     top = name.partition(".")[0]
+    if top == "app":
+        # The shims provide only the plugin base classes of the original application.
+        return (
+            "the module '%s' is part of the original project's application, which CodexContinue "
+            "does not provide (only app.plugins.interface and app.brain.core.base are there)" % name
+        )
+    if top != name:
+        import importlib.util
+
+        try:
+            if importlib.util.find_spec(top) is not None:
+                return None  # The package is there; what is missing is inside it.
+        except Exception:
+            return None
     package = PACKAGE_OF_MODULE.get(top, top)
     python = sys.executable or "python3"
     if " " in python:

@@ -181,9 +181,15 @@ async fn a_sync_run_gets_non_string_input_as_json_text() {
 
 #[tokio::test]
 async fn a_module_level_instance_or_the_one_plugin_class_is_the_plugin() {
-    let dir = folder(&["word_count_plugin.py", "reverse_text_plugin.py"]);
+    let dir = folder(&[
+        "word_count_plugin.py",
+        "reverse_text_plugin.py",
+        "counted_plugin.py",
+    ]);
     let manager = start(dir.path()).await;
     assert_eq!(manager.load_errors(), []);
+    // The file's own instance serves; the class was not instantiated a second time.
+    assert_eq!(run(&manager, "counted", json!("")).await, Ok(json!(1)));
     assert_eq!(
         manager.get("word_count").unwrap().info.description,
         "Counts words"
@@ -205,7 +211,11 @@ async fn a_module_level_instance_or_the_one_plugin_class_is_the_plugin() {
 
 #[tokio::test]
 async fn a_missing_package_is_a_load_error_saying_how_to_install_it() {
-    let dir = folder(&["needs_package_plugin.py", "sync_run_plugin.py"]);
+    let dir = folder(&[
+        "needs_package_plugin.py",
+        "notes_plugin.py",
+        "sync_run_plugin.py",
+    ]);
     let manager = start(dir.path()).await;
     assert!(manager.get("sync_run").is_ok(), "the rest loads");
     assert!(manager.get("needs_package").is_err());
@@ -229,6 +239,17 @@ async fn a_missing_package_is_a_load_error_saying_how_to_install_it() {
         error.contains("ModuleNotFoundError: No module named 'codex_no_such_package'"),
         "{error}"
     );
+
+    // A module of the original application itself is not a package to install.
+    let error = load_error(&manager, "notes");
+    assert!(
+        error.starts_with(
+            "The module 'app.memory' is part of the original project's application, \
+             which CodexContinue does not provide"
+        ),
+        "{error}"
+    );
+    assert!(!error.contains("pip install"), "{error}");
     manager.shutdown().await;
 }
 
