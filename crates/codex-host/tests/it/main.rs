@@ -1,5 +1,7 @@
 //! Integration tests of codex-host, one binary with a module per area.
 
+#[cfg(feature = "python")]
+mod compat;
 mod mcp;
 #[cfg(feature = "python")]
 mod python;
