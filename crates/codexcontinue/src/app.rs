@@ -69,13 +69,7 @@ pub async fn plugin_manager(
     memory: Option<Arc<dyn MemoryView>>,
     extra: Vec<NativePlugin>,
 ) -> PluginManager {
-    let natives = codex_builtins::builtins()
-        .into_iter()
-        .map(|b| NativePlugin {
-            plugin: b.plugin,
-            enabled_by_default: b.enabled_by_default,
-        })
-        .chain(extra);
+    let natives = codex_builtins::builtins().into_iter().chain(extra);
     let mut builder = PluginManager::builder(settings.host.clone()).with_natives(natives);
     if let Some(memory) = memory {
         builder = builder.with_memory(memory);
