@@ -34,46 +34,16 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::config::PythonOptions;
 use crate::discovery::PluginFile;
 use crate::manifest::Manifest;
-use crate::runtime::Runtime;
+use crate::runtime::{LoadFailure, Runtime};
 use pool::Pool;
 use shim::ShimDir;
 use worker::WorkerSpec;
 
 /// The most workers one plugin may ask for.
 const MAX_POOL_SIZE: usize = 64;
-
-/// Settings for every Python plugin; a manifest's `interpreter` and `pool_size` override
-/// the first two per plugin.
-#[derive(Debug, Clone)]
-pub struct PythonOptions {
-    /// The interpreter to run workers with: a name looked up in `PATH` or a path.
-    pub interpreter: PathBuf,
-    /// Workers per plugin, so that many calls of one plugin run in parallel.
-    pub pool_size: usize,
-    /// How long a worker may take to start and import its plugin.
-    pub start_timeout: Duration,
-    /// How long `shutdown()` may take, and then how long the worker gets to exit.
-    pub shutdown_grace: Duration,
-    /// The longest response line accepted from a worker; a longer one kills it.
-    pub max_line_bytes: usize,
-    /// How much of a worker's stderr is kept for crash reports.
-    pub stderr_tail_bytes: usize,
-}
-
-impl Default for PythonOptions {
-    fn default() -> Self {
-        PythonOptions {
-            interpreter: PathBuf::from("python3"),
-            pool_size: 1,
-            start_timeout: Duration::from_secs(30),
-            shutdown_grace: Duration::from_secs(2),
-            max_line_bytes: 64 * 1024 * 1024,
-            stderr_tail_bytes: 4096,
-        }
-    }
-}
 
 /// Loads `*_plugin.py` files into worker pools.
 pub struct PythonRuntime {
@@ -93,14 +63,15 @@ impl PythonRuntime {
         }
     }
 
-    fn shim(&self) -> Result<Arc<ShimDir>, String> {
+    fn shim(&self) -> Result<Arc<ShimDir>, LoadFailure> {
         let mut shim = self.shim.lock();
         if let Some(dir) = shim.as_ref() {
             return Ok(dir.clone());
         }
-        let dir = Arc::new(
-            ShimDir::create().map_err(|e| format!("cannot write the Python worker files: {e}"))?,
-        );
+        let dir = Arc::new(ShimDir::create().map_err(|error| LoadFailure::Io {
+            what: "write the Python worker files".to_owned(),
+            error,
+        })?);
         *shim = Some(dir.clone());
         Ok(dir)
     }
@@ -132,14 +103,16 @@ impl Runtime for PythonRuntime {
         &self,
         file: &PluginFile,
         manifest: &Manifest,
-    ) -> Result<Arc<dyn Plugin>, String> {
+    ) -> Result<Arc<dyn Plugin>, LoadFailure> {
         let shim = self.shim()?;
         let configured = manifest
+            .python()
             .interpreter
             .as_deref()
             .unwrap_or(&self.options.interpreter);
         let interpreter = resolve_interpreter(configured, &file.path);
         let size = manifest
+            .python()
             .pool_size
             .unwrap_or(self.options.pool_size)
             .clamp(1, MAX_POOL_SIZE);
@@ -158,8 +131,9 @@ impl Runtime for PythonRuntime {
                 .clone()
                 .unwrap_or_else(|| Value::Object(Default::default())),
         };
-        let (pool, describe) =
-            Pool::start(spec, size, self.options.start_timeout, &self.workers).await?;
+        let (pool, describe) = Pool::start(spec, size, self.options.start_timeout, &self.workers)
+            .await
+            .map_err(LoadFailure::Start)?;
         let info = info_from(&file.name.name, describe);
         tracing::info!(plugin = %plugin, workers = size, interpreter = %interpreter.display(), "python plugin loaded");
         Ok(Arc::new(PythonPlugin {

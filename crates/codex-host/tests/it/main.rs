@@ -2,6 +2,8 @@
 
 #[cfg(feature = "python")]
 mod compat;
+#[cfg(all(feature = "python", feature = "wasm"))]
+mod manifest;
 mod mcp;
 #[cfg(feature = "python")]
 mod python;

@@ -284,7 +284,7 @@ async fn plugin_errors_are_clear_and_keep_the_worker() {
 async fn a_pool_runs_calls_in_parallel() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "slow_plugin.py", &hostile("SlowPlugin"));
-    write(dir.path(), "slow_plugin.toml", "pool_size = 4\n");
+    write(dir.path(), "slow_plugin.toml", "[python]\npool_size = 4\n");
     let manager = start(dir.path()).await;
     assert_eq!(manager.load_errors(), []);
 
@@ -400,7 +400,7 @@ async fn broken_files_are_load_errors_while_the_rest_loads() {
     write(
         dir.path(),
         "no_python_plugin.toml",
-        "interpreter = \"/nonexistent/python3\"\n",
+        "[python]\ninterpreter = \"/nonexistent/python3\"\n",
     );
     let manager = start(dir.path()).await;
 
@@ -482,7 +482,7 @@ async fn the_interpreter_is_chosen_globally_and_per_plugin() {
     write(
         dir.path(),
         "isolated_plugin.toml",
-        "interpreter = \"venv/bin/python\"\n",
+        "[python]\ninterpreter = \"venv/bin/python\"\n",
     );
     let options = PythonOptions {
         interpreter: PathBuf::from(&system),
@@ -520,7 +520,11 @@ async fn replacements_are_initialized_and_shutdown_reaches_every_worker() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "single_plugin.py", &logged("SinglePlugin"));
     write(dir.path(), "triple_plugin.py", &logged("TriplePlugin"));
-    write(dir.path(), "triple_plugin.toml", "pool_size = 3\n");
+    write(
+        dir.path(),
+        "triple_plugin.toml",
+        "[python]\npool_size = 3\n",
+    );
     let manager = start(dir.path()).await;
     assert_eq!(manager.load_errors(), []);
     let events = |plugin: &str| {
