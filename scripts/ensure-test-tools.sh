@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the third-party programs the tests talk to, when missing, under
 # $HOME/.cache/codexcontinue (or CODEX_TOOLS_DIR):
-#   venv/  a Python virtualenv with the official `openai` and `mcp` SDKs and `mcp-server-time`
+#   venv/  a Python virtualenv with the official `openai` and `mcp` SDKs, `mcp-server-time`, and
+#          `streamlit` (its AppTest harness runs the original-style frontend page)
 #   npm/   the npm package @modelcontextprotocol/server-everything
 # Prints two lines, `CODEX_TEST_VENV=<dir>` and `CODEX_TEST_NPM=<dir>`, for the caller to export.
 set -euo pipefail
@@ -9,7 +10,7 @@ set -euo pipefail
 tools="${CODEX_TOOLS_DIR:-$HOME/.cache/codexcontinue}"
 venv="$tools/venv"
 npm_dir="$tools/npm"
-python_packages=(openai mcp mcp-server-time)
+python_packages=(openai mcp mcp-server-time streamlit)
 npm_packages=(@modelcontextprotocol/server-everything)
 
 if [ ! -x "$venv/bin/python" ]; then

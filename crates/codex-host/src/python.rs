@@ -2,12 +2,15 @@
 //! JSON-RPC 2.0 on stdin/stdout.
 //!
 //! A plugin file gets a pool of workers (one unless its manifest or the options say
-//! otherwise), started at load: each imports the file, instantiates the class named the
-//! PascalCase of the stem and reports its metadata. [`Plugin::initialize`] runs the
-//! class's `initialize()` in every worker (and in every replacement started later) with
-//! the manifest's `[config]` table as `self.config` (and as its argument if it takes one),
-//! `execute` sends one request to an idle worker, and [`Plugin::shutdown`] runs
-//! `shutdown()` and lets the workers exit, killing those that do not.
+//! otherwise), started at load: each imports the file, finds its plugin (the class named the
+//! PascalCase of the stem, else a module-level instance, else the one class subclassing a
+//! plugin base class) and reports its metadata. [`Plugin::initialize`] runs the plugin's
+//! `initialize()` in every worker (and in every replacement started later) with the
+//! manifest's `[config]` table as `self.config` (and as its argument if it takes one),
+//! `execute` sends the input and the session id to an idle worker, which calls
+//! `execute(data)` or, for the original `app.brain.core.base.CodexTool`,
+//! `run(text, session_id)`; [`Plugin::shutdown`] runs `shutdown()` and lets the workers
+//! exit, killing those that do not.
 //!
 //! Isolation: a call abandoned at its deadline or cancellation kills its worker and a
 //! replacement is started at once; a worker that dies is replaced after a backoff
@@ -175,6 +178,8 @@ struct Described {
     category: Option<String>,
     example: Option<Value>,
     input_schema: Option<Value>,
+    updated_at: Option<String>,
+    requirements: Option<Vec<String>>,
 }
 
 fn info_from(name: &str, describe: Value) -> PluginInfo {
@@ -199,6 +204,8 @@ fn info_from(name: &str, describe: Value) -> PluginInfo {
     if let Some(v) = described.input_schema {
         info.input_schema = v;
     }
+    info.updated_at = described.updated_at;
+    info.requirements = described.requirements.unwrap_or_default();
     info
 }
 
@@ -226,7 +233,7 @@ impl Plugin for PythonPlugin {
         let deadline = tokio::time::Instant::from_std(ctx.deadline);
         tokio::select! {
             biased;
-            result = self.pool.execute(&data) => result,
+            result = self.pool.execute(&data, &ctx.session_id) => result,
             () = ctx.cancel.cancelled() => Err(self.abandoned(ctx, started)),
             () = tokio::time::sleep_until(deadline) => Err(self.abandoned(ctx, started)),
         }
@@ -273,12 +280,15 @@ mod tests {
     fn metadata_comes_from_describe() {
         let info = info_from(
             "stats",
-            json!({"description": "Counts", "version": "2.0", "input_schema": {"type": "string"}, "pid": 1}),
+            json!({"description": "Counts", "version": "2.0", "input_schema": {"type": "string"},
+                   "updated_at": "2025-05-04", "requirements": ["regex"], "pid": 1}),
         );
         assert_eq!(info.name, "stats");
         assert_eq!(info.description, "Counts");
         assert_eq!(info.version, "2.0");
         assert_eq!(info.category, "general");
         assert_eq!(info.input_schema, json!({"type": "string"}));
+        assert_eq!(info.updated_at.as_deref(), Some("2025-05-04"));
+        assert_eq!(info.requirements, ["regex"]);
     }
 }

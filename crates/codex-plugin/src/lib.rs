@@ -11,7 +11,7 @@ pub mod naming;
 mod native;
 
 pub use context::{ExecContext, MemoryMessage, MemoryView, PluginDirectory, PluginSummary};
-pub use error::{PluginError, Result};
+pub use error::{PluginError, Result, panic_message};
 pub use info::{PluginInfo, PluginKind};
 pub use native::NativePlugin;
 

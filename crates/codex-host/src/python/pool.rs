@@ -14,7 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::protocol::{self, ExecuteParams, InitializeParams, method};
+use super::protocol::{self, CallContext, ExecuteParams, InitializeParams, method};
 use super::worker::{CallError, Worker, WorkerSpec};
 
 /// The first restart after a crash waits this long; each further crash in a row doubles
@@ -132,9 +132,13 @@ impl Pool {
         Ok(())
     }
 
-    /// Runs `execute(data)` in an idle worker, waiting for one if all are busy.
-    pub async fn execute(&self, data: &Value) -> Result<Value, PluginError> {
-        self.call(method::EXECUTE, ExecuteParams { data }).await
+    /// Runs one call in an idle worker, waiting for one if all are busy.
+    pub async fn execute(&self, data: &Value, session_id: &str) -> Result<Value, PluginError> {
+        let params = ExecuteParams {
+            data,
+            context: CallContext { session_id },
+        };
+        self.call(method::EXECUTE, params).await
     }
 
     async fn call<P: Serialize>(&self, method: &str, params: P) -> Result<Value, PluginError> {

@@ -1,5 +1,7 @@
 //! Integration tests of codex-host, one binary with a module per area.
 
+#[cfg(feature = "python")]
+mod compat;
 #[cfg(all(feature = "python", feature = "wasm"))]
 mod manifest;
 mod mcp;

@@ -94,7 +94,7 @@ fn write(dir: &Path, file: &str, contents: &str) {
     std::fs::write(dir.join(file), contents).unwrap();
 }
 
-async fn start(dir: &Path) -> PluginManager {
+pub(super) async fn start(dir: &Path) -> PluginManager {
     start_with(HostConfig::new(dir), PythonOptions::default()).await
 }
 
@@ -105,7 +105,11 @@ async fn start_with(config: HostConfig, options: PythonOptions) -> PluginManager
         .await
 }
 
-async fn run(manager: &PluginManager, plugin: &str, data: Value) -> Result<Value, PluginError> {
+pub(super) async fn run(
+    manager: &PluginManager,
+    plugin: &str,
+    data: Value,
+) -> Result<Value, PluginError> {
     manager
         .execute(ExecutionRequest::new(plugin, data))
         .await

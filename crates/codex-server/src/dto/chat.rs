@@ -4,14 +4,14 @@
 //! The OpenAI bodies themselves are `codex_agent::openai` types passed through as they are;
 //! their schemas here are open objects, since OpenAI's own specification defines them.
 
-use codex_agent::chat::{Step, TurnReply};
+use codex_agent::chat::{ModelStatus, Step, TurnEvent, TurnReply};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-/// `POST /chat` and `POST /chat/stream`.
+/// `POST /chat` and `POST /chat/stream`. Other fields are ignored, as the original project
+/// did (its frontend sends `model`, `metadata` and `api_key`).
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ChatRequest {
     /// The user's message; `/run <plugin> <input>` calls the plugin directly.
     #[schema(example = "/run calculator 2*(3+4)")]
@@ -26,9 +26,8 @@ pub struct ChatRequest {
 pub struct ChatResponse {
     pub reply: String,
     pub session_id: String,
-    /// What the turn did, in order: `{"type": "tool_call" | "tool_result" | "reply" | "error", ...}`.
-    #[schema(value_type = Vec<Object>)]
-    pub steps: Vec<Step>,
+    /// What the turn did, in order.
+    pub steps: Vec<StepView>,
 }
 
 impl From<TurnReply> for ChatResponse {
@@ -36,7 +35,159 @@ impl From<TurnReply> for ChatResponse {
         ChatResponse {
             reply: reply.reply,
             session_id: reply.session_id,
-            steps: reply.steps,
+            steps: reply.steps.into_iter().map(StepView::from).collect(),
+        }
+    }
+}
+
+/// A plugin called as a tool (by the model, or by `/run`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ToolCallView {
+    pub id: String,
+    pub plugin: String,
+    /// Any JSON value (a `/run` input may be a plain string).
+    pub arguments: Value,
+}
+
+/// A tool call's outcome: `output` when `ok`, `error` otherwise.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ToolResultView {
+    pub id: String,
+    pub plugin: String,
+    pub ok: bool,
+    /// Any JSON value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Why a turn stopped (a step) or gave no reply (a stream's last event).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorView {
+    /// The code an HTTP answer would carry (`step_limit` for a step).
+    pub code: String,
+    pub message: String,
+}
+
+/// One step of a turn, tagged by `type`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StepView {
+    ToolCall(ToolCallView),
+    ToolResult(ToolResultView),
+    /// The assistant's reply.
+    Reply {
+        text: String,
+    },
+    Error(ErrorView),
+}
+
+impl From<Step> for StepView {
+    fn from(step: Step) -> Self {
+        match step {
+            Step::ToolCall {
+                id,
+                plugin,
+                arguments,
+            } => StepView::ToolCall(ToolCallView {
+                id,
+                plugin,
+                arguments,
+            }),
+            Step::ToolResult {
+                id,
+                plugin,
+                ok,
+                output,
+                error,
+            } => StepView::ToolResult(ToolResultView {
+                id,
+                plugin,
+                ok,
+                output,
+                error,
+            }),
+            Step::Reply { text } => StepView::Reply { text },
+            Step::Error { code, message } => StepView::Error(ErrorView { code, message }),
+        }
+    }
+}
+
+/// One server-sent event of `POST /chat/stream`; the SSE event name is `event`, and the
+/// data is this object. The stream ends after `done` or `error`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum StreamEvent {
+    /// A piece of the model's reply text, as it is generated.
+    Delta {
+        text: String,
+    },
+    ToolCall(ToolCallView),
+    ToolResult(ToolResultView),
+    /// The finished turn, as `POST /chat` answers it.
+    Done(ChatResponse),
+    Error(ErrorView),
+}
+
+impl StreamEvent {
+    /// The SSE event name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            StreamEvent::Delta { .. } => "delta",
+            StreamEvent::ToolCall(_) => "tool_call",
+            StreamEvent::ToolResult(_) => "tool_result",
+            StreamEvent::Done(_) => "done",
+            StreamEvent::Error(_) => "error",
+        }
+    }
+}
+
+impl From<TurnEvent> for StreamEvent {
+    fn from(event: TurnEvent) -> Self {
+        match event {
+            TurnEvent::Delta(text) => StreamEvent::Delta { text },
+            TurnEvent::Step(step) => match StepView::from(step) {
+                StepView::ToolCall(call) => StreamEvent::ToolCall(call),
+                StepView::ToolResult(result) => StreamEvent::ToolResult(result),
+                // The loop streams only tool steps; a reply and a step-limit error reach
+                // the client in `done`. Were one streamed, it would read as this.
+                StepView::Reply { text } => StreamEvent::Delta { text },
+                StepView::Error(error) => StreamEvent::Error(error),
+            },
+            TurnEvent::Done(reply) => StreamEvent::Done(ChatResponse::from(reply)),
+        }
+    }
+}
+
+/// The model chain chat uses, as `/health` reports it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelStatusView {
+    /// False when no provider is configured: only `/run` is answered in chat.
+    pub configured: bool,
+    pub providers: Vec<ProviderView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProviderView {
+    pub name: String,
+    pub base_url: String,
+    pub model: String,
+}
+
+impl From<ModelStatus> for ModelStatusView {
+    fn from(status: ModelStatus) -> Self {
+        ModelStatusView {
+            configured: status.configured,
+            providers: status
+                .providers
+                .into_iter()
+                .map(|p| ProviderView {
+                    name: p.name,
+                    base_url: p.base_url,
+                    model: p.model,
+                })
+                .collect(),
         }
     }
 }
