@@ -20,9 +20,12 @@ macro_rules! select_events {
     };
 }
 
+mod backend;
+mod dialect;
 mod error;
 mod event;
 mod postgres;
+mod reader;
 mod sqlite;
 mod store;
 #[cfg(feature = "test-support")]
@@ -36,8 +39,6 @@ pub use event::{
     Event, EventKind, EventRef, ExecutionSource, MAX_SESSION_ID_LEN, Message, MessagePayload,
     NewEvent, PluginExecution, PluginLog, Role, validate_session_id,
 };
-pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
 pub use store::{
     BackendKind, CommitStats, Counts, EventStore, MAX_PAGE_SIZE, Page, SessionSummary,
     SqliteDurability, StoreOptions,
@@ -50,8 +51,8 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://codexcontinue.db";
 /// applies any pending migration.
 pub async fn connect(url: &str, options: StoreOptions) -> Result<Arc<dyn EventStore>> {
     Ok(match BackendKind::from_url(url)? {
-        BackendKind::Sqlite => Arc::new(SqliteStore::connect(url, &options).await?),
-        BackendKind::Postgres => Arc::new(PostgresStore::connect(url, &options).await?),
+        BackendKind::Sqlite => Arc::new(sqlite::connect(url, &options).await?),
+        BackendKind::Postgres => Arc::new(postgres::connect(url, &options).await?),
     })
 }
 
