@@ -3,11 +3,14 @@
 //! start (`sqlite::connect`, `postgres::connect`).
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sqlx::{Database, Encode, Executor, IntoArguments, Type};
 
+use crate::analytics::{Analytics, DayCount};
 use crate::dialect::Dialect;
 use crate::error::Result;
-use crate::event::{Event, EventRef, Message, NewEvent, PluginLog};
+use crate::event::{Event, EventKind, EventRef, Message, NewEvent, PluginLog};
+use crate::query::{AnalyticsQuery, CursorPage, ExecutionQuery, SessionQuery};
 use crate::reader::Reader;
 use crate::store::{BackendKind, CommitStats, Counts, EventStore, Page, SessionSummary};
 use crate::writer::WriterHandle;
@@ -36,6 +39,7 @@ where
     <D::Db as Database>::Arguments: IntoArguments<D::Db>,
     for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<&'q str>: Encode<'q, D::Db> + Type<D::Db>,
 {
     fn backend(&self) -> BackendKind {
         self.kind
@@ -62,12 +66,44 @@ where
         self.reader.timeline(session_id, after_seq, limit).await
     }
 
+    async fn timeline_of(
+        &self,
+        session_id: &str,
+        kinds: &[EventKind],
+        after_seq: Option<i64>,
+        limit: usize,
+    ) -> Result<Page<Event>> {
+        self.reader
+            .timeline_of(session_id, kinds, after_seq, limit)
+            .await
+    }
+
     async fn counts(&self, session_id: &str, short_limit: usize) -> Result<Counts> {
         self.reader.counts(session_id, short_limit).await
     }
 
     async fn sessions(&self) -> Result<Vec<SessionSummary>> {
         self.reader.sessions().await
+    }
+
+    async fn session_page(&self, query: &SessionQuery) -> Result<CursorPage<SessionSummary>> {
+        self.reader.session_page(query).await
+    }
+
+    async fn executions(&self, query: &ExecutionQuery) -> Result<CursorPage<PluginLog>> {
+        self.reader.executions(query).await
+    }
+
+    async fn analytics(&self, query: &AnalyticsQuery) -> Result<Analytics> {
+        self.reader.analytics(query).await
+    }
+
+    async fn conversations_per_day(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<DayCount>> {
+        self.reader.conversations_per_day(since, until).await
     }
 
     async fn plugin_logs(

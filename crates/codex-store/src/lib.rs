@@ -20,12 +20,16 @@ macro_rules! select_events {
     };
 }
 
+mod analytics;
 mod backend;
 mod dialect;
 mod error;
 mod event;
+mod histogram;
 mod postgres;
+mod query;
 mod reader;
+mod rollup;
 mod sqlite;
 mod store;
 #[cfg(feature = "test-support")]
@@ -34,10 +38,15 @@ mod writer;
 
 use std::sync::Arc;
 
+pub use analytics::{Analytics, CallTotals, DayCount, PluginStats, SeriesPoint, SourceCalls};
 pub use error::{Result, StoreError};
 pub use event::{
     Event, EventKind, EventRef, ExecutionSource, MAX_SESSION_ID_LEN, Message, MessagePayload,
     NewEvent, PluginExecution, PluginLog, Role, validate_session_id,
+};
+pub use histogram::{BOUNDS as HISTOGRAM_BOUNDS, DurationHistogram};
+pub use query::{
+    AnalyticsQuery, Bucket, Cursor, CursorPage, ExecutionQuery, MAX_SERIES_POINTS, SessionQuery,
 };
 pub use store::{
     BackendKind, CommitStats, Counts, EventStore, MAX_PAGE_SIZE, Page, SessionSummary,
@@ -59,7 +68,17 @@ pub async fn connect(url: &str, options: StoreOptions) -> Result<Arc<dyn EventSt
 /// Applies pending migrations to the database at `url` and returns (`codexcontinue migrate`).
 pub async fn migrate(url: &str) -> Result<()> {
     match BackendKind::from_url(url)? {
-        BackendKind::Sqlite => sqlite::migrate(url).await,
-        BackendKind::Postgres => postgres::migrate(url).await,
+        BackendKind::Sqlite => sqlite::migrate(url, None).await,
+        BackendKind::Postgres => postgres::migrate(url, None).await,
+    }
+}
+
+/// Applies the migrations up to `version` and no further, leaving the database as an older
+/// build did, to test what later migrations make of its data (feature `test-support`).
+#[cfg(feature = "test-support")]
+pub async fn migrate_to(url: &str, version: i64) -> Result<()> {
+    match BackendKind::from_url(url)? {
+        BackendKind::Sqlite => sqlite::migrate(url, Some(version)).await,
+        BackendKind::Postgres => postgres::migrate(url, Some(version)).await,
     }
 }

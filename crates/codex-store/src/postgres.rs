@@ -7,6 +7,7 @@
 //! session id order, so two batches cannot deadlock; a deadlock or serialisation failure that
 //! happens anyway is retried.
 
+mod derived;
 mod dialect;
 mod nul;
 mod writer;
@@ -33,10 +34,13 @@ fn connect_options(url: &str) -> Result<PgConnectOptions> {
     PgConnectOptions::from_str(url).map_err(|_| StoreError::UnsupportedUrl(redact(url)))
 }
 
-/// Applies the embedded migrations to the database at `url`.
-pub(crate) async fn migrate(url: &str) -> Result<()> {
+/// Applies the embedded migrations to the database at `url`, up to `version` if given.
+pub(crate) async fn migrate(url: &str, version: Option<i64>) -> Result<()> {
     let mut conn = sqlx::PgConnection::connect_with(&connect_options(url)?).await?;
-    MIGRATOR.run(&mut conn).await?;
+    match version {
+        Some(version) => MIGRATOR.run_to(version, &mut conn).await?,
+        None => MIGRATOR.run(&mut conn).await?,
+    }
     conn.close().await?;
     Ok(())
 }

@@ -14,6 +14,7 @@ use crate::store::{BackendKind, SqliteDurability, StoreOptions, redact};
 use crate::writer::WriterHandle;
 
 mod checkpoint;
+mod derived;
 mod dialect;
 mod writer;
 pub(crate) use dialect::SqliteDialect;
@@ -50,11 +51,14 @@ fn connect_options(url: &str, options: &StoreOptions) -> Result<SqliteConnectOpt
         .busy_timeout(options.busy_timeout))
 }
 
-/// Applies the embedded migrations to the database at `url`.
-pub(crate) async fn migrate(url: &str) -> Result<()> {
+/// Applies the embedded migrations to the database at `url`, up to `version` if given.
+pub(crate) async fn migrate(url: &str, version: Option<i64>) -> Result<()> {
     let options = connect_options(url, &StoreOptions::default())?;
     let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
-    MIGRATOR.run(&mut conn).await?;
+    match version {
+        Some(version) => MIGRATOR.run_to(version, &mut conn).await?,
+        None => MIGRATOR.run(&mut conn).await?,
+    }
     conn.close().await?;
     Ok(())
 }

@@ -10,9 +10,10 @@ use uuid::Uuid;
 
 use crate::error::{Result, StoreError};
 use crate::event::{EventKind, EventRef, NewEvent};
+use crate::rollup::derive;
 use crate::writer::{LogWriter, assign, commit_timestamp, plan};
 
-use super::nul;
+use super::{derived, nul};
 
 pub(super) struct PostgresWriter {
     pool: PgPool,
@@ -27,14 +28,16 @@ impl PostgresWriter {
 
 /// Bumps every session of a batch in one statement, in id order, creating new sessions.
 const BUMP_SESSIONS: &str = "
-    INSERT INTO sessions (id, created_at, last_activity, message_count, last_seq)
-    SELECT id, $2, $2, messages, events
-    FROM UNNEST($1::text[], $3::bigint[], $4::bigint[]) AS batch (id, events, messages)
+    INSERT INTO sessions (id, created_at, last_activity, message_count, last_seq, title)
+    SELECT id, $2, $2, messages, events, title
+    FROM UNNEST($1::text[], $3::bigint[], $4::bigint[], $5::text[])
+        AS batch (id, events, messages, title)
     ORDER BY id
     ON CONFLICT (id) DO UPDATE SET
         last_activity = GREATEST(sessions.last_activity, excluded.last_activity),
         message_count = sessions.message_count + excluded.message_count,
-        last_seq = sessions.last_seq + excluded.last_seq
+        last_seq = sessions.last_seq + excluded.last_seq,
+        title = COALESCE(sessions.title, excluded.title)
     RETURNING id, last_seq";
 
 /// Inserts every event of a batch in one statement.
@@ -60,6 +63,12 @@ impl LogWriter for PostgresWriter {
             .bind(now)
             .bind(bumps.iter().map(|b| b.events).collect::<Vec<_>>())
             .bind(bumps.iter().map(|b| b.messages).collect::<Vec<_>>())
+            .bind(
+                bumps
+                    .iter()
+                    .map(|b| b.title.as_deref().map(nul::escape_str))
+                    .collect::<Vec<_>>(),
+            )
             .fetch_all(&mut *tx)
             .await?;
         let mut by_id = HashMap::with_capacity(rows.len());
@@ -96,6 +105,7 @@ impl LogWriter for PostgresWriter {
             )
             .execute(&mut *tx)
             .await?;
+        derived::write(&mut tx, &derive(events, &refs, now)?, now).await?;
         tx.commit().await?;
         Ok(refs)
     }
@@ -104,19 +114,24 @@ impl LogWriter for PostgresWriter {
         let now = commit_timestamp();
         let id = Uuid::now_v7();
         let messages = i64::from(event.kind == EventKind::Message);
+        let title = plan(std::slice::from_ref(event))
+            .pop()
+            .and_then(|bump| bump.title);
         let mut tx = self.pool.begin().await?;
         // The update locks the session row, so a purge from another server waits or wins.
         let seq: Option<i64> = sqlx::query_scalar(
             "UPDATE sessions SET
                 last_activity = GREATEST(last_activity, $2),
                 message_count = message_count + $3,
-                last_seq = last_seq + 1
+                last_seq = last_seq + 1,
+                title = COALESCE(title, $4)
              WHERE id = $1
              RETURNING last_seq",
         )
         .bind(&event.session_id)
         .bind(now)
         .bind(messages)
+        .bind(title.as_deref().map(nul::escape_str))
         .fetch_optional(&mut *tx)
         .await?;
         let Some(seq) = seq else {
@@ -135,13 +150,20 @@ impl LogWriter for PostgresWriter {
         .bind(nul::to_jsonb_text(&event.payload))
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
-        Ok(Some(EventRef {
+        let landed = EventRef {
             id,
             session_id: event.session_id.clone(),
             seq,
             timestamp: now,
-        }))
+        };
+        let derives = derive(
+            std::slice::from_ref(event),
+            std::slice::from_ref(&landed),
+            now,
+        )?;
+        derived::write(&mut tx, &derives, now).await?;
+        tx.commit().await?;
+        Ok(Some(landed))
     }
 
     async fn delete_session(&mut self, session_id: &str) -> Result<u64> {
@@ -151,6 +173,7 @@ impl LogWriter for PostgresWriter {
             .bind(session_id)
             .fetch_optional(&mut *tx)
             .await?;
+        derived::purge(&mut tx, session_id).await?;
         let deleted = sqlx::query("DELETE FROM events WHERE session_id = $1")
             .bind(session_id)
             .execute(&mut *tx)

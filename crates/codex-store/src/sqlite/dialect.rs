@@ -1,22 +1,48 @@
 //! SQLite's SQL for the one reader, and how its rows read back: timestamps are fixed-width
 //! RFC 3339 text, ids hyphenated text, payloads JSON text.
 
+use std::borrow::Cow;
+
+use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::sqlite::{Sqlite, SqliteRow};
 use uuid::Uuid;
 
-use crate::dialect::{Dialect, count};
+use crate::dialect::{Dialect, count, rollup_counts};
 use crate::error::{Result, StoreError};
 use crate::event::{Event, EventKind};
+use crate::histogram::DurationHistogram;
+use crate::rollup::RollupRow;
 use crate::store::{Counts, SessionSummary};
 
-use super::parse_ts;
+use super::{format_ts, parse_ts};
 
 /// The SQLite dialect.
 pub(crate) struct SqliteDialect;
 
 impl Dialect for SqliteDialect {
     type Db = Sqlite;
+    type Ts = String;
+    /// A JSON array, read with `json_each`.
+    type Kinds = String;
+
+    const TIMELINE_OF_KINDS: &'static str = select_events!(
+        "WHERE session_id = $1 AND seq > $2 AND kind IN (SELECT value FROM json_each($4))
+         ORDER BY seq LIMIT $3"
+    );
+
+    fn ts(ts: DateTime<Utc>) -> String {
+        format_ts(ts)
+    }
+
+    fn kinds(kinds: &[EventKind]) -> String {
+        let names: Vec<&str> = kinds.iter().map(|kind| kind.as_str()).collect();
+        serde_json::Value::from(names).to_string()
+    }
+
+    fn text(text: &str) -> Cow<'_, str> {
+        Cow::Borrowed(text)
+    }
 
     fn event(row: &SqliteRow) -> Result<Event> {
         let id: String = row.try_get("id")?;
@@ -51,6 +77,23 @@ impl Dialect for SqliteDialect {
             created_at: parse_ts(&created)?,
             last_activity: parse_ts(&last)?,
             message_count: count(row.try_get("message_count")?),
+            title: row.try_get("title")?,
         })
+    }
+
+    fn rollup(row: &SqliteRow) -> Result<RollupRow> {
+        let histogram: Vec<u8> = row.try_get("histogram")?;
+        let mut rollup = rollup_counts(row)?;
+        rollup.plugin = row.try_get("plugin")?;
+        rollup.histogram = DurationHistogram::from_sparse_bytes(&histogram)?;
+        Ok(rollup)
+    }
+
+    fn number(row: &SqliteRow) -> Result<i64> {
+        Ok(row.try_get(0)?)
+    }
+
+    fn day_count(row: &SqliteRow) -> Result<(i64, u64)> {
+        Ok((row.try_get("day")?, count(row.try_get("sessions")?)))
     }
 }
