@@ -44,7 +44,7 @@ pub use event::{
     Event, EventKind, EventRef, ExecutionSource, MAX_SESSION_ID_LEN, Message, MessagePayload,
     NewEvent, PluginExecution, PluginLog, Role, validate_session_id,
 };
-pub use histogram::{BOUNDS as HISTOGRAM_BOUNDS, DurationHistogram};
+pub use histogram::DurationHistogram;
 pub use query::{
     AnalyticsQuery, Bucket, Cursor, CursorPage, ExecutionQuery, MAX_SERIES_POINTS, SessionQuery,
 };
