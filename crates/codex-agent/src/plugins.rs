@@ -81,7 +81,7 @@ impl LlmPlugin {
                  and returns its answer.",
             )
             .with_category("ai")
-            .with_example(json!("Summarise the plugin contract in one sentence."))
+            .with_example(json!({"prompt": "Summarise the plugin contract in one sentence."}))
             .with_input_schema(json!({
                 "type": "object",
                 "properties": {
@@ -142,7 +142,7 @@ impl AgentPlugin {
                  model may call the other plugins as tools. Returns the reply and the steps.",
             )
             .with_category("ai")
-            .with_example(json!("What is 2*(3+4)? Use the calculator."))
+            .with_example(json!({"message": "What is 2*(3+4)? Use the calculator."}))
             .with_input_schema(json!({
                 "type": "object",
                 "properties": {
@@ -184,5 +184,26 @@ impl Plugin for AgentPlugin {
             () = ctx.cancel.cancelled() => return Err(PluginError::failed("cancelled")),
         };
         serde_json::to_value(&turn).map_err(|e| PluginError::failed(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Every built-in's example must be an input its own schema accepts (the UI offers it in
+    // the schema's form, models see both); codex-builtins checks its own, these are ours.
+    #[test]
+    fn the_model_plugins_examples_validate_against_their_schemas() {
+        for native in model_plugins(&ChatHandle::new()) {
+            let info = native.plugin.info();
+            let example = info.example.as_ref().expect("an example");
+            let validator = jsonschema::validator_for(&info.input_schema).expect("a schema");
+            let errors: Vec<String> = validator
+                .iter_errors(example)
+                .map(|e| e.to_string())
+                .collect();
+            assert!(errors.is_empty(), "{}: {}", info.name, errors.join("; "));
+        }
     }
 }

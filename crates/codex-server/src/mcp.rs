@@ -14,8 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use codex_agent::{ExecuteError, Executor};
 use codex_host::ExecutionRequest;
-use codex_host::PluginEntry;
-use codex_host::tools::{tool_definition, tool_input};
+use codex_host::tools::{ToolDefinition, Toolbox};
 use codex_plugin::PluginError;
 use codex_store::ExecutionSource;
 use rmcp::model::{
@@ -46,14 +45,15 @@ impl McpServer {
         McpServer { executor }
     }
 
-    /// The enabled (and available) plugins as MCP tools, in load order.
+    /// The enabled (and available) plugins as MCP tools, by tool name: the same
+    /// [`Toolbox`] a chat turn offers a model.
     pub fn tools(&self) -> Vec<Tool> {
         self.executor
             .plugins()
-            .list()
-            .iter()
-            .filter(|entry| entry.is_enabled() && entry.is_available())
-            .map(|entry| tool(entry))
+            .toolbox::<&str>(&[])
+            .definitions()
+            .into_iter()
+            .map(tool)
             .collect()
     }
 
@@ -64,14 +64,15 @@ impl McpServer {
     ) -> Result<CallToolResult, ErrorData> {
         let name = request.name.to_string();
         let arguments = Value::Object(request.arguments.unwrap_or_default());
-        // An unknown name goes to the executor as is: it answers `NotFound` and logs the
-        // attempt, like any other failed call.
-        let data = match self.executor.plugins().get(&name) {
-            Ok(entry) => tool_input(&entry, arguments),
-            Err(_) => arguments,
+        // A tool name goes back to its plugin through the toolbox; any other name goes to
+        // the executor as is, which answers `NotFound` or `Disabled` and logs the attempt,
+        // like any other failed call.
+        let (plugin, data) = match self.executor.plugins().toolbox::<&str>(&[]).resolve(&name) {
+            Some(entry) => (entry.name().to_owned(), Toolbox::input(entry, arguments)),
+            None => (name.clone(), arguments),
         };
         let session_id = session_id(&context);
-        let mut execution = ExecutionRequest::new(name.clone(), data).with_session(session_id);
+        let mut execution = ExecutionRequest::new(plugin, data).with_session(session_id);
         // A client's `notifications/cancelled` cancels the call's token.
         execution.cancel = context.ct.child_token();
         match self.executor.execute(execution, ExecutionSource::Mcp).await {
@@ -150,8 +151,7 @@ impl ServerHandler for McpServer {
 
 /// The MCP tool for a plugin: its model tool definition (a non-object input schema is
 /// wrapped as `{data}`), so MCP clients and models see the same shape.
-fn tool(entry: &PluginEntry) -> Tool {
-    let definition = tool_definition(entry);
+fn tool(definition: ToolDefinition) -> Tool {
     let schema = match definition.function.parameters {
         Value::Object(map) => map,
         _ => JsonObject::from_iter([("type".to_owned(), json!("object"))]),

@@ -151,7 +151,7 @@ pub struct PluginExecution {
     /// The error message, when it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// `"ok"`, or the error's stable code (`"timeout"`, `"invalid_input"`, ...).
+    /// `"ok"`, or the error's stable code (`"plugin_timeout"`, `"invalid_input"`, ...: `PluginError::code`).
     pub status: String,
     pub duration_ms: u64,
     pub source: ExecutionSource,

@@ -2,10 +2,10 @@
 //! parallel and their results go back to it, until it answers without tools, calls a tool
 //! the client offered (`/v1`), or `max_steps` model calls were made.
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
+use std::collections::HashSet;
 
-use codex_host::{ExecutionRequest, PluginEntry};
+use codex_host::ExecutionRequest;
+use codex_host::tools::Toolbox;
 use codex_store::{ExecutionSource, NewEvent, Role};
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
@@ -48,21 +48,6 @@ pub(super) struct LoopOutcome {
 }
 
 impl Chat {
-    /// The enabled plugins as tools, by tool name; an unavailable one would only ever fail.
-    fn tools(&self, exclude: &[String]) -> BTreeMap<String, Arc<PluginEntry>> {
-        let mut tools = BTreeMap::new();
-        for entry in self.inner.executor.plugins().list() {
-            if !entry.is_enabled()
-                || !entry.is_available()
-                || exclude.iter().any(|e| e == entry.name())
-            {
-                continue;
-            }
-            tools.entry(tool_name(entry.name())).or_insert(entry);
-        }
-        tools
-    }
-
     /// The tool loop: model call, tool calls run in parallel, results fed back, until a
     /// reply, client tool calls, or the step limit.
     pub(super) async fn run_loop(
@@ -84,23 +69,21 @@ impl Chat {
             .iter()
             .map(|t| t.function.name.clone())
             .collect();
-        let ours: BTreeMap<String, Arc<PluginEntry>> = self
-            .tools(&exclude)
-            .into_iter()
-            .filter(|(name, _)| !client_names.contains(name))
-            .collect();
+        // A client's own tool of the same name wins over ours.
+        let mut ours = self.inner.executor.plugins().toolbox(&exclude);
+        for name in &client_names {
+            ours.remove(name);
+        }
         let mut specs: Vec<ToolSpec> = ours
-            .iter()
-            .map(|(name, entry)| {
-                let definition = codex_host::tools::tool_definition(entry);
-                ToolSpec {
-                    kind: "function".to_owned(),
-                    function: crate::openai::FunctionSpec {
-                        name: name.clone(),
-                        description: Some(definition.function.description),
-                        parameters: Some(definition.function.parameters),
-                    },
-                }
+            .definitions()
+            .into_iter()
+            .map(|definition| ToolSpec {
+                kind: "function".to_owned(),
+                function: crate::openai::FunctionSpec {
+                    name: definition.function.name,
+                    description: Some(definition.function.description),
+                    parameters: Some(definition.function.parameters),
+                },
             })
             .collect();
         specs.extend(client_tools);
@@ -176,7 +159,7 @@ impl Chat {
     async fn run_tools(
         &self,
         session_id: &str,
-        tools: &BTreeMap<String, Arc<PluginEntry>>,
+        tools: &Toolbox,
         calls: &[ToolCall],
         steps: &mut Vec<Step>,
         tx: &Sender,
@@ -188,7 +171,7 @@ impl Chat {
         let mut runs = Vec::new();
         for call in calls {
             let arguments = parse_arguments(&call.function.arguments);
-            let entry = tools.get(&call.function.name);
+            let entry = tools.resolve(&call.function.name);
             let plugin = entry.map_or_else(|| call.function.name.clone(), |e| e.info.name.clone());
             let shown = arguments
                 .clone()
@@ -215,7 +198,7 @@ impl Chat {
                     (None, _) => Ok(Err(format!("unknown tool '{plugin}'"))),
                     (Some(_), Err(error)) => Ok(Err(error)),
                     (Some(entry), Ok(arguments)) => {
-                        let input = codex_host::tools::tool_input(&entry, arguments);
+                        let input = Toolbox::input(&entry, arguments);
                         let request = ExecutionRequest::new(entry.info.name.clone(), input)
                             .with_session(session_id);
                         match executor.execute(request, ExecutionSource::Chat).await {
@@ -320,26 +303,6 @@ pub(super) async fn call_model(
     Ok((assembler.finish(), usage))
 }
 
-/// Tool names must match `^[a-zA-Z0-9_-]{1,64}$`.
-fn tool_name(plugin: &str) -> String {
-    let name: String = plugin
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(64)
-        .collect();
-    if name.is_empty() {
-        "_".to_owned()
-    } else {
-        name
-    }
-}
-
 /// A tool call's arguments: JSON text, empty meaning `{}`.
 fn parse_arguments(text: &str) -> Result<Value, String> {
     if text.trim().is_empty() {
@@ -353,20 +316,5 @@ fn render_for_model(output: &Value) -> String {
     match output {
         Value::String(text) => text.clone(),
         other => other.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tool_names_are_sanitised() {
-        assert_eq!(
-            tool_name("time__get_current_time"),
-            "time__get_current_time"
-        );
-        assert_eq!(tool_name("a.b c"), "a_b_c");
-        assert_eq!(tool_name(&"x".repeat(80)).len(), 64);
     }
 }

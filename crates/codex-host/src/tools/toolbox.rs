@@ -9,8 +9,8 @@ use serde_json::Value;
 use super::{ToolDefinition, tool_definition, tool_input, tool_name};
 use crate::registry::PluginEntry;
 
-/// The tools offered from a list of plugins: every enabled plugin not excluded, keyed by its
-/// [`tool_name`]. Two plugins whose names sanitise to one tool name cannot both be offered:
+/// The tools offered from a list of plugins: every enabled and available plugin not
+/// excluded (an unavailable one could only fail), keyed by its [`tool_name`]. Two plugins whose names sanitise to one tool name cannot both be offered:
 /// the first in the list keeps it.
 #[derive(Debug, Clone, Default)]
 pub struct Toolbox {
@@ -26,7 +26,10 @@ impl Toolbox {
     ) -> Self {
         let mut tools = BTreeMap::new();
         for entry in entries {
-            if !entry.is_enabled() || exclude.iter().any(|e| e.as_ref() == entry.name()) {
+            if !entry.is_enabled()
+                || !entry.is_available()
+                || exclude.iter().any(|e| e.as_ref() == entry.name())
+            {
                 continue;
             }
             tools.entry(tool_name(entry.name())).or_insert(entry);

@@ -3,7 +3,6 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use codex_host::ExecutionRequest;
-use codex_host::tools::tool_definition;
 use codex_store::ExecutionSource;
 use tokio_util::sync::CancellationToken;
 
@@ -126,25 +125,22 @@ pub async fn reload(State(state): State<AppState>) -> Json<ReloadResponse> {
     })
 }
 
-/// The enabled (and available) plugins as OpenAI-style function tools, each with its name and description
-/// also at the top level (alias `GET /tools`).
+/// The enabled (and available) plugins as OpenAI-style function tools (the same toolbox a
+/// chat turn offers), each with its name and description also at the top level (alias
+/// `GET /tools`).
 #[utoipa::path(get, path = "/api/tools", operation_id = "list_tools", tag = "plugins",
     responses((status = 200, body = ToolList)))]
 pub async fn tools(State(state): State<AppState>) -> Json<ToolList> {
-    let tools = state
-        .plugins
-        .list()
+    let toolbox = state.plugins.toolbox::<&str>(&[]);
+    let tools = toolbox
         .iter()
-        .filter(|e| e.is_enabled() && e.is_available())
-        .map(|e| {
-            let definition = tool_definition(e);
-            ToolView {
-                name: definition.function.name.clone(),
-                description: definition.function.description.clone(),
-                plugin: e.name().to_owned(),
-                kind: definition.kind,
-                function: serde_json::to_value(&definition.function).unwrap_or_default(),
-            }
+        .zip(toolbox.definitions())
+        .map(|((_, entry), definition)| ToolView {
+            name: definition.function.name.clone(),
+            description: definition.function.description.clone(),
+            plugin: entry.name().to_owned(),
+            kind: definition.kind,
+            function: serde_json::to_value(&definition.function).unwrap_or_default(),
         })
         .collect();
     Json(ToolList { tools })

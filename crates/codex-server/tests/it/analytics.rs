@@ -85,7 +85,7 @@ async fn executions_are_listed_across_sessions_newest_first() {
         "/api/executions?",
         &[
             ("echo", "s2", "ok"),
-            ("failing", "s1", "failed"),
+            ("failing", "s1", "plugin_failed"),
             ("calculator", "s2", "invalid_input"),
             ("echo", "s1", "ok"),
         ],
@@ -106,7 +106,7 @@ async fn executions_are_listed_across_sessions_newest_first() {
     check_executions(
         &app,
         "/api/executions?session_id=s1&source=api&",
-        &[("failing", "s1", "failed"), ("echo", "s1", "ok")],
+        &[("failing", "s1", "plugin_failed"), ("echo", "s1", "ok")],
     )
     .await;
     check_executions(&app, "/api/executions?source=mcp&", &[]).await;

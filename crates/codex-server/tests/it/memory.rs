@@ -84,7 +84,8 @@ async fn failed_executions_are_logged_with_their_code() {
         let reply = execute_in(&app, "errs", plugin, data).await;
         assert!(reply["error"]["code"].is_string(), "{reply}");
         let logs = app.get("/plugin-logs/errs").await.body;
-        let last = logs["logs"].as_array().unwrap().last().unwrap().clone();
+        // Newest first, as the original project listed them.
+        let last = logs["logs"][0].clone();
         // The error answer names the event that logged the failure.
         assert_eq!(reply["error"]["execution_id"], last["id"], "{reply}");
         assert_eq!(last["plugin"], plugin);
@@ -96,7 +97,7 @@ async fn failed_executions_are_logged_with_their_code() {
     }
     // The failing plugin's internal detail stays in the log, not in the response.
     let logs = app.get("/plugin-logs/errs").await.body;
-    assert_eq!(logs["logs"][1]["error"], "secret internal detail");
+    assert_eq!(logs["logs"][2]["error"], "secret internal detail");
 }
 
 #[tokio::test]
@@ -211,15 +212,21 @@ async fn audit_and_logs_are_paginated() {
         }
     }
     assert_eq!(seen, (1..=7).collect::<Vec<_>>());
-    let logs = app.get("/plugin-logs/p?after=5&limit=10").await.body;
-    let inputs: Vec<&Value> = logs["logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| &l["input"])
-        .collect();
-    assert_eq!(inputs, [&json!(5), &json!(6)]);
-    assert_eq!(logs["next_after"], Value::Null);
+    // The plugin logs run newest first, as the original project listed them.
+    let mut inputs = Vec::new();
+    let mut path = "/plugin-logs/p?limit=3".to_owned();
+    loop {
+        let page = app.get(&path).await.body;
+        for log in page["logs"].as_array().unwrap() {
+            inputs.push(log["input"].as_i64().unwrap());
+            assert!(log["log_message"].is_string(), "{log}");
+        }
+        match page["next_before"].as_str() {
+            Some(before) => path = format!("/plugin-logs/p?limit=3&before={before}"),
+            None => break,
+        }
+    }
+    assert_eq!(inputs, (0..7).rev().collect::<Vec<_>>());
 }
 
 #[tokio::test]
