@@ -11,6 +11,7 @@ mod openapi;
 mod router;
 mod routes;
 mod state;
+mod web;
 
 pub use error::ApiError;
 pub use openapi::ApiDoc;

@@ -18,6 +18,7 @@ use crate::mcp;
 use crate::openapi::ApiDoc;
 use crate::routes::{chat, memory, openai, plugins, sessions, system};
 use crate::state::AppState;
+use crate::web;
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
@@ -65,6 +66,8 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .route("/health", get(system::health))
+        // The web UI's page and files need no key: the page asks for one.
+        .merge(web::router())
         .merge(api)
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)

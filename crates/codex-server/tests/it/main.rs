@@ -11,3 +11,4 @@ mod openapi;
 mod plugins;
 mod scripted;
 mod server;
+mod web;

@@ -7,6 +7,7 @@ mod durability;
 mod mcp;
 mod openai_client;
 mod serve;
+mod web;
 
 use std::process::{ExitStatus, Output};
 use std::time::Duration;
