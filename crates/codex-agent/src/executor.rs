@@ -84,7 +84,7 @@ impl Executor {
             Err(error) => PluginExecution::failed(
                 self.canonical_name(&asked),
                 input,
-                error_code(error),
+                error.code(),
                 error.to_string(),
                 millis(started.elapsed()),
                 source,
@@ -121,20 +121,6 @@ impl Executor {
             .get(asked)
             .map(|entry| entry.info.name.clone())
             .unwrap_or_else(|_| asked.to_owned())
-    }
-}
-
-/// The stable code a failed run is logged with, as its `status`.
-pub fn error_code(error: &PluginError) -> &'static str {
-    match error {
-        PluginError::NotFound { .. } => "not_found",
-        PluginError::Disabled(_) => "disabled",
-        PluginError::InvalidInput(_) => "invalid_input",
-        PluginError::Timeout { .. } => "timeout",
-        PluginError::Crashed(_) => "crashed",
-        PluginError::Denied(_) => "denied",
-        PluginError::OutputTooLarge { .. } => "output_too_large",
-        PluginError::Failed(_) => "failed",
     }
 }
 

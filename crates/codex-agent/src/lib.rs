@@ -16,5 +16,5 @@ pub use chat::{
     Chat, ChatConfig, ChatError, ModelStatus, ProviderConfig, ProviderStatus, Step, TurnEvent,
     TurnReply,
 };
-pub use executor::{ExecuteError, Executor, LoggedExecution, error_code};
+pub use executor::{ExecuteError, Executor, LoggedExecution};
 pub use memory::{DEFAULT_SHORT_LIMIT, StoreMemory};

@@ -4,12 +4,15 @@
 //! They live in the plugin manager, and the [`Chat`] they call holds that manager, so they
 //! reach the chat through a [`ChatHandle`] filled in once the manager has started:
 //! `let handle = ChatHandle::new(); builder.with_natives(model_plugins(&handle)); ...;
-//! handle.set(chat)`.
+//! handle.set(&chat)`. The handle holds the chat weakly, so the cycle (chat → executor →
+//! manager → `llm` → handle → chat) does not keep a dropped app alive.
 
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use codex_host::NativePlugin;
+
+use crate::chat::WeakChat;
 use codex_plugin::{ExecContext, Plugin, PluginError, PluginInfo};
 use serde_json::{Value, json};
 
@@ -18,9 +21,9 @@ use crate::chat::{Chat, ChatError};
 /// The plugins the `agent` plugin's turn does not offer as tools, so it never recurses.
 pub const NOT_OFFERED_TO_AGENT: [&str; 2] = ["agent", "llm"];
 
-/// The chat, once it exists.
+/// The chat, once it exists, held weakly.
 #[derive(Default)]
-pub struct ChatHandle(OnceLock<Chat>);
+pub struct ChatHandle(OnceLock<WeakChat>);
 
 impl ChatHandle {
     pub fn new() -> Arc<ChatHandle> {
@@ -28,14 +31,15 @@ impl ChatHandle {
     }
 
     /// Fills the handle; `false` if it was already filled.
-    pub fn set(&self, chat: Chat) -> bool {
-        self.0.set(chat).is_ok()
+    pub fn set(&self, chat: &Chat) -> bool {
+        self.0.set(chat.downgrade()).is_ok()
     }
 
-    fn get(&self) -> codex_plugin::Result<&Chat> {
+    fn get(&self) -> codex_plugin::Result<Chat> {
         self.0
             .get()
-            .ok_or_else(|| PluginError::failed("the chat is not started yet"))
+            .and_then(WeakChat::upgrade)
+            .ok_or_else(|| PluginError::failed("the chat is not running"))
     }
 }
 

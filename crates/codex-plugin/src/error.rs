@@ -52,6 +52,32 @@ impl PluginError {
     pub fn failed(message: impl Into<String>) -> Self {
         PluginError::Failed(message.into())
     }
+
+    /// The stable machine code of this failure: what the HTTP edge answers with, what a
+    /// failed run is logged with as its `status`, what MCP and chat report. The one source.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PluginError::NotFound { .. } => "plugin_not_found",
+            PluginError::Disabled(_) => "plugin_disabled",
+            PluginError::InvalidInput(_) => "invalid_input",
+            PluginError::Timeout { .. } => "plugin_timeout",
+            PluginError::Crashed(_) => "plugin_crashed",
+            PluginError::Denied(_) => "plugin_denied",
+            PluginError::OutputTooLarge { .. } => "plugin_output_too_large",
+            PluginError::Failed(_) => "plugin_failed",
+        }
+    }
+}
+
+/// The message a panic carried, for panics caught at a boundary (a plugin call, a handler).
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic payload".to_owned()
+    }
 }
 
 pub type Result<T, E = PluginError> = std::result::Result<T, E>;

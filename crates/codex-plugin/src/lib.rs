@@ -10,7 +10,7 @@ mod info;
 pub mod naming;
 
 pub use context::{ExecContext, MemoryMessage, MemoryView, PluginDirectory, PluginSummary};
-pub use error::{PluginError, Result};
+pub use error::{PluginError, Result, panic_message};
 pub use info::{PluginInfo, PluginKind};
 
 use async_trait::async_trait;

@@ -3,6 +3,7 @@
 
 pub mod chat;
 pub mod memory;
+pub mod original;
 
 use codex_host::{LoadError, PluginEntry};
 use serde::{Deserialize, Serialize};
@@ -123,21 +124,38 @@ pub struct ReloadResponse {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ToolList {
-    /// OpenAI-style function tools, one per enabled plugin.
-    #[schema(value_type = Vec<Object>)]
-    pub tools: Vec<Value>,
+    /// One per enabled plugin.
+    pub tools: Vec<ToolView>,
+}
+
+/// A plugin as a model tool: OpenAI's function tool (`type`, `function`), with the name and
+/// description also at the top level, where the original project's clients read them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ToolView {
+    /// The tool name a model calls (the plugin name, sanitised to `[a-zA-Z0-9_-]{1,64}`).
+    pub name: String,
+    pub description: String,
+    /// The plugin it runs.
+    pub plugin: String,
+    /// `function`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// `{"name", "description", "parameters"}`, as OpenAI's chat completions take it.
+    #[schema(value_type = Object)]
+    pub function: Value,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
     /// `ok`.
     pub status: &'static str,
+    /// The server's clock, RFC 3339 in UTC.
+    pub server_time: chrono::DateTime<chrono::Utc>,
     pub plugins: usize,
     pub load_errors: usize,
     pub uptime_s: u64,
-    /// `{"configured", "providers": [{"name", "base_url", "model"}]}`: the model chain chat uses.
-    #[schema(value_type = Object)]
-    pub model: codex_agent::chat::ModelStatus,
+    /// The model chain chat uses.
+    pub model: chat::ModelStatusView,
     /// `{"backend": "sqlite"|"postgres", "commits", "requests", "events"}`: what this server's
     /// group-commit writer did since start; `events / commits` is the mean batch.
     #[schema(value_type = Object)]

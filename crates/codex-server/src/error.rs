@@ -1,5 +1,9 @@
 //! `ApiError`: every failure a route can answer, mapped to a status and one JSON
 //! envelope `{"error": {"code", "message"}}` with a stable machine `code`.
+//!
+//! The codes come from the domain errors themselves (`PluginError::code`,
+//! `StoreError::code`, `ChatError::code`), so an answer, a log event and a stream event
+//! say the same thing; this module adds only the status and what a client may read.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -13,37 +17,18 @@ use utoipa::ToSchema;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// 404 `plugin_not_found`, with a "did you mean" when a name is close.
-    #[error(transparent)]
-    PluginNotFound(PluginError),
-    /// 403 `plugin_disabled`.
-    #[error("plugin '{0}' is disabled")]
-    PluginDisabled(String),
-    /// 403 `plugin_denied`: the plugin tried something it is not granted.
-    #[error("{0}")]
-    PluginDenied(String),
+    /// A plugin call failed. The status follows the failure: 404 `plugin_not_found` (with a
+    /// "did you mean"), 403 `plugin_disabled` and `plugin_denied`, 422 `invalid_input`,
+    /// 504 `plugin_timeout`, 502 `plugin_crashed` and `plugin_output_too_large`, 500
+    /// `plugin_failed` (generic message, the cause is logged).
+    #[error("{}", plugin_message(.plugin, .error))]
+    Plugin { plugin: String, error: PluginError },
     /// 400 `invalid_request`: malformed JSON, a missing or mistyped field.
     #[error("{0}")]
     InvalidRequest(String),
     /// 413 `payload_too_large`.
     #[error("request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
-    /// 422 `invalid_input`: the plugin rejected its input.
-    #[error("{0}")]
-    InvalidInput(String),
-    /// 504 `plugin_timeout`.
-    #[error("{0}")]
-    PluginTimeout(String),
-    /// 502 `plugin_crashed`: the plugin's process or instance died; the message carries
-    /// what it printed last, which is the plugin author's to read.
-    #[error("{0}")]
-    PluginCrashed(String),
-    /// 502 `plugin_output_too_large`.
-    #[error("{0}")]
-    OutputTooLarge(String),
-    /// 500 `plugin_failed`: generic message, the cause is logged.
-    #[error("plugin '{plugin}' failed")]
-    PluginFailed { plugin: String, cause: String },
     /// 401 `unauthorized`.
     #[error("a valid API key is required")]
     Unauthorized,
@@ -60,12 +45,11 @@ pub enum ApiError {
     /// 500 `internal_error`: generic message, the cause is logged.
     #[error("internal server error")]
     Internal(String),
-    /// 503 `no_model`: the request needs a model and none is configured.
-    #[error("{0}")]
-    NoModel(String),
-    /// 502 `provider_error`: every model provider failed; the message lists each failure.
-    #[error("{0}")]
-    Provider(String),
+    /// A chat turn or completion that gave no reply: 400 `invalid_request` (a bad session
+    /// id or request), 503 `no_model`, 502 `provider_error` (the message lists each
+    /// provider's failure), or the store's failure as [`ApiError::Store`] answers it.
+    #[error("{}", chat_message(.0))]
+    Chat(ChatError),
     /// 503 `store_unavailable` when the database cannot be reached or the store is closed,
     /// 500 `store_error` otherwise: generic message, the cause is logged.
     #[error("the event store failed")]
@@ -79,10 +63,29 @@ pub enum ApiError {
     },
 }
 
+/// What a client reads of a plugin failure: everything but a `Failed` cause, which may
+/// hold the plugin's internals and is logged instead.
+fn plugin_message(plugin: &str, error: &PluginError) -> String {
+    match error {
+        PluginError::Failed(_) => format!("plugin '{plugin}' failed"),
+        PluginError::Crashed(message) | PluginError::Denied(message) => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn chat_message(error: &ChatError) -> String {
+    match error {
+        ChatError::Store(_) => "the event store failed".to_owned(),
+        other => other.to_string(),
+    }
+}
+
 /// The error envelope.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
+    /// The message again, where FastAPI clients (the original project's) read it.
+    pub detail: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -102,71 +105,106 @@ pub struct ErrorDetail {
 impl ApiError {
     /// Attributes a plugin error to the plugin that raised it.
     pub fn from_plugin(plugin: &str, error: PluginError) -> Self {
-        match error {
-            PluginError::NotFound { .. } => ApiError::PluginNotFound(error),
-            PluginError::Disabled(name) => ApiError::PluginDisabled(name),
-            PluginError::InvalidInput(m) => ApiError::InvalidInput(m),
-            PluginError::Timeout { .. } => ApiError::PluginTimeout(error.to_string()),
-            PluginError::Crashed(m) => ApiError::PluginCrashed(m),
-            PluginError::Denied(m) => ApiError::PluginDenied(m),
-            PluginError::OutputTooLarge { .. } => ApiError::OutputTooLarge(error.to_string()),
-            PluginError::Failed(cause) => ApiError::PluginFailed {
-                plugin: plugin.to_owned(),
-                cause,
-            },
+        ApiError::Plugin {
+            plugin: plugin.to_owned(),
+            error,
         }
     }
 
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Logged { error, .. } => error.status(),
-            ApiError::PluginNotFound(_) | ApiError::RouteNotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::PluginDisabled(_) | ApiError::PluginDenied(_) => StatusCode::FORBIDDEN,
+            ApiError::Plugin { error, .. } => match error {
+                PluginError::NotFound { .. } => StatusCode::NOT_FOUND,
+                PluginError::Disabled(_) | PluginError::Denied(_) => StatusCode::FORBIDDEN,
+                PluginError::InvalidInput(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                PluginError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+                PluginError::Crashed(_) | PluginError::OutputTooLarge { .. } => {
+                    StatusCode::BAD_GATEWAY
+                }
+                PluginError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            ApiError::RouteNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::InvalidInput(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::PluginTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ApiError::PluginCrashed(_) | ApiError::OutputTooLarge(_) => StatusCode::BAD_GATEWAY,
-            ApiError::PluginFailed { .. } | ApiError::Internal(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::NoModel(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Provider(_) => StatusCode::BAD_GATEWAY,
             ApiError::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Store(
-                StoreError::Database(_) | StoreError::Sqlite(_) | StoreError::Closed,
-            ) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Chat(error) => match error {
+                ChatError::InvalidSession(_) | ChatError::BadRequest(_) => StatusCode::BAD_REQUEST,
+                ChatError::NoModel => StatusCode::SERVICE_UNAVAILABLE,
+                ChatError::Provider { .. } => StatusCode::BAD_GATEWAY,
+                ChatError::Store(error) => store_status(error),
+            },
+            ApiError::Store(error) => store_status(error),
         }
     }
 
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Logged { error, .. } => error.code(),
-            ApiError::PluginNotFound(_) => "plugin_not_found",
-            ApiError::PluginDisabled(_) => "plugin_disabled",
-            ApiError::PluginDenied(_) => "plugin_denied",
+            ApiError::Plugin { error, .. } => error.code(),
+            ApiError::Chat(error) => error.code(),
+            ApiError::Store(error) => error.code(),
             ApiError::InvalidRequest(_) => "invalid_request",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
-            ApiError::InvalidInput(_) => "invalid_input",
-            ApiError::PluginTimeout(_) => "plugin_timeout",
-            ApiError::PluginCrashed(_) => "plugin_crashed",
-            ApiError::OutputTooLarge(_) => "plugin_output_too_large",
-            ApiError::PluginFailed { .. } => "plugin_failed",
             ApiError::Unauthorized => "unauthorized",
-            ApiError::NoModel(_) => "no_model",
-            ApiError::Provider(_) => "provider_error",
             ApiError::OriginNotAllowed(_) => "origin_not_allowed",
             ApiError::RouteNotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Internal(_) => "internal_error",
-            ApiError::Store(
-                StoreError::Database(_) | StoreError::Sqlite(_) | StoreError::Closed,
-            ) => "store_unavailable",
-            ApiError::Store(_) => "store_error",
         }
+    }
+
+    /// The envelope a client reads; a 5xx cause is logged here, once.
+    pub fn body(&self) -> ErrorBody {
+        let (error, execution_id) = match self {
+            ApiError::Logged {
+                error,
+                execution_id,
+            } => (error.as_ref(), Some(execution_id.clone())),
+            error => (error, None),
+        };
+        match error {
+            ApiError::Plugin {
+                plugin,
+                error: PluginError::Failed(cause),
+            } => tracing::error!(plugin = %plugin, cause = %cause, "plugin failed"),
+            ApiError::Internal(cause) => tracing::error!(cause = %cause, "internal error"),
+            ApiError::Store(cause) | ApiError::Chat(ChatError::Store(cause)) => {
+                tracing::error!(cause = %cause, "store error")
+            }
+            ApiError::Chat(cause @ ChatError::Provider { .. }) => {
+                tracing::warn!(error = %cause, "model providers failed")
+            }
+            _ => {}
+        }
+        let suggestion = match error {
+            ApiError::Plugin {
+                error: PluginError::NotFound { suggestion, .. },
+                ..
+            } => suggestion.clone(),
+            _ => None,
+        };
+        let message = error.to_string();
+        ErrorBody {
+            detail: message.clone(),
+            error: ErrorDetail {
+                code: error.code(),
+                message,
+                suggestion,
+                execution_id,
+            },
+        }
+    }
+}
+
+fn store_status(error: &StoreError) -> StatusCode {
+    match error.code() {
+        "invalid_request" => StatusCode::BAD_REQUEST,
+        "store_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -210,52 +248,54 @@ impl From<ExecuteError> for ApiError {
 
 impl From<ChatError> for ApiError {
     fn from(error: ChatError) -> Self {
-        match error {
-            ChatError::InvalidSession(_) | ChatError::BadRequest(_) => {
-                ApiError::InvalidRequest(error.to_string())
-            }
-            ChatError::NoModel => ApiError::NoModel(error.to_string()),
-            ChatError::Provider { .. } => {
-                tracing::warn!(error = %error, "model providers failed");
-                ApiError::Provider(error.to_string())
-            }
-            ChatError::Store(error) => error.into(),
-        }
+        ApiError::Chat(error)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.status();
-        let (error, execution_id) = match self {
-            ApiError::Logged {
-                error,
-                execution_id,
-            } => (*error, Some(execution_id)),
-            error => (error, None),
-        };
-        match &error {
-            ApiError::PluginFailed { plugin, cause } => {
-                tracing::error!(plugin = %plugin, cause = %cause, "plugin failed");
-            }
-            ApiError::Internal(cause) => tracing::error!(cause = %cause, "internal error"),
-            ApiError::Store(cause) => tracing::error!(cause = %cause, "store error"),
-            _ => {}
-        }
-        let suggestion = match &error {
-            ApiError::PluginNotFound(PluginError::NotFound { suggestion, .. }) => {
-                suggestion.clone()
-            }
-            _ => None,
-        };
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: error.code(),
-                message: error.to_string(),
-                suggestion,
-                execution_id,
+        (self.status(), Json(self.body())).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The executor logged `not_found` where the API answered `plugin_not_found`: the
+    // answer's code must be the domain error's own code, whatever the route.
+    #[test]
+    fn codes_come_from_the_domain_errors() {
+        let errors = [
+            PluginError::NotFound {
+                name: "x".into(),
+                suggestion: None,
             },
-        };
-        (status, Json(body)).into_response()
+            PluginError::Disabled("x".into()),
+            PluginError::invalid_input("bad"),
+            PluginError::Crashed("gone".into()),
+            PluginError::Denied("no".into()),
+            PluginError::failed("cause"),
+        ];
+        for error in errors {
+            let code = error.code();
+            assert_eq!(ApiError::from_plugin("x", error).code(), code);
+        }
+        for error in [ChatError::NoModel, ChatError::BadRequest("b".into())] {
+            let code = error.code();
+            assert_eq!(ApiError::from(error).code(), code);
+        }
+        let invalid = ChatError::InvalidSession(StoreError::InvalidEvent("empty".into()));
+        assert_eq!(ApiError::from(invalid).status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            ApiError::from(ChatError::Store(StoreError::Closed)).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+
+    #[test]
+    fn a_failed_plugin_keeps_its_cause_out_of_the_answer() {
+        let error = ApiError::from_plugin("p", PluginError::failed("secret"));
+        assert_eq!(error.to_string(), "plugin 'p' failed");
     }
 }

@@ -3,6 +3,7 @@
 //! This is the only crate that knows axum, status codes and wire DTOs; everything
 //! below it speaks domain types.
 
+mod app;
 mod dto;
 mod error;
 mod extract;
@@ -13,6 +14,7 @@ mod routes;
 mod state;
 mod web;
 
+pub use app::{App, AppBuilder, AppConfig};
 pub use error::ApiError;
 pub use openapi::ApiDoc;
 pub use router::router;

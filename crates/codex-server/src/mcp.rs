@@ -241,25 +241,23 @@ pub async fn check_origin(State(state): State<AppState>, request: Request, next:
 }
 
 fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
-    if allowed.iter().any(|a| a.trim_end_matches('/') == origin) {
-        return true;
-    }
-    let Some((scheme, rest)) = origin.split_once("://") else {
+    let Ok(url) = url::Url::parse(origin) else {
         return false;
     };
-    if scheme != "http" && scheme != "https" {
+    if !matches!(url.scheme(), "http" | "https") {
         return false;
     }
-    let host = if let Some(bracketed) = rest.strip_prefix('[') {
-        // An IPv6 literal: `[::1]:port`.
-        match bracketed.split_once(']') {
-            Some((host, tail)) if tail.is_empty() || tail.starts_with(':') => host,
-            _ => return false,
+    let serialized = url.origin().ascii_serialization();
+    let listed = allowed.iter().any(|allowed| {
+        url::Url::parse(allowed).is_ok_and(|a| a.origin().ascii_serialization() == serialized)
+    });
+    listed
+        || match url.host() {
+            Some(url::Host::Domain(domain)) => domain == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
         }
-    } else {
-        rest.split(':').next().unwrap_or("")
-    };
-    matches!(host, "localhost" | "127.0.0.1" | "::1")
 }
 
 #[cfg(test)]

@@ -27,6 +27,10 @@ use crate::{dto, error, routes};
         routes::chat::stream,
         routes::openai::completions,
         routes::openai::models,
+        routes::original::plugin_names,
+        routes::original::session_ids,
+        routes::original::models,
+        routes::original::status,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, dto::PluginView, dto::LoadErrorView)),
     tags(
@@ -36,6 +40,7 @@ use crate::{dto, error, routes};
         (name = "system", description = "Health and version"),
         (name = "chat", description = "Chat turns: `/run` dispatch or the model's tool loop, whole or streamed"),
         (name = "openai", description = "OpenAI-compatible chat completions and model list"),
+        (name = "original", description = "The original project's paths whose shapes differ from the richer ones under `/api/`"),
     )
 )]
 pub struct ApiDoc;

@@ -16,7 +16,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::error::ApiError;
 use crate::mcp;
 use crate::openapi::ApiDoc;
-use crate::routes::{chat, memory, openai, plugins, sessions, system};
+use crate::routes::{chat, memory, openai, original, plugins, sessions, system};
 use crate::state::AppState;
 use crate::web;
 
@@ -30,13 +30,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/plugins/{name}/enable", post(plugins::enable))
         .route("/api/plugins/{name}/disable", post(plugins::disable))
         .route("/api/tools", get(plugins::tools))
-        // The original project's paths.
-        .route("/plugins", get(plugins::list))
+        .route("/api/sessions", get(sessions::list))
+        // The original project's paths, in its shapes.
+        .route("/plugins", get(original::plugin_names))
         .route("/plugins/execute", post(plugins::execute))
         .route("/tools", get(plugins::tools))
+        .route("/models", get(original::models))
+        .route("/status", get(original::status))
         .route("/memory", get(memory::get).delete(memory::reset))
         .route("/memory/audit/{session_id}", get(memory::audit))
-        .route("/sessions", get(sessions::list))
+        .route("/sessions", get(original::session_ids))
         .route("/sessions/{id}", delete(sessions::purge))
         .route("/plugin-logs/{session_id}", get(sessions::plugin_logs))
         .route("/version", get(system::version))
@@ -85,11 +88,7 @@ async fn method_not_allowed() -> ApiError {
 }
 
 fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
-    let message = panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_owned());
+    let message = codex_plugin::panic_message(panic.as_ref());
     ApiError::Internal(format!("handler panicked: {message}")).into_response()
 }
 

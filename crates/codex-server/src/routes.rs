@@ -3,6 +3,7 @@
 pub mod chat;
 pub mod memory;
 pub mod openai;
+pub mod original;
 pub mod plugins;
 pub mod sessions;
 pub mod system;

@@ -29,5 +29,19 @@ pub enum StoreError {
     Closed,
 }
 
+impl StoreError {
+    /// The stable code callers report this error with: a refused event is the caller's
+    /// fault, an unreachable or closed database is unavailability, anything else an error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::InvalidEvent(_) => "invalid_request",
+            StoreError::Database(_) | StoreError::Sqlite(_) | StoreError::Closed => {
+                "store_unavailable"
+            }
+            _ => "store_error",
+        }
+    }
+}
+
 /// The store's `Result`.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

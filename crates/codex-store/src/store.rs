@@ -170,10 +170,10 @@ pub struct CommitStats {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SqliteDurability {
     /// `synchronous=FULL`: the WAL is synced at every commit; survives power loss.
-    #[default]
     Full,
-    /// `synchronous=NORMAL`: survives `kill -9` of the process (the OS still holds the WAL
-    /// pages) but not a power loss or kernel crash.
+    /// `synchronous=NORMAL`, the default: survives `kill -9` of the process (the OS still
+    /// holds the WAL pages) but not a power loss or kernel crash.
+    #[default]
     Normal,
 }
 
@@ -199,7 +199,7 @@ impl Default for StoreOptions {
             queue_capacity: 8192,
             max_connections: 8,
             busy_timeout: Duration::from_secs(5),
-            sqlite_durability: SqliteDurability::Full,
+            sqlite_durability: SqliteDurability::default(),
         }
     }
 }

@@ -1,88 +1,47 @@
-//! Builds the application from checked settings: the event store, the plugin manager with the
-//! built-in plugins and every runtime compiled in, and the executor that logs every run.
+//! Starts the application from checked settings through the one wiring path,
+//! [`codex_server::App`], adding what this build compiles in: the Python and Wasm runtimes
+//! and the `huggingface` plugin.
 
 use std::sync::Arc;
 
 use anyhow::Context;
-use codex_agent::chat::Chat;
-use codex_agent::plugins::ChatHandle;
-use codex_agent::{Executor, StoreMemory};
-use codex_host::{NativePlugin, PluginManager};
-use codex_plugin::MemoryView;
-use codex_store::{EventStore, StoreOptions};
+use codex_host::PluginManager;
+use codex_server::{App, AppBuilder, AppConfig};
+use codex_store::StoreOptions;
 use tracing_subscriber::EnvFilter;
 
 use crate::settings::{LogFormat, Settings};
 
-/// Opens the store (applying pending migrations), starts the plugin manager with the store as
-/// memory, and answers the executor over both.
-pub async fn executor(settings: &Settings) -> anyhow::Result<Executor> {
-    let store = connect_store(settings).await?;
-    let memory = StoreMemory::new(store.clone(), settings.server.short_limit);
-    // `llm` and `agent` need the chat, which needs the manager: they get a handle filled below.
-    let handle = ChatHandle::new();
-    let manager = plugin_manager(
-        settings,
-        Some(Arc::new(memory)),
-        codex_agent::plugins::model_plugins(&handle),
-    )
-    .await;
-    let executor = Executor::new(manager, store);
-    handle.set(chat(settings, &executor));
-    Ok(executor)
-}
-
-/// Chat turns over `executor` with the configured model chain and short memory.
-pub fn chat(settings: &Settings, executor: &Executor) -> Chat {
-    Chat::new(
-        executor.clone(),
-        settings.model.clone(),
-        settings.server.short_limit,
-    )
-}
-
-/// Opens the store at the configured URL and applies pending migrations.
-pub async fn connect_store(settings: &Settings) -> anyhow::Result<Arc<dyn EventStore>> {
-    let options =
-        StoreOptions::default().with_sqlite_durability(settings.sqlite_synchronous.durability());
-    codex_store::connect(&settings.database_url, options)
+/// Opens the store (applying pending migrations) and starts everything over it.
+pub async fn start(settings: &Settings) -> anyhow::Result<App> {
+    builder(settings)
+        .start()
         .await
         .with_context(|| format!("cannot open the database {}", database_label(settings)))
 }
 
-/// The database named for messages: a SQLite path in full, a PostgreSQL URL without its
-/// credentials.
-pub fn database_label(settings: &Settings) -> String {
-    let url = settings.database_url.as_str();
-    match url.split_once("://") {
-        Some((scheme, rest)) if scheme.starts_with("postgres") => {
-            let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-            format!("{scheme}://{host}")
-        }
-        _ => url.to_owned(),
-    }
+/// The plugin manager alone, for listing and describing plugins without a database.
+pub async fn plugins(settings: &Settings) -> PluginManager {
+    builder(settings).start_plugins().await
 }
 
-/// Starts the plugin manager: built-ins, then the plugins folder.
-pub async fn plugin_manager(
-    settings: &Settings,
-    memory: Option<Arc<dyn MemoryView>>,
-    extra: Vec<NativePlugin>,
-) -> PluginManager {
-    let natives = codex_builtins::builtins()
-        .into_iter()
-        .map(|b| NativePlugin {
-            plugin: b.plugin,
-            enabled_by_default: b.enabled_by_default,
-        })
-        .chain(extra);
-    let mut builder = PluginManager::builder(settings.host.clone()).with_natives(natives);
-    if let Some(memory) = memory {
-        builder = builder.with_memory(memory);
-    }
+fn builder(settings: &Settings) -> AppBuilder {
+    let config = AppConfig {
+        database_url: settings.database_url.clone(),
+        store: StoreOptions::default()
+            .with_sqlite_durability(settings.sqlite_synchronous.durability()),
+        host: settings.host.clone(),
+        model: settings.model.clone(),
+        server: settings.server.clone(),
+    };
+    #[allow(unused_mut)]
+    let mut builder = App::builder(config);
     #[cfg(feature = "huggingface")]
     if let Some(plugin) = huggingface(settings) {
-        builder = builder.with_native(plugin, true);
+        builder = builder.with_native(codex_host::NativePlugin {
+            plugin,
+            enabled_by_default: true,
+        });
     }
     #[cfg(feature = "python")]
     {
@@ -104,7 +63,20 @@ pub async fn plugin_manager(
         }
         builder = builder.with_runtime(Arc::new(codex_host::wasm::WasmRuntime::new(options)));
     }
-    builder.start().await
+    builder
+}
+
+/// The database named for messages: a SQLite path in full, a PostgreSQL URL without its
+/// credentials.
+pub fn database_label(settings: &Settings) -> String {
+    let url = settings.database_url.as_str();
+    match url.split_once("://") {
+        Some((scheme, rest)) if scheme.starts_with("postgres") => {
+            let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+            format!("{scheme}://{host}")
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// The `huggingface` plugin, when `[plugins.huggingface.config]` names a model folder.

@@ -7,6 +7,8 @@
 
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
+use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
@@ -186,6 +188,13 @@ impl ProviderChain {
         };
         let timeout = Duration::from_millis(config.timeout_ms);
         let deadline = tokio::time::Instant::now() + timeout;
+        // 429s are retried with exponential backoff from BASE_BACKOFF, or after the wait
+        // the server asks for, never longer than MAX_RETRY_WAIT.
+        let mut backoff = ExponentialBuilder::default()
+            .with_min_delay(BASE_BACKOFF)
+            .with_max_delay(MAX_RETRY_WAIT)
+            .with_max_times(config.max_retries as usize)
+            .build();
         let mut retries = 0;
         let response = loop {
             let mut call = self.client.post(&provider.url).json(&body).timeout(timeout);
@@ -195,12 +204,10 @@ impl ProviderChain {
             let response = call.send().await.map_err(|e| classify(&e, config))?;
             let status = response.status();
             if status.as_u16() == 429 {
-                if retries >= config.max_retries {
+                let Some(delay) = backoff.next() else {
                     return Err(ProviderError::RateLimited { retries });
-                }
-                let wait = retry_after(&response)
-                    .unwrap_or(BASE_BACKOFF * 2u32.saturating_pow(retries))
-                    .min(MAX_RETRY_WAIT);
+                };
+                let wait = retry_after(&response).unwrap_or(delay).min(MAX_RETRY_WAIT);
                 retries += 1;
                 tracing::info!(provider = %config.name, wait_ms = wait.as_millis() as u64, "rate limited, retrying");
                 tokio::time::sleep(wait).await;
@@ -235,57 +242,66 @@ impl ProviderChain {
             let chunk = whole_answer_as_chunk(&bytes)?;
             return Ok(futures::stream::iter([Ok(chunk)]).boxed());
         }
-        let mut bytes = response.bytes_stream();
+        let mut events = response.bytes_stream().eventsource();
         let stream = async_stream::stream! {
-            let mut buffer: Vec<u8> = Vec::new();
             loop {
-                let next = match tokio::time::timeout_at(deadline, bytes.next()).await {
+                let next = match tokio::time::timeout_at(deadline, events.next()).await {
                     Ok(next) => next,
                     Err(_) => {
                         yield Err(fail(ProviderError::Timeout(timeout_ms)));
                         return;
                     }
                 };
-                let Some(piece) = next else {
+                let Some(event) = next else {
                     // The server closed without `[DONE]`: what came is the answer.
                     return;
                 };
-                let piece = match piece {
-                    Ok(piece) => piece,
+                let data = match event {
+                    Ok(event) => event.data,
                     Err(e) => {
                         yield Err(fail(ProviderError::Protocol(format!("stream broken: {e}"))));
                         return;
                     }
                 };
-                buffer.extend_from_slice(&piece);
-                while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
-                    let line: Vec<u8> = buffer.drain(..=end).collect();
-                    let line = String::from_utf8_lossy(&line);
-                    let Some(data) = line.trim_end().strip_prefix("data:") else {
-                        continue;
-                    };
-                    let data = data.trim();
-                    if data == "[DONE]" {
+                match parse_event(&data) {
+                    Ok(Some(chunk)) => yield Ok(chunk),
+                    Ok(None) => continue,
+                    Err(ParsedEnd::Done) => return,
+                    Err(ParsedEnd::Failed(error)) => {
+                        yield Err(fail(error));
                         return;
-                    }
-                    if data.is_empty() {
-                        continue;
-                    }
-                    match serde_json::from_str::<ChatCompletionChunk>(data) {
-                        Ok(chunk) => yield Ok(chunk),
-                        Err(e) => {
-                            yield Err(fail(ProviderError::Protocol(format!(
-                                "not a chunk ({e}): {}",
-                                truncate(data)
-                            ))));
-                            return;
-                        }
                     }
                 }
             }
         };
         Ok(stream.boxed())
     }
+}
+
+/// Why an event ends the stream.
+enum ParsedEnd {
+    /// `data: [DONE]`.
+    Done,
+    Failed(ProviderError),
+}
+
+/// One server-sent event's data: a chunk, nothing (an empty keep-alive), or the end.
+fn parse_event(data: &str) -> Result<Option<ChatCompletionChunk>, ParsedEnd> {
+    let data = data.trim();
+    if data == "[DONE]" {
+        return Err(ParsedEnd::Done);
+    }
+    if data.is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_str::<ChatCompletionChunk>(data)
+        .map(Some)
+        .map_err(|e| {
+            ParsedEnd::Failed(ProviderError::Protocol(format!(
+                "not a chunk ({e}): {}",
+                truncate(data)
+            )))
+        })
 }
 
 fn classify(error: &reqwest::Error, config: &ProviderConfig) -> ProviderError {
@@ -353,4 +369,51 @@ fn whole_answer_as_chunk(bytes: &[u8]) -> Result<ChatCompletionChunk, ProviderEr
         choices,
         usage: answer.usage,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks_of(body: &'static str) -> Vec<Result<Option<String>, String>> {
+        let bytes = futures::stream::iter(
+            body.as_bytes()
+                .chunks(7)
+                .map(|piece| Ok::<_, std::io::Error>(piece.to_vec())),
+        );
+        let events: Vec<_> = futures::executor::block_on(bytes.eventsource().collect());
+        events
+            .into_iter()
+            .map(|event| match parse_event(&event.expect("event").data) {
+                Ok(chunk) => Ok(chunk.map(|c| c.id)),
+                Err(ParsedEnd::Done) => Err("done".to_owned()),
+                Err(ParsedEnd::Failed(e)) => Err(e.to_string()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn events_split_anywhere_parse_into_chunks_then_done() {
+        let body = "data: {\"id\":\"a\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[]}\n\n\
+                    : a comment line\n\n\
+                    data: {\"id\":\"b\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[]}\r\n\r\n\
+                    data: [DONE]\n\n";
+        assert_eq!(
+            chunks_of(body),
+            [
+                Ok(Some("a".to_owned())),
+                Ok(Some("b".to_owned())),
+                Err("done".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_line_that_is_not_a_chunk_is_a_protocol_error() {
+        let results = chunks_of("data: {not json}\n\n");
+        assert!(
+            matches!(results.as_slice(), [Err(message)] if message.starts_with("bad answer: not a chunk")),
+            "{results:?}"
+        );
+    }
 }

@@ -105,7 +105,7 @@ async fn without_a_model_run_works_and_chat_says_how_to_configure() {
         reply.reply
     );
     let err = turn(&chat, "", "hello").await.unwrap_err();
-    assert_eq!(err.code(), "invalid_session");
+    assert_eq!(err.code(), "invalid_request");
     let logs = f.store.plugin_logs("s", None, 10).await.unwrap().items;
     assert_eq!(logs.len(), 4);
     assert!(
@@ -363,7 +363,9 @@ async fn the_stream_reports_deltas_tool_steps_and_done_in_order() {
     let (chat, _f) = chat_with(vec![provider("main", server.base_url())], 8).await;
     let events: Vec<TurnEvent> = tokio::time::timeout(
         LIMIT,
-        chat.turn_stream("st".to_owned(), "go".to_owned()).collect(),
+        chat.turn_stream("st".to_owned(), "go".to_owned())
+            .map(Result::unwrap)
+            .collect(),
     )
     .await
     .unwrap();
@@ -383,18 +385,16 @@ async fn the_stream_reports_deltas_tool_steps_and_done_in_order() {
         unreachable!()
     };
     assert_eq!(reply.reply, "abc");
-    let done = serde_json::to_value(events.last().unwrap()).unwrap();
+    let done = serde_json::to_value(reply).unwrap();
     assert_eq!(done["reply"], "abc");
     assert_eq!(done["session_id"], "st");
 
     let (chat, _f) = chat_with(vec![provider("gone", &refused_base_url().await)], 8).await;
-    let events: Vec<TurnEvent> = chat
+    let events: Vec<Result<TurnEvent, ChatError>> = chat
         .turn_stream("st".to_owned(), "go".to_owned())
         .collect()
         .await;
-    assert!(
-        matches!(events.as_slice(), [TurnEvent::Error { code, .. }] if code == "provider_error")
-    );
+    assert!(matches!(events.as_slice(), [Err(error)] if error.code() == "provider_error"));
 }
 
 #[tokio::test]
@@ -494,7 +494,7 @@ async fn the_llm_and_agent_plugins_reach_the_model_through_the_late_handle() {
         ..ChatConfig::default()
     };
     let chat = Chat::new(executor, config, 20);
-    assert!(handle.set(chat.clone()));
+    assert!(handle.set(&chat));
 
     let reply = turn(
         &chat,

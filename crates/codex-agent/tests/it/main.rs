@@ -85,7 +85,7 @@ async fn failures_are_logged_with_their_code() {
     assert_eq!(logs[0].execution.status, "invalid_input");
     assert!(logs[0].execution.error.is_some());
     assert_eq!(logs[1].execution.plugin, "nope");
-    assert_eq!(logs[1].execution.status, "not_found");
+    assert_eq!(logs[1].execution.status, "plugin_not_found");
 }
 
 #[tokio::test]

@@ -4,14 +4,14 @@
 //! The OpenAI bodies themselves are `codex_agent::openai` types passed through as they are;
 //! their schemas here are open objects, since OpenAI's own specification defines them.
 
-use codex_agent::chat::{Step, TurnReply};
+use codex_agent::chat::{ModelStatus, Step, TurnEvent, TurnReply};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-/// `POST /chat` and `POST /chat/stream`.
+/// `POST /chat` and `POST /chat/stream`. Other fields are ignored, as the original project
+/// did (its frontend sends `model`, `metadata` and `api_key`).
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ChatRequest {
     /// The user's message; `/run <plugin> <input>` calls the plugin directly.
     #[schema(example = "/run calculator 2*(3+4)")]
@@ -26,9 +26,8 @@ pub struct ChatRequest {
 pub struct ChatResponse {
     pub reply: String,
     pub session_id: String,
-    /// What the turn did, in order: `{"type": "tool_call" | "tool_result" | "reply" | "error", ...}`.
-    #[schema(value_type = Vec<Object>)]
-    pub steps: Vec<Step>,
+    /// What the turn did, in order.
+    pub steps: Vec<StepView>,
 }
 
 impl From<TurnReply> for ChatResponse {
@@ -36,7 +35,194 @@ impl From<TurnReply> for ChatResponse {
         ChatResponse {
             reply: reply.reply,
             session_id: reply.session_id,
-            steps: reply.steps,
+            steps: reply.steps.into_iter().map(StepView::from).collect(),
+        }
+    }
+}
+
+/// One step of a turn, tagged by `type`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StepView {
+    /// A plugin called as a tool (by the model, or by `/run`).
+    ToolCall {
+        id: String,
+        plugin: String,
+        /// Any JSON value (a `/run` input may be a plain string).
+        arguments: Value,
+    },
+    /// The call's outcome: `output` when `ok`, `error` otherwise.
+    ToolResult {
+        id: String,
+        plugin: String,
+        ok: bool,
+        /// Any JSON value.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        output: Option<Value>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// The assistant's reply.
+    Reply { text: String },
+    /// Why the turn stopped early (`step_limit`).
+    Error { code: String, message: String },
+}
+
+impl From<Step> for StepView {
+    fn from(step: Step) -> Self {
+        match step {
+            Step::ToolCall {
+                id,
+                plugin,
+                arguments,
+            } => StepView::ToolCall {
+                id,
+                plugin,
+                arguments,
+            },
+            Step::ToolResult {
+                id,
+                plugin,
+                ok,
+                output,
+                error,
+            } => StepView::ToolResult {
+                id,
+                plugin,
+                ok,
+                output,
+                error,
+            },
+            Step::Reply { text } => StepView::Reply { text },
+            Step::Error { code, message } => StepView::Error { code, message },
+        }
+    }
+}
+
+/// One server-sent event of `POST /chat/stream`; the SSE event name is `event`, and the
+/// data is this object. The stream ends after `done` or `error`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum StreamEvent {
+    /// A piece of the model's reply text, as it is generated.
+    Delta { text: String },
+    /// A plugin called as a tool.
+    ToolCall {
+        id: String,
+        plugin: String,
+        /// Any JSON value (a `/run` input may be a plain string).
+        arguments: Value,
+    },
+    /// A tool call's outcome.
+    ToolResult {
+        id: String,
+        plugin: String,
+        ok: bool,
+        /// Any JSON value.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        output: Option<Value>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// The finished turn, as `POST /chat` answers it.
+    Done {
+        reply: String,
+        session_id: String,
+        steps: Vec<StepView>,
+    },
+    /// Why the turn gave no reply; `code` is the one the HTTP answer would carry.
+    Error { code: String, message: String },
+}
+
+impl StreamEvent {
+    /// The SSE event name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            StreamEvent::Delta { .. } => "delta",
+            StreamEvent::ToolCall { .. } => "tool_call",
+            StreamEvent::ToolResult { .. } => "tool_result",
+            StreamEvent::Done { .. } => "done",
+            StreamEvent::Error { .. } => "error",
+        }
+    }
+}
+
+impl From<TurnEvent> for StreamEvent {
+    fn from(event: TurnEvent) -> Self {
+        match event {
+            TurnEvent::Delta(text) => StreamEvent::Delta { text },
+            TurnEvent::Step(step) => match StepView::from(step) {
+                StepView::ToolCall {
+                    id,
+                    plugin,
+                    arguments,
+                } => StreamEvent::ToolCall {
+                    id,
+                    plugin,
+                    arguments,
+                },
+                StepView::ToolResult {
+                    id,
+                    plugin,
+                    ok,
+                    output,
+                    error,
+                } => StreamEvent::ToolResult {
+                    id,
+                    plugin,
+                    ok,
+                    output,
+                    error,
+                },
+                // The loop streams only tool steps; a reply and a step-limit error reach
+                // the client in `done`. Were one streamed, it would read as this.
+                StepView::Reply { text } => StreamEvent::Delta { text },
+                StepView::Error { code, message } => StreamEvent::Error { code, message },
+            },
+            TurnEvent::Done(reply) => {
+                let ChatResponse {
+                    reply,
+                    session_id,
+                    steps,
+                } = ChatResponse::from(reply);
+                StreamEvent::Done {
+                    reply,
+                    session_id,
+                    steps,
+                }
+            }
+        }
+    }
+}
+
+/// The model chain chat uses, as `/health` reports it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelStatusView {
+    /// False when no provider is configured: only `/run` is answered in chat.
+    pub configured: bool,
+    pub providers: Vec<ProviderView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProviderView {
+    pub name: String,
+    pub base_url: String,
+    pub model: String,
+}
+
+impl From<ModelStatus> for ModelStatusView {
+    fn from(status: ModelStatus) -> Self {
+        ModelStatusView {
+            configured: status.configured,
+            providers: status
+                .providers
+                .into_iter()
+                .map(|p| ProviderView {
+                    name: p.name,
+                    base_url: p.base_url,
+                    model: p.model,
+                })
+                .collect(),
         }
     }
 }

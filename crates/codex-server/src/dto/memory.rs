@@ -108,6 +108,8 @@ pub struct MemoryResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ResetResponse {
     pub session_id: String,
+    /// What happened, in words (the original project's clients show it).
+    pub message: String,
     /// The `seq` of the reset event in the audit timeline; `null` when the session does not
     /// exist, so there was nothing to reset and nothing was stored.
     pub seq: Option<i64>,
@@ -140,11 +142,18 @@ impl From<Event> for EventView {
     }
 }
 
-/// `GET /memory/audit/{session_id}`.
+/// `GET /memory/audit/{session_id}`: the original project's memory audit (`short`, `full`,
+/// `count`) beside a page of the whole event timeline.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditResponse {
     pub session_id: String,
-    /// In order of `seq`.
+    /// The short memory, oldest first.
+    pub short: Vec<MessageView>,
+    /// Every message of the session, oldest first.
+    pub full: Vec<MessageView>,
+    /// How many messages `short` and `full` hold, as the original named it.
+    pub count: CountsView,
+    /// A page of every event, in order of `seq`.
     pub events: Vec<EventView>,
     /// The `after` of the next page; absent on the last page.
     pub next_after: Option<i64>,

@@ -6,10 +6,10 @@ use std::convert::Infallible;
 use axum::Json;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use codex_agent::chat::TurnEvent;
+use codex_agent::chat::{ChatError, TurnEvent};
 use futures::stream::{Stream, StreamExt};
 
-use crate::dto::chat::{ChatRequest, ChatResponse};
+use crate::dto::chat::{ChatRequest, ChatResponse, StreamEvent};
 use crate::dto::memory::DEFAULT_SESSION;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::JsonBody;
@@ -18,7 +18,7 @@ use crate::state::AppState;
 /// One chat turn. `/run <plugin> <input>` (or `run ...`) calls the plugin and bypasses the
 /// model; anything else goes to the configured model with the enabled plugins as tools.
 /// Every step is stored in the session's audit timeline.
-#[utoipa::path(post, path = "/chat", tag = "chat",
+#[utoipa::path(post, path = "/chat", operation_id = "chat", tag = "chat",
     request_body = ChatRequest,
     responses(
         (status = 200, body = ChatResponse),
@@ -37,10 +37,10 @@ pub async fn chat(
 /// The same turn as server-sent events: `delta` (`{"text"}`), `tool_call`, `tool_result`,
 /// then `done` (the whole reply, as `POST /chat` answers it) or `error` (`{"code", "message"}`).
 /// Each event's data is JSON.
-#[utoipa::path(post, path = "/chat/stream", tag = "chat",
+#[utoipa::path(post, path = "/chat/stream", operation_id = "chat_stream", tag = "chat",
     request_body = ChatRequest,
     responses(
-        (status = 200, description = "A `text/event-stream` of the turn's events", content_type = "text/event-stream", body = String),
+        (status = 200, description = "A `text/event-stream` of the turn's events: each SSE event is named after its `event` field, and its data is that object", content_type = "text/event-stream", body = StreamEvent),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
     ))]
 pub async fn stream(
@@ -61,12 +61,22 @@ fn session_of(request: &ChatRequest) -> String {
 
 /// Each turn event as an SSE event named after it; the stream ends after `done` or `error`.
 fn sse_events(
-    events: impl Stream<Item = TurnEvent> + Send + 'static,
+    events: impl Stream<Item = Result<TurnEvent, ChatError>> + Send + 'static,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     async_stream::stream! {
         futures::pin_mut!(events);
         while let Some(event) = events.next().await {
-            let last = matches!(event, TurnEvent::Done(_) | TurnEvent::Error { .. });
+            let event = match event {
+                Ok(event) => StreamEvent::from(event),
+                Err(error) => {
+                    let body = ApiError::from(error).body();
+                    StreamEvent::Error {
+                        code: body.error.code.to_owned(),
+                        message: body.error.message,
+                    }
+                }
+            };
+            let last = matches!(event, StreamEvent::Done { .. } | StreamEvent::Error { .. });
             yield Ok(sse_event(&event));
             if last {
                 break;
@@ -75,7 +85,7 @@ fn sse_events(
     }
 }
 
-fn sse_event(event: &TurnEvent) -> Event {
+fn sse_event(event: &StreamEvent) -> Event {
     match serde_json::to_string(event) {
         Ok(json) => Event::default().event(event.name()).data(json),
         // Serialising our own event cannot fail; say so on the wire rather than drop it.

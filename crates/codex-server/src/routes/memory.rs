@@ -14,7 +14,7 @@ use crate::state::AppState;
 
 /// A session's messages: `short` (default) the last N since the last reset, as a model would
 /// get them; `long` every message. An unknown session has none.
-#[utoipa::path(get, path = "/memory", tag = "memory",
+#[utoipa::path(get, path = "/memory", operation_id = "get_memory", tag = "memory",
     params(MemoryQuery),
     responses(
         (status = 200, body = MemoryResponse),
@@ -43,7 +43,7 @@ pub async fn get(
 
 /// Resets a session's short memory. Nothing is deleted: the audit timeline keeps every event
 /// and shows the reset. An unknown session stays unknown: nothing is stored and `seq` is null.
-#[utoipa::path(delete, path = "/memory", tag = "memory",
+#[utoipa::path(delete, path = "/memory", operation_id = "reset_memory", tag = "memory",
     params(SessionQuery),
     responses(
         (status = 200, body = ResetResponse),
@@ -62,8 +62,13 @@ pub async fn reset(
             tracing::debug!(session_id = %session_id, "reset of an unknown session: nothing to do")
         }
     }
+    let message = match &reset {
+        Some(_) => format!("short memory of session '{session_id}' reset"),
+        None => format!("session '{session_id}' has no memory to reset"),
+    };
     Ok(Json(ResetResponse {
         session_id,
+        message,
         seq: reset.as_ref().map(|reset| reset.seq),
         timestamp: reset.map(|reset| reset.timestamp),
     }))
@@ -71,7 +76,7 @@ pub async fn reset(
 
 /// Every event of a session in order (messages, plugin executions, tool calls, resets,
 /// errors), a page at a time, with the message counts. An unknown session has none.
-#[utoipa::path(get, path = "/memory/audit/{session_id}", tag = "memory",
+#[utoipa::path(get, path = "/memory/audit/{session_id}", operation_id = "get_audit", tag = "memory",
     params(("session_id" = String, Path, description = "The session"), PageQuery),
     responses(
         (status = 200, body = AuditResponse),
@@ -84,12 +89,18 @@ pub async fn audit(
     QueryParams(page): QueryParams<PageQuery>,
 ) -> Result<Json<AuditResponse>, ApiError> {
     let limit = page_limit(page.limit)?;
-    let (timeline, counts) = tokio::try_join!(
+    let short_limit = state.config.short_limit;
+    let (timeline, counts, short, full) = tokio::try_join!(
         state.store.timeline(&session_id, page.after, limit),
-        state.store.counts(&session_id, state.config.short_limit),
+        state.store.counts(&session_id, short_limit),
+        state.store.short_memory(&session_id, short_limit),
+        state.store.messages(&session_id),
     )?;
     Ok(Json(AuditResponse {
         session_id,
+        short: short.into_iter().map(Into::into).collect(),
+        full: full.into_iter().map(Into::into).collect(),
+        count: counts.into(),
         events: timeline.items.into_iter().map(Into::into).collect(),
         next_after: timeline.next_after,
         counts: counts.into(),

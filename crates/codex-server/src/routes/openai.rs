@@ -11,7 +11,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use codex_agent::chat::ChatError;
@@ -20,6 +20,8 @@ use futures::stream::{BoxStream, Stream, StreamExt};
 use serde_json::Value;
 
 use crate::dto::chat::{ModelList, ModelView, OpenAiErrorBody, OpenAiErrorDetail};
+use crate::error::ApiError;
+use crate::extract::body_error;
 use crate::state::AppState;
 
 /// The session a completion is logged under when the request names none.
@@ -31,7 +33,7 @@ pub const DEFAULT_OPENAI_SESSION: &str = "openai";
 /// one, the answer carries the `tool_calls` with `finish_reason` `tool_calls`.
 /// With `"stream": true` the answer is server-sent `data: <chunk>` lines ending with
 /// `data: [DONE]`. The session is `X-Session-Id`, else the request's `user`, else `openai`.
-#[utoipa::path(post, path = "/v1/chat/completions", tag = "openai",
+#[utoipa::path(post, path = "/v1/chat/completions", operation_id = "create_chat_completion", tag = "openai",
     request_body(content = Object, description = "OpenAI's chat-completions request"),
     params(("X-Session-Id" = Option<String>, Header, description = "Session the turn is logged under")),
     responses(
@@ -45,9 +47,9 @@ pub async fn completions(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OpenAiError> {
-    let body = body.map_err(|rejection| body_error(&rejection, state.config.max_body_bytes))?;
+    let body = body.map_err(|rejection| body_error(rejection, state.config.max_body_bytes))?;
     let request: ChatCompletionRequest = serde_json::from_slice(&body).map_err(|e| {
-        OpenAiError::invalid_request(format!(
+        ApiError::InvalidRequest(format!(
             "We could not parse the JSON body of your request: {e}"
         ))
     })?;
@@ -78,7 +80,7 @@ pub async fn completions(
 }
 
 /// The configured models, as OpenAI's `GET /v1/models` lists them.
-#[utoipa::path(get, path = "/v1/models", tag = "openai",
+#[utoipa::path(get, path = "/v1/models", operation_id = "list_models", tag = "openai",
     responses((status = 200, body = ModelList)))]
 pub async fn models(State(state): State<AppState>) -> Json<ModelList> {
     let started = chrono::Utc::now().timestamp() - state.started.elapsed().as_secs() as i64;
@@ -169,84 +171,45 @@ fn data(value: &impl serde::Serialize) -> Event {
     }
 }
 
-fn body_error(rejection: &BytesRejection, limit: usize) -> OpenAiError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        OpenAiError {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            kind: "invalid_request_error",
-            code: "payload_too_large",
-            message: format!("request body is larger than the limit of {limit} bytes"),
-        }
-    } else {
-        OpenAiError::invalid_request(format!("cannot read the request body: {rejection}"))
-    }
-}
-
-/// A `/v1` failure in OpenAI's error shape, with the status OpenAI would use.
+/// A `/v1` failure: the one [`ApiError`] mapping (status and code), rendered in OpenAI's
+/// error shape so OpenAI clients can read it.
 #[derive(Debug)]
-pub struct OpenAiError {
-    status: StatusCode,
-    /// OpenAI's `type`.
-    kind: &'static str,
-    code: &'static str,
-    message: String,
-}
+pub struct OpenAiError(ApiError);
 
 impl OpenAiError {
-    /// 400 `invalid_request_error`.
-    fn invalid_request(message: String) -> Self {
-        OpenAiError {
-            status: StatusCode::BAD_REQUEST,
-            kind: "invalid_request_error",
-            code: "invalid_request",
-            message,
-        }
-    }
-
     fn body(&self) -> OpenAiErrorBody {
+        let body = self.0.body();
+        // OpenAI's `type`: the client's fault or the server's.
+        let kind = if self.0.status().is_client_error() {
+            "invalid_request_error"
+        } else {
+            "server_error"
+        };
         OpenAiErrorBody {
             error: OpenAiErrorDetail {
-                message: self.message.clone(),
-                kind: self.kind,
+                message: body.error.message,
+                kind,
                 param: None,
-                code: self.code,
+                code: body.error.code,
             },
         }
     }
 }
 
+impl From<ApiError> for OpenAiError {
+    fn from(error: ApiError) -> Self {
+        OpenAiError(error)
+    }
+}
+
 impl From<ChatError> for OpenAiError {
     fn from(error: ChatError) -> Self {
-        let code = error.code();
-        let (status, kind) = match &error {
-            ChatError::InvalidSession(_) | ChatError::BadRequest(_) => {
-                (StatusCode::BAD_REQUEST, "invalid_request_error")
-            }
-            ChatError::NoModel => (StatusCode::SERVICE_UNAVAILABLE, "server_error"),
-            ChatError::Provider { .. } => (StatusCode::BAD_GATEWAY, "server_error"),
-            ChatError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
-        };
-        let message = if let ChatError::Store(_) = &error {
-            // The store's cause is logged, not shown.
-            tracing::error!(cause = %error, "store error in a completion");
-            "the event store failed".to_owned()
-        } else {
-            error.to_string()
-        };
-        OpenAiError {
-            status,
-            kind,
-            code,
-            message,
-        }
+        OpenAiError(error.into())
     }
 }
 
 impl IntoResponse for OpenAiError {
     fn into_response(self) -> Response {
-        if self.status == StatusCode::BAD_GATEWAY {
-            tracing::warn!(error = %self.message, "model providers failed");
-        }
-        (self.status, Json(self.body())).into_response()
+        (self.0.status(), Json(self.body())).into_response()
     }
 }

@@ -9,14 +9,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::dto::{
     ExecuteRequest, ExecuteResponse, LoadErrorView, PluginList, PluginView, ReloadResponse,
-    ToolList,
+    ToolList, ToolView,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::JsonBody;
 use crate::state::AppState;
 
-/// Every loaded plugin, and the files that failed to load.
-#[utoipa::path(get, path = "/api/plugins", tag = "plugins",
+/// Every loaded plugin with its metadata, and the files that failed to load (`GET /plugins`
+/// lists only the names, as the original project did).
+#[utoipa::path(get, path = "/api/plugins", operation_id = "list_plugins", tag = "plugins",
     responses((status = 200, body = PluginList)))]
 pub async fn list(State(state): State<AppState>) -> Json<PluginList> {
     Json(plugin_list(&state))
@@ -40,7 +41,7 @@ fn plugin_list(state: &AppState) -> PluginList {
 }
 
 /// One plugin by name or alias.
-#[utoipa::path(get, path = "/api/plugins/{name}", tag = "plugins",
+#[utoipa::path(get, path = "/api/plugins/{name}", operation_id = "get_plugin", tag = "plugins",
     params(("name" = String, Path, description = "Plugin name or alias")),
     responses((status = 200, body = PluginView), (status = 404, body = ErrorBody)))]
 pub async fn get(
@@ -53,7 +54,7 @@ pub async fn get(
 
 /// Runs a plugin and logs the run (failed runs too) in the session's audit timeline; the
 /// answer comes once the log entry is committed, and `execution_id` is its id.
-#[utoipa::path(post, path = "/api/plugins/execute", tag = "plugins",
+#[utoipa::path(post, path = "/api/plugins/execute", operation_id = "execute_plugin", tag = "plugins",
     request_body = ExecuteRequest,
     responses(
         (status = 200, body = ExecuteResponse),
@@ -90,7 +91,7 @@ pub async fn execute(
 }
 
 /// Switches a plugin on.
-#[utoipa::path(post, path = "/api/plugins/{name}/enable", tag = "plugins",
+#[utoipa::path(post, path = "/api/plugins/{name}/enable", operation_id = "enable_plugin", tag = "plugins",
     params(("name" = String, Path, description = "Plugin name or alias")),
     responses((status = 200, body = PluginView), (status = 404, body = ErrorBody)))]
 pub async fn enable(
@@ -102,7 +103,7 @@ pub async fn enable(
 }
 
 /// Switches a plugin off; calls get `plugin_disabled` until it is enabled again.
-#[utoipa::path(post, path = "/api/plugins/{name}/disable", tag = "plugins",
+#[utoipa::path(post, path = "/api/plugins/{name}/disable", operation_id = "disable_plugin", tag = "plugins",
     params(("name" = String, Path, description = "Plugin name or alias")),
     responses((status = 200, body = PluginView), (status = 404, body = ErrorBody)))]
 pub async fn disable(
@@ -114,7 +115,7 @@ pub async fn disable(
 }
 
 /// Rescans the plugins folder now.
-#[utoipa::path(post, path = "/api/plugins/reload", tag = "plugins",
+#[utoipa::path(post, path = "/api/plugins/reload", operation_id = "reload_plugins", tag = "plugins",
     responses((status = 200, body = ReloadResponse)))]
 pub async fn reload(State(state): State<AppState>) -> Json<ReloadResponse> {
     state.plugins.reload().await;
@@ -125,8 +126,9 @@ pub async fn reload(State(state): State<AppState>) -> Json<ReloadResponse> {
     })
 }
 
-/// The enabled plugins as OpenAI-style function tools.
-#[utoipa::path(get, path = "/api/tools", tag = "plugins",
+/// The enabled plugins as OpenAI-style function tools, each with its name and description
+/// also at the top level (alias `GET /tools`).
+#[utoipa::path(get, path = "/api/tools", operation_id = "list_tools", tag = "plugins",
     responses((status = 200, body = ToolList)))]
 pub async fn tools(State(state): State<AppState>) -> Json<ToolList> {
     let tools = state
@@ -134,7 +136,16 @@ pub async fn tools(State(state): State<AppState>) -> Json<ToolList> {
         .list()
         .iter()
         .filter(|e| e.is_enabled())
-        .filter_map(|e| serde_json::to_value(tool_definition(e)).ok())
+        .map(|e| {
+            let definition = tool_definition(e);
+            ToolView {
+                name: definition.function.name.clone(),
+                description: definition.function.description.clone(),
+                plugin: e.name().to_owned(),
+                kind: definition.kind,
+                function: serde_json::to_value(&definition.function).unwrap_or_default(),
+            }
+        })
         .collect();
     Json(ToolList { tools })
 }

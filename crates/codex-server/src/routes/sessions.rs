@@ -11,7 +11,7 @@ use crate::routes::memory::page_limit;
 use crate::state::AppState;
 
 /// Every session: id, creation, last activity and message count, most recently active first.
-#[utoipa::path(get, path = "/sessions", tag = "sessions",
+#[utoipa::path(get, path = "/api/sessions", operation_id = "list_sessions", tag = "sessions",
     responses(
         (status = 200, body = SessionList),
         (status = 503, description = "The store is unavailable", body = ErrorBody),
@@ -25,7 +25,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<SessionList>, Ap
 
 /// Removes a session and every event of it for good, audit included. Purging an unknown
 /// session removes nothing and is not an error.
-#[utoipa::path(delete, path = "/sessions/{id}", tag = "sessions",
+#[utoipa::path(delete, path = "/sessions/{id}", operation_id = "purge_session", tag = "sessions",
     params(("id" = String, Path, description = "The session")),
     responses(
         (status = 200, body = PurgeResponse),
@@ -44,7 +44,7 @@ pub async fn purge(
 }
 
 /// The plugin runs of a session (successful or not) in order, a page at a time.
-#[utoipa::path(get, path = "/plugin-logs/{session_id}", tag = "sessions",
+#[utoipa::path(get, path = "/plugin-logs/{session_id}", operation_id = "get_plugin_logs", tag = "sessions",
     params(("session_id" = String, Path, description = "The session"), PageQuery),
     responses(
         (status = 200, body = PluginLogList),

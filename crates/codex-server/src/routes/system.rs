@@ -7,14 +7,15 @@ use crate::dto::{Health, StoreHealth, Version};
 use crate::state::AppState;
 
 /// Liveness and a summary of what is loaded.
-#[utoipa::path(get, path = "/health", tag = "system", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/health", operation_id = "health", tag = "system", responses((status = 200, body = Health)))]
 pub async fn health(State(state): State<AppState>) -> Json<Health> {
     Json(Health {
         status: "ok",
+        server_time: chrono::Utc::now(),
         plugins: state.plugins.list().len(),
         load_errors: state.plugins.load_errors().len(),
         uptime_s: state.started.elapsed().as_secs(),
-        model: state.chat.model_status(),
+        model: state.chat.model_status().into(),
         store: StoreHealth {
             backend: state.store.backend(),
             stats: state.store.stats(),
@@ -23,7 +24,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
 }
 
 /// The server's name and version.
-#[utoipa::path(get, path = "/version", tag = "system", responses((status = 200, body = Version)))]
+#[utoipa::path(get, path = "/version", operation_id = "version", tag = "system", responses((status = 200, body = Version)))]
 pub async fn version() -> Json<Version> {
     Json(Version {
         name: "codexcontinue",

@@ -7,12 +7,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use codex_agent::chat::{Chat, ChatConfig};
-use codex_agent::{Executor, StoreMemory};
-use codex_host::{HostConfig, PluginManager, PluginSettings};
+use codex_agent::chat::ChatConfig;
+use codex_host::{HostConfig, NativePlugin, PluginSettings};
 use codex_plugin::{ExecContext, Plugin, PluginError, PluginInfo};
-use codex_server::{AppState, ServerConfig};
-use codex_store::{EventStore, StoreOptions};
+use codex_server::{App, AppConfig, AppState, ServerConfig};
+use codex_store::EventStore;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -131,38 +130,32 @@ impl TestApp {
             },
         );
         tweak(&mut config);
-        let natives = codex_builtins::builtins()
-            .into_iter()
-            .map(|b| codex_host::NativePlugin {
-                plugin: b.plugin,
-                enabled_by_default: b.enabled_by_default,
-            });
         let db_dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", db_dir.path().join("events.db").display());
-        let store = codex_store::connect(&url, StoreOptions::default())
-            .await
-            .expect("store");
-        let manager = PluginManager::builder(config)
-            .with_memory(Arc::new(StoreMemory::new(store.clone(), SHORT_LIMIT)))
-            .with_natives(natives)
-            .with_native(Arc::new(SlowPlugin(PluginInfo::new("slow"))), true)
-            .with_native(Arc::new(PanicPlugin(PluginInfo::new("panicky"))), true)
-            .with_native(Arc::new(BigPlugin(PluginInfo::new("big"))), true)
-            .with_native(Arc::new(FailPlugin(PluginInfo::new("failing"))), true)
-            .start()
-            .await;
-        let executor = Executor::new(manager, store.clone());
-        let chat = Chat::new(executor.clone(), model, SHORT_LIMIT);
-        let state = AppState::new(
-            executor,
-            chat,
-            ServerConfig {
-                max_body_bytes: 64 * 1024,
-                api_keys,
-                short_limit: SHORT_LIMIT,
-                ..ServerConfig::default()
-            },
-        );
+        let mut app_config = AppConfig::new(url, config);
+        app_config.model = model;
+        app_config.server = ServerConfig {
+            max_body_bytes: 64 * 1024,
+            api_keys,
+            short_limit: SHORT_LIMIT,
+            ..ServerConfig::default()
+        };
+        let test_plugins: [Arc<dyn Plugin>; 4] = [
+            Arc::new(SlowPlugin(PluginInfo::new("slow"))),
+            Arc::new(PanicPlugin(PluginInfo::new("panicky"))),
+            Arc::new(BigPlugin(PluginInfo::new("big"))),
+            Arc::new(FailPlugin(PluginInfo::new("failing"))),
+        ];
+        let mut builder = App::builder(app_config);
+        for plugin in test_plugins {
+            builder = builder.with_native(NativePlugin {
+                plugin,
+                enabled_by_default: true,
+            });
+        }
+        let app = builder.start().await.expect("app");
+        let state = app.state().clone();
+        let store = app.store().clone();
         TestApp {
             router: codex_server::router(state.clone()),
             state,

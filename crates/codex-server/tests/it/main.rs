@@ -8,6 +8,7 @@ mod mcp_plugins;
 mod memory;
 mod openai;
 mod openapi;
+mod original;
 mod plugins;
 mod scripted;
 mod server;

@@ -77,9 +77,9 @@ async fn failed_executions_are_logged_with_their_code() {
     let app = TestApp::new().await;
     for (plugin, data, status) in [
         ("calculator", json!("1/"), "invalid_input"),
-        ("failing", json!(null), "failed"),
-        ("slow", json!(1000), "timeout"),
-        ("nonexistent", json!(null), "not_found"),
+        ("failing", json!(null), "plugin_failed"),
+        ("slow", json!(1000), "plugin_timeout"),
+        ("nonexistent", json!(null), "plugin_not_found"),
     ] {
         let reply = execute_in(&app, "errs", plugin, data).await;
         assert!(reply["error"]["code"].is_string(), "{reply}");
@@ -89,6 +89,8 @@ async fn failed_executions_are_logged_with_their_code() {
         assert_eq!(reply["error"]["execution_id"], last["id"], "{reply}");
         assert_eq!(last["plugin"], plugin);
         assert_eq!(last["status"], status, "{last}");
+        // One vocabulary: the log's status is the code the caller was answered with.
+        assert_eq!(reply["error"]["code"], status, "{reply}");
         assert!(last["error"].is_string());
         assert_eq!(last["output"], Value::Null);
     }
@@ -159,7 +161,7 @@ async fn a_purge_removes_the_session_for_good() {
     say(&app, "gone", Role::User, "bye").await;
     execute_in(&app, "gone", "echo", json!("x")).await;
     execute_in(&app, "kept", "echo", json!("y")).await;
-    let sessions = app.get("/sessions").await;
+    let sessions = app.get("/api/sessions").await;
     assert_eq!(sessions.status, StatusCode::OK);
     let listed: Vec<&str> = sessions.body["sessions"]
         .as_array()
@@ -181,7 +183,7 @@ async fn a_purge_removes_the_session_for_good() {
             .unwrap()
             .is_empty()
     );
-    let sessions = app.get("/sessions").await.body;
+    let sessions = app.get("/api/sessions").await.body;
     assert_eq!(sessions["sessions"].as_array().unwrap().len(), 1);
     assert_eq!(app.delete("/sessions/gone").await.body["deleted_events"], 0);
 }
@@ -235,7 +237,8 @@ async fn an_unknown_session_is_empty_not_an_error() {
     assert_eq!(
         audit,
         json!({"session_id": "nobody", "events": [], "next_after": null,
-               "counts": {"short": 0, "full": 0}})
+               "counts": {"short": 0, "full": 0},
+               "short": [], "full": [], "count": {"short": 0, "full": 0}})
     );
     assert_eq!(app.get("/sessions").await.body, json!({"sessions": []}));
 }
@@ -249,7 +252,8 @@ async fn resetting_an_unknown_session_does_not_create_it() {
     assert_eq!(reset.status, StatusCode::OK, "{}", reset.body);
     assert_eq!(
         reset.body,
-        json!({"session_id": "nobody", "seq": null, "timestamp": null})
+        json!({"session_id": "nobody", "seq": null, "timestamp": null,
+               "message": "session 'nobody' has no memory to reset"})
     );
     assert_eq!(app.get("/sessions").await.body, json!({"sessions": []}));
     assert_eq!(

@@ -252,7 +252,64 @@ async fn malformed_requests_are_400_in_openai_shape() {
         &reply,
         StatusCode::BAD_REQUEST,
         "invalid_request_error",
-        "bad_request",
+        "invalid_request",
     );
     assert!(model.requests().is_empty());
+}
+
+// IDE chat panels speak only this protocol: `/run` there must reach the plugin, with no
+// model configured, whole or streamed.
+#[tokio::test]
+async fn run_in_a_completion_calls_the_plugin_without_a_model() {
+    let app = TestApp::new().await;
+    let request = json!({"model": "any", "messages": [
+        {"role": "user", "content": "/run calculator 6*7"}
+    ]});
+    let reply = app
+        .send_with(
+            Method::POST,
+            "/v1/chat/completions",
+            Body::from(request.to_string()),
+            &[("x-session-id", "ide")],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["object"], "chat.completion");
+    let content = reply.body["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap();
+    assert!(content.contains("42"), "{content}");
+    assert_eq!(reply.body["choices"][0]["finish_reason"], "stop");
+
+    let mut streamed = request.clone();
+    streamed["stream"] = json!(true);
+    let reply = app
+        .send_with(
+            Method::POST,
+            "/v1/chat/completions",
+            Body::from(streamed.to_string()),
+            &[("x-session-id", "ide")],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let (chunks, done) = data_lines(reply.body.as_str().unwrap());
+    assert!(done);
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert!(text.contains("42"), "{text}");
+    // Both turns are in the session's log, the plugin runs with source `chat`.
+    let logs = app.get("/plugin-logs/ide").await.body;
+    assert_eq!(logs["logs"].as_array().unwrap().len(), 2, "{logs}");
+
+    // Anything else still needs a model.
+    let reply = app
+        .post(
+            "/v1/chat/completions",
+            json!({"messages": [{"role": "user", "content": "hello"}]}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.body["error"]["code"], "no_model");
 }

@@ -36,6 +36,27 @@ async fn openapi_matches_the_snapshot() {
     }
 }
 
+// Handlers named alike in different modules (`plugins::list`, `sessions::list`) got the
+// same operation id, which client generators turn into clashing method names.
+#[tokio::test]
+async fn operation_ids_are_unique() {
+    let app = TestApp::new().await;
+    let reply = app.get("/openapi.json").await;
+    let mut seen = std::collections::BTreeMap::new();
+    for (path, item) in reply.body["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let id = operation["operationId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            assert!(!id.is_empty(), "{method} {path} has no operation id");
+            if let Some(other) = seen.insert(id.clone(), format!("{method} {path}")) {
+                panic!("operation id {id} is used by {other} and {method} {path}");
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn interactive_docs_are_served() {
     let app = TestApp::new().await;

@@ -6,7 +6,7 @@
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use codex_agent::chat::{Chat, TurnEvent};
+use codex_agent::chat::{Chat, Step, TurnEvent};
 use futures::StreamExt;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -21,8 +21,8 @@ const SHOWN_CHARS: usize = 200;
 pub async fn chat(cli: &Cli, args: &ChatArgs) -> anyhow::Result<ExitCode> {
     let settings = settings::load(cli, None)?;
     app::init_logging(&settings, true);
-    let executor = app::executor(&settings).await?;
-    let chat = app::chat(&settings, &executor);
+    let app = app::start(&settings).await?;
+    let chat = app.chat().clone();
     let mut session = args
         .session
         .clone()
@@ -60,8 +60,8 @@ pub async fn chat(cli: &Cli, args: &ChatArgs) -> anyhow::Result<ExitCode> {
         }
         turn(&chat, &session, line).await?;
     }
-    executor.plugins().shutdown().await;
-    executor.store().close().await;
+    drop(chat);
+    app.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -73,24 +73,24 @@ async fn turn(chat: &Chat, session: &str, message: &str) -> anyhow::Result<()> {
     let mut streamed = false;
     while let Some(event) = events.next().await {
         match event {
-            TurnEvent::Delta { text } => {
+            Ok(TurnEvent::Delta(text)) => {
                 streamed = true;
                 write!(out, "{text}")?;
                 out.flush()?;
             }
-            TurnEvent::ToolCall {
+            Ok(TurnEvent::Step(Step::ToolCall {
                 plugin, arguments, ..
-            } => {
+            })) => {
                 end_line(&mut out, &mut streamed)?;
                 writeln!(out, "-> {plugin} {}", shorten(&arguments))?;
             }
-            TurnEvent::ToolResult {
+            Ok(TurnEvent::Step(Step::ToolResult {
                 plugin,
                 ok,
                 output,
                 error,
                 ..
-            } => {
+            })) => {
                 end_line(&mut out, &mut streamed)?;
                 let shown = match (ok, output, error) {
                     (true, Some(output), _) => shorten(&output),
@@ -102,7 +102,9 @@ async fn turn(chat: &Chat, session: &str, message: &str) -> anyhow::Result<()> {
                 };
                 writeln!(out, "<- {plugin} {shown}")?;
             }
-            TurnEvent::Done(reply) => {
+            // A reply or a step-limit error arrives whole in `Done`.
+            Ok(TurnEvent::Step(_)) => {}
+            Ok(TurnEvent::Done(reply)) => {
                 if streamed {
                     writeln!(out)?;
                 } else {
@@ -110,9 +112,9 @@ async fn turn(chat: &Chat, session: &str, message: &str) -> anyhow::Result<()> {
                 }
                 break;
             }
-            TurnEvent::Error { code, message } => {
+            Err(error) => {
                 end_line(&mut out, &mut streamed)?;
-                writeln!(out, "error ({code}): {message}")?;
+                writeln!(out, "error ({}): {error}", error.code())?;
                 break;
             }
         }

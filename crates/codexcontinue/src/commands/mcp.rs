@@ -14,10 +14,10 @@ use crate::settings;
 pub async fn mcp(cli: &Cli) -> anyhow::Result<ExitCode> {
     let settings = settings::load(cli, None)?;
     app::init_logging(&settings, true);
-    let executor = app::executor(&settings).await?;
+    let app = app::start(&settings).await?;
     // Hot reload works here too, so clients hear `tools/list_changed`.
     let watcher = if settings.host.watch {
-        match executor.plugins().watch() {
+        match app.plugins().watch() {
             Ok(watcher) => Some(watcher),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot watch the plugins folder; hot reload is off");
@@ -27,10 +27,9 @@ pub async fn mcp(cli: &Cli) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let served = codex_server::mcp::serve_stdio(executor.clone()).await;
+    let served = codex_server::mcp::serve_stdio(app.executor().clone()).await;
     drop(watcher);
-    executor.plugins().shutdown().await;
-    executor.store().close().await;
+    app.shutdown().await;
     served.context("the MCP session failed")?;
     Ok(ExitCode::SUCCESS)
 }

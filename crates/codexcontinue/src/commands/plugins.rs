@@ -12,12 +12,7 @@ use crate::settings;
 pub async fn plugins(cli: &Cli, args: &PluginsArgs) -> anyhow::Result<ExitCode> {
     let settings = settings::load(cli, None)?;
     app::init_logging(&settings, true);
-    let manager = app::plugin_manager(
-        &settings,
-        None,
-        codex_agent::plugins::model_plugins(&codex_agent::plugins::ChatHandle::new()),
-    )
-    .await;
+    let manager = app::plugins(&settings).await;
     let code = match &args.command {
         None => list(&manager, args.json),
         Some(PluginsCommand::List { json }) => list(&manager, *json || args.json),

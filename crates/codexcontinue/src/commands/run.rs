@@ -16,13 +16,12 @@ use crate::settings;
 pub async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let settings = settings::load(cli, None)?;
     app::init_logging(&settings, true);
-    let executor = app::executor(&settings).await?;
+    let app = app::start(&settings).await?;
     let input = codex_agent::chat::parse_input(&args.input.join(" "));
     let request =
         ExecutionRequest::new(args.plugin.clone(), input).with_session(args.session.clone());
-    let outcome = executor.execute(request, ExecutionSource::Cli).await;
-    executor.plugins().shutdown().await;
-    executor.store().close().await;
+    let outcome = app.executor().execute(request, ExecutionSource::Cli).await;
+    app.shutdown().await;
     match outcome {
         Ok(logged) => {
             println!(

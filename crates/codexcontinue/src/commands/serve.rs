@@ -4,7 +4,6 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use codex_server::AppState;
 use tokio_util::sync::CancellationToken;
 
 use crate::app;
@@ -20,10 +19,9 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(settings.bind)
         .await
         .with_context(|| format!("cannot listen on {}", settings.bind))?;
-    let executor = app::executor(&settings).await?;
+    let app = app::start(&settings).await?;
     tracing::info!(database = %app::database_label(&settings), "store open");
-    let manager = executor.plugins().clone();
-    let store = executor.store().clone();
+    let manager = app.plugins().clone();
     let loaded = manager.list().len();
     for error in manager.load_errors() {
         tracing::warn!(file = %error.file, error = %error.error, "plugin not loaded");
@@ -39,8 +37,7 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let chat = app::chat(&settings, &executor);
-    let state = AppState::new(executor, chat, settings.server.clone());
+    let state = app.state().clone();
     let local = listener.local_addr()?;
     tracing::info!(address = %local, plugins = loaded, "listening");
     // Tests and scripts read this line to learn the port when binding to :0.
@@ -70,8 +67,7 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         }
     }
     drop(watcher);
-    manager.shutdown().await;
-    store.close().await;
+    app.shutdown().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -209,3 +209,53 @@ async fn the_openai_python_client_gets_completions_with_server_side_tools() {
         "{tool_message}"
     );
 }
+
+// IDE chat panels speak only `/v1`: `/run` there reaches the plugin, with no model at all.
+#[tokio::test]
+async fn the_openai_python_client_runs_plugins_without_a_model() {
+    let python = venv_python();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("plugins")).unwrap();
+    let (_server, url) = crate::serve_in(dir.path(), &[]).await;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/openai_run.py");
+    let output = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::process::Command::new(&python)
+            .arg(&script)
+            .arg(format!("{url}/v1"))
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the client script did not finish")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: Value = serde_json::from_str(stdout.trim()).expect(&stdout);
+    assert_eq!(result["plain"]["object"], "chat.completion");
+    assert!(
+        result["plain"]["content"].as_str().unwrap().contains("42"),
+        "{result}"
+    );
+    assert_eq!(result["plain"]["finish_reason"], "stop");
+    assert!(
+        result["streamed"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("42"),
+        "{result}"
+    );
+    assert_eq!(result["streamed"]["finish_reason"], "stop");
+    let logs: Value = reqwest::get(format!("{url}/plugin-logs/ide"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(logs["logs"].as_array().unwrap().len(), 2, "{logs}");
+}

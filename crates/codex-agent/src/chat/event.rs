@@ -1,0 +1,127 @@
+//! What a turn reports while it runs, and the one pump that turns the loop's reports into a
+//! stream.
+//!
+//! These are domain types: the HTTP edge has its own wire types for them (with their
+//! OpenAPI schemas), and the terminal chat prints them.
+
+use std::future::Future;
+
+use futures::Stream;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+/// One step of a turn. `Serialize` is for the `agent` plugin, whose result is its turn.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Step {
+    ToolCall {
+        id: String,
+        plugin: String,
+        arguments: Value,
+    },
+    ToolResult {
+        id: String,
+        plugin: String,
+        ok: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        output: Option<Value>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    Reply {
+        text: String,
+    },
+    Error {
+        code: String,
+        message: String,
+    },
+}
+
+/// The outcome of a turn.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TurnReply {
+    pub reply: String,
+    pub session_id: String,
+    pub steps: Vec<Step>,
+}
+
+/// What a streamed turn reports, in order; the stream ends with `Done`, or with the
+/// [`ChatError`](super::ChatError) that ended the turn.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TurnEvent {
+    /// A piece of the model's reply text.
+    Delta(String),
+    /// A tool call or a tool result, as it happens.
+    Step(Step),
+    Done(TurnReply),
+}
+
+impl Step {
+    /// The step's kind, as the stream and the wire name it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Step::ToolCall { .. } => "tool_call",
+            Step::ToolResult { .. } => "tool_result",
+            Step::Reply { .. } => "reply",
+            Step::Error { .. } => "error",
+        }
+    }
+}
+
+impl TurnEvent {
+    /// The event's name on a stream: `delta`, the step's kind, or `done`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TurnEvent::Delta(_) => "delta",
+            TurnEvent::Step(step) => step.name(),
+            TurnEvent::Done(_) => "done",
+        }
+    }
+}
+
+/// Something the tool loop reports while it runs.
+pub(super) enum Progress {
+    Delta(String),
+    Step(Step),
+}
+
+/// Where the loop sends its reports.
+pub(super) type Sender = mpsc::UnboundedSender<Progress>;
+
+/// What [`pump`] yields: the reports of the work in order, then its output.
+pub(super) enum Pumped<T> {
+    Progress(Progress),
+    Finished(T),
+}
+
+/// Drives `work` while it reports on a channel: every report is yielded as it arrives,
+/// those still queued when the work ends are yielded after it, and the work's output
+/// comes last. `work` is given the sending half.
+pub(super) fn pump<T, F, W>(work: W) -> impl Stream<Item = Pumped<T>> + Send
+where
+    T: Send + 'static,
+    F: Future<Output = T> + Send,
+    W: FnOnce(Sender) -> F + Send,
+{
+    async_stream::stream! {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let work = work(tx);
+        tokio::pin!(work);
+        let output = loop {
+            let next = tokio::select! {
+                biased;
+                Some(progress) = rx.recv() => Err(progress),
+                output = &mut work => Ok(output),
+            };
+            match next {
+                Err(progress) => yield Pumped::Progress(progress),
+                Ok(output) => break output,
+            }
+        };
+        while let Ok(progress) = rx.try_recv() {
+            yield Pumped::Progress(progress);
+        }
+        yield Pumped::Finished(output);
+    }
+}

@@ -1,0 +1,369 @@
+//! The tool loop: the model is called with the plugins as tools, the calls it makes run in
+//! parallel and their results go back to it, until it answers without tools, calls a tool
+//! the client offered (`/v1`), or `max_steps` model calls were made.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use codex_host::{ExecutionRequest, PluginEntry};
+use codex_store::{ExecutionSource, NewEvent, Role};
+use futures::StreamExt;
+use serde_json::{Map, Value, json};
+
+use super::event::{Progress, Sender, Step};
+use super::provider::ProviderChain;
+use super::{Chat, ChatError};
+use crate::ExecuteError;
+use crate::openai::{
+    ChatCompletionRequest, ChatMessage, ChunkAssembler, ToolCall, ToolSpec, Usage,
+};
+
+/// What the loop is asked to do.
+pub(super) struct LoopInput {
+    pub session_id: String,
+    pub messages: Vec<ChatMessage>,
+    /// Plugins not offered as tools.
+    pub exclude: Vec<String>,
+    /// Tools the client offered; calls to them are returned, not run.
+    pub client_tools: Vec<ToolSpec>,
+    pub tool_choice: Option<Value>,
+    pub extra: Map<String, Value>,
+    /// Whether the model's answers are streamed; a client that wants one whole answer gets
+    /// the provider's whole answers, whose usage every provider reports.
+    pub stream: bool,
+}
+
+/// How the loop ended.
+pub(super) enum LoopEnd {
+    Reply(String),
+    /// The model called client tools: this message carries those calls.
+    ClientCalls(ChatMessage),
+    StepLimit(String),
+}
+
+pub(super) struct LoopOutcome {
+    pub end: LoopEnd,
+    pub steps: Vec<Step>,
+    pub usage: Usage,
+}
+
+impl Chat {
+    /// The enabled plugins as tools, by tool name.
+    fn tools(&self, exclude: &[String]) -> BTreeMap<String, Arc<PluginEntry>> {
+        let mut tools = BTreeMap::new();
+        for entry in self.inner.executor.plugins().list() {
+            if !entry.is_enabled() || exclude.iter().any(|e| e == entry.name()) {
+                continue;
+            }
+            tools.entry(tool_name(entry.name())).or_insert(entry);
+        }
+        tools
+    }
+
+    /// The tool loop: model call, tool calls run in parallel, results fed back, until a
+    /// reply, client tool calls, or the step limit.
+    pub(super) async fn run_loop(
+        &self,
+        input: LoopInput,
+        tx: &Sender,
+    ) -> Result<LoopOutcome, ChatError> {
+        let chain = self.inner.chain.as_ref().ok_or(ChatError::NoModel)?;
+        let LoopInput {
+            session_id,
+            mut messages,
+            exclude,
+            client_tools,
+            tool_choice,
+            extra,
+            stream,
+        } = input;
+        let client_names: HashSet<String> = client_tools
+            .iter()
+            .map(|t| t.function.name.clone())
+            .collect();
+        let ours: BTreeMap<String, Arc<PluginEntry>> = self
+            .tools(&exclude)
+            .into_iter()
+            .filter(|(name, _)| !client_names.contains(name))
+            .collect();
+        let mut specs: Vec<ToolSpec> = ours
+            .iter()
+            .map(|(name, entry)| {
+                let definition = codex_host::tools::tool_definition(entry);
+                ToolSpec {
+                    kind: "function".to_owned(),
+                    function: crate::openai::FunctionSpec {
+                        name: name.clone(),
+                        description: Some(definition.function.description),
+                        parameters: Some(definition.function.parameters),
+                    },
+                }
+            })
+            .collect();
+        specs.extend(client_tools);
+        let mut steps = Vec::new();
+        let mut usage = Usage::default();
+        for _ in 0..self.inner.config.max_steps {
+            let request = ChatCompletionRequest {
+                model: None,
+                messages: messages.clone(),
+                tools: (!specs.is_empty()).then(|| specs.clone()),
+                tool_choice: tool_choice.clone(),
+                stream: (!stream).then_some(false),
+                stream_options: None,
+                extra: extra.clone(),
+            };
+            let (message, used) = call_model(chain, &request, Some(tx)).await?;
+            usage.add(&used);
+            let calls = message.tool_calls.clone().unwrap_or_default();
+            let text = message.text_content();
+            if calls.is_empty() {
+                self.append(NewEvent::message(&session_id, Role::Assistant, &text))
+                    .await?;
+                steps.push(Step::Reply { text: text.clone() });
+                return Ok(LoopOutcome {
+                    end: LoopEnd::Reply(text),
+                    steps,
+                    usage,
+                });
+            }
+            if !text.trim().is_empty() {
+                self.append(NewEvent::message(&session_id, Role::Assistant, &text))
+                    .await?;
+            }
+            let (theirs, mine): (Vec<ToolCall>, Vec<ToolCall>) = calls
+                .into_iter()
+                .partition(|call| client_names.contains(&call.function.name));
+            let results = self
+                .run_tools(&session_id, &ours, &mine, &mut steps, tx)
+                .await?;
+            if !theirs.is_empty() {
+                return Ok(LoopOutcome {
+                    end: LoopEnd::ClientCalls(ChatMessage {
+                        tool_calls: Some(theirs),
+                        ..message
+                    }),
+                    steps,
+                    usage,
+                });
+            }
+            messages.push(message);
+            messages.extend(results);
+        }
+        let max = self.inner.config.max_steps;
+        let text = format!(
+            "I stopped after {max} model calls: the step limit was reached before a final answer."
+        );
+        self.append(NewEvent::error(&session_id, "step_limit", &text))
+            .await?;
+        self.append(NewEvent::message(&session_id, Role::Assistant, &text))
+            .await?;
+        steps.push(Step::Error {
+            code: "step_limit".to_owned(),
+            message: text.clone(),
+        });
+        Ok(LoopOutcome {
+            end: LoopEnd::StepLimit(text),
+            steps,
+            usage,
+        })
+    }
+
+    /// Runs the model's calls to our plugins in parallel; answers the `tool` messages.
+    async fn run_tools(
+        &self,
+        session_id: &str,
+        tools: &BTreeMap<String, Arc<PluginEntry>>,
+        calls: &[ToolCall],
+        steps: &mut Vec<Step>,
+        tx: &Sender,
+    ) -> Result<Vec<ChatMessage>, ChatError> {
+        if calls.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut logged = Vec::new();
+        let mut runs = Vec::new();
+        for call in calls {
+            let arguments = parse_arguments(&call.function.arguments);
+            let entry = tools.get(&call.function.name);
+            let plugin = entry.map_or_else(|| call.function.name.clone(), |e| e.info.name.clone());
+            let shown = arguments
+                .clone()
+                .unwrap_or_else(|_| Value::String(call.function.arguments.clone()));
+            logged.push(NewEvent::tool_call(
+                session_id,
+                &call.id,
+                &plugin,
+                shown.clone(),
+            ));
+            let step = Step::ToolCall {
+                id: call.id.clone(),
+                plugin: plugin.clone(),
+                arguments: shown,
+            };
+            let _ = tx.send(Progress::Step(step.clone()));
+            steps.push(step);
+            let executor = self.inner.executor.clone();
+            let entry = entry.cloned();
+            let session_id = session_id.to_owned();
+            let id = call.id.clone();
+            runs.push(async move {
+                let outcome: Result<Result<Value, String>, ChatError> = match (entry, arguments) {
+                    (None, _) => Ok(Err(format!("unknown tool '{plugin}'"))),
+                    (Some(_), Err(error)) => Ok(Err(error)),
+                    (Some(entry), Ok(arguments)) => {
+                        let input = codex_host::tools::tool_input(&entry, arguments);
+                        let request = ExecutionRequest::new(entry.info.name.clone(), input)
+                            .with_session(session_id);
+                        match executor.execute(request, ExecutionSource::Chat).await {
+                            Ok(logged) => Ok(Ok(logged.execution.result)),
+                            Err(ExecuteError::Plugin { error, .. }) => Ok(Err(error.to_string())),
+                            Err(ExecuteError::InvalidSession(e)) => {
+                                Err(ChatError::InvalidSession(e))
+                            }
+                            Err(ExecuteError::Store(e)) => Err(ChatError::Store(e)),
+                        }
+                    }
+                };
+                (id, plugin, outcome)
+            });
+        }
+        self.inner
+            .executor
+            .store()
+            .append(logged)
+            .await
+            .map_err(ChatError::Store)?;
+        let mut results = Vec::new();
+        let mut events = Vec::new();
+        for (id, plugin, outcome) in futures::future::join_all(runs).await {
+            let outcome = outcome?;
+            let (content, step) = match outcome {
+                Ok(output) => {
+                    events.push(NewEvent::tool_result(
+                        session_id,
+                        &id,
+                        &plugin,
+                        output.clone(),
+                        false,
+                    ));
+                    (
+                        render_for_model(&output),
+                        Step::ToolResult {
+                            id: id.clone(),
+                            plugin,
+                            ok: true,
+                            output: Some(output),
+                            error: None,
+                        },
+                    )
+                }
+                Err(error) => {
+                    events.push(NewEvent::tool_result(
+                        session_id,
+                        &id,
+                        &plugin,
+                        json!({ "error": error }),
+                        true,
+                    ));
+                    (
+                        json!({ "error": error }).to_string(),
+                        Step::ToolResult {
+                            id: id.clone(),
+                            plugin,
+                            ok: false,
+                            output: None,
+                            error: Some(error),
+                        },
+                    )
+                }
+            };
+            let _ = tx.send(Progress::Step(step.clone()));
+            steps.push(step);
+            results.push(ChatMessage::tool(id, content));
+        }
+        self.inner
+            .executor
+            .store()
+            .append(events)
+            .await
+            .map_err(ChatError::Store)?;
+        Ok(results)
+    }
+}
+
+/// One model call through the chain; text deltas go to `tx` as they arrive.
+pub(super) async fn call_model(
+    chain: &ProviderChain,
+    request: &ChatCompletionRequest,
+    tx: Option<&Sender>,
+) -> Result<(ChatMessage, Usage), ChatError> {
+    let mut stream = chain
+        .stream(request)
+        .await
+        .map_err(|failures| ChatError::Provider { failures })?;
+    let mut assembler = ChunkAssembler::default();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|failure| ChatError::Provider {
+            failures: vec![failure],
+        })?;
+        if let Some(text) = assembler.push(&chunk)
+            && let Some(tx) = tx
+        {
+            let _ = tx.send(Progress::Delta(text));
+        }
+    }
+    let usage = assembler.usage().unwrap_or_default();
+    Ok((assembler.finish(), usage))
+}
+
+/// Tool names must match `^[a-zA-Z0-9_-]{1,64}$`.
+fn tool_name(plugin: &str) -> String {
+    let name: String = plugin
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    if name.is_empty() {
+        "_".to_owned()
+    } else {
+        name
+    }
+}
+
+/// A tool call's arguments: JSON text, empty meaning `{}`.
+fn parse_arguments(text: &str) -> Result<Value, String> {
+    if text.trim().is_empty() {
+        return Ok(json!({}));
+    }
+    serde_json::from_str(text).map_err(|e| format!("the arguments are not valid JSON: {e}"))
+}
+
+/// What the model reads of a tool's output: a string as is, anything else as JSON text.
+fn render_for_model(output: &Value) -> String {
+    match output {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_names_are_sanitised() {
+        assert_eq!(
+            tool_name("time__get_current_time"),
+            "time__get_current_time"
+        );
+        assert_eq!(tool_name("a.b c"), "a_b_c");
+        assert_eq!(tool_name(&"x".repeat(80)).len(), 64);
+    }
+}
