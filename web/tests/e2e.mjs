@@ -1,7 +1,7 @@
 // The web UI in real headless Chromium, driven by playwright-core (never a downloaded
 // browser). Run by the `web` test of crates/codexcontinue (tests/it/web.rs), which starts the
 // real binary with a scripted model, a Python plugin `form_demo`, a Wasm plugin `word_count`
-// and a broken plugin file, and a second server that requires an API key.
+// and a broken plugin file, and a second server that requires an API key and has no model.
 //
 // Environment: CODEX_E2E_URL, CODEX_E2E_KEYED_URL, CODEX_E2E_KEY, CODEX_E2E_SHOTS (folder for
 // screenshots), CODEX_TEST_NPM (playwright-core, axe-core), CODEX_TEST_CHROMIUM.
@@ -412,9 +412,10 @@ for (const theme of ['light', 'dark']) {
   });
 }
 
+const keyed = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+const p = await newPage(keyed);
+
 await check('with API keys the page works only after the key is entered', async () => {
-  const keyed = await browser.newContext({ viewport: { width: 1280, height: 860 } });
-  const p = await newPage(keyed);
   const authorizations = [];
   p.on('request', (request) => {
     if (request.url().includes('/api/')) authorizations.push(request.headers().authorization || '');
@@ -441,8 +442,19 @@ await check('with API keys the page works only after the key is entered', async 
   await q.goto(`${KEYED_URL}/#/plugins`);
   await q.waitForSelector('dialog[open] #api-key');
   await other.close();
-  await keyed.close();
 });
+
+await check('without a model the chat says how to configure one, and /run still works', async () => {
+  // The keyed server has no model; the key is still in this tab.
+  await p.goto(`${KEYED_URL}/#/chat/e2e-no-model`);
+  const notice = p.locator('[data-no-model]');
+  await notice.waitFor();
+  assert((await notice.textContent()).includes('[[model.providers]]'), await notice.textContent());
+  await p.fill('#chat-input', '/run echo hello');
+  await p.press('#chat-input', 'Enter');
+  await p.waitForSelector('.tool[data-plugin="echo"][data-status="ok"]');
+});
+await keyed.close();
 
 await check('no script error and no CSP violation on any page', async () => {
   assert(pageErrors.length === 0, `\n  ${pageErrors.join('\n  ')}`);

@@ -1,7 +1,7 @@
 //! The web UI in a real browser: `web/tests/e2e.mjs` drives headless Chromium (Debian's, through
 //! playwright-core) against the real binary, with a scripted OpenAI-protocol model, a Python
 //! plugin, a Wasm plugin built from source and a plugin file that fails to load; and against a
-//! second server that requires an API key.
+//! second server that requires an API key and has no model.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -33,6 +33,7 @@ const CHECKS: &[&str] = &[
     "screenshots and axe in the light theme report no serious or critical violation",
     "screenshots and axe in the dark theme report no serious or critical violation",
     "with API keys the page works only after the key is entered",
+    "without a model the chat says how to configure one, and /run still works",
     "no script error and no CSP violation on any page",
 ];
 
@@ -83,8 +84,9 @@ fn required_env(name: &str) -> String {
     })
 }
 
-/// A folder with `plugins/` (the test plugins) and a config naming `model` and `extra`.
-fn server_dir(model: &ScriptedServer, extra: &str) -> tempfile::TempDir {
+/// A folder with `plugins/` (the test plugins) and a config with `extra`, and `model` as the
+/// model when given.
+fn server_dir(model: Option<&ScriptedServer>, extra: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let plugins = dir.path().join("plugins");
     std::fs::create_dir(&plugins).unwrap();
@@ -95,13 +97,16 @@ fn server_dir(model: &ScriptedServer, extra: &str) -> tempfile::TempDir {
         std::fs::copy(wasm.join(file), plugins.join(file))
             .unwrap_or_else(|e| panic!("{file} from {}: {e}", wasm.display()));
     }
+    let model = model.map_or(String::new(), |model| {
+        format!(
+            "[[model.providers]]\nname = \"scripted\"\nbase_url = \"{}\"\n\
+             model = \"scripted-model\"\ntimeout_ms = 60000\nmax_retries = 0\n",
+            model.base_url()
+        )
+    });
     std::fs::write(
         dir.path().join("codexcontinue.toml"),
-        format!(
-            "watch = false\n{extra}\n[[model.providers]]\nname = \"scripted\"\n\
-             base_url = \"{}\"\nmodel = \"scripted-model\"\ntimeout_ms = 60000\nmax_retries = 0\n",
-            model.base_url()
-        ),
+        format!("watch = false\n{extra}\n{model}"),
     )
     .unwrap();
     dir
@@ -127,9 +132,10 @@ async fn the_web_ui_works_in_headless_chromium() {
         Scripted::slow(Duration::from_secs(30), Scripted::reply("too late")),
     ])
     .await;
-    let dir = server_dir(&model, "");
+    let dir = server_dir(Some(&model), "");
     let (_server, url) = crate::serve_in(dir.path(), &[]).await;
-    let keyed_dir = server_dir(&model, &format!("api_keys = [\"{KEY}\"]"));
+    // The second server has no model: its chat says how to configure one.
+    let keyed_dir = server_dir(None, &format!("api_keys = [\"{KEY}\"]"));
     let (_keyed, keyed_url) = crate::serve_in(keyed_dir.path(), &[]).await;
 
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-screenshots");
