@@ -2,7 +2,7 @@
 # Load benchmark of dynamic plugins through POST /api/plugins/execute, in one run, side by side:
 #   echo       ours, the built-in native echo
 #   wasm_echo  ours, examples/plugins/wasm_echo built to wasm_echo_plugin.wasm (Extism)
-#   py_echo    ours, plugins/py_echo_plugin.py with its manifest (pool_size = 2 workers)
+#   py_echo    ours, plugins/py_echo_plugin.py with its manifest ([python] pool_size = 2 workers)
 #   fastapi    the reference of ../shared/bench/peer_fastapi with 2 workers, its echo plugin
 # It builds our server in release and the Wasm examples, starts ours with a plugins folder
 # holding the two echo plugins and the reference with 2 workers, then runs wrk -t2 -c64 with

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the third-party programs the tests talk to, when missing, under
 # $HOME/.cache/codexcontinue (or CODEX_TOOLS_DIR):
-#   venv/  a Python virtualenv with the official `openai` and `mcp` SDKs and `mcp-server-time`
+#   venv/  a Python virtualenv with the official `openai` and `mcp` SDKs, `mcp-server-time`, and
+#          `streamlit` (its AppTest harness runs the original-style frontend page)
 #   npm/   the npm package @modelcontextprotocol/server-everything; playwright-core and
 #          axe-core for the web UI's browser tests; typescript and the vendored UI libraries
 #          (for their type declarations) for the UI's type check
@@ -13,7 +14,7 @@ set -euo pipefail
 tools="${CODEX_TOOLS_DIR:-$HOME/.cache/codexcontinue}"
 venv="$tools/venv"
 npm_dir="$tools/npm"
-python_packages=(openai mcp mcp-server-time)
+python_packages=(openai mcp mcp-server-time streamlit)
 # name@version; the UI libraries are the versions web/VENDOR.md pins.
 npm_packages=(
     @modelcontextprotocol/server-everything@latest

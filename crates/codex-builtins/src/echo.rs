@@ -20,7 +20,7 @@ impl EchoPlugin {
             .with_version(VERSION)
             .with_author(AUTHOR)
             .with_category("utility")
-            .with_example(json!("Hello, CodexContinue!"))
+            .with_example(json!({"message": "Hello, CodexContinue!"}))
             .with_input_schema(json!({
                 "type": "object",
                 "description": "Any JSON value (a plain string works too); it comes back unchanged under \"echo\".",

@@ -1,6 +1,6 @@
 """CodexContinue Python plugin worker.
 
-Runs one plugin class and answers line-delimited JSON-RPC 2.0 requests from the host:
+Runs one plugin and answers line-delimited JSON-RPC 2.0 requests from the host:
 one request per line on the inherited stdin, one response per line on the inherited
 stdout. Before any plugin code runs, both protocol streams are moved to private file
 descriptors: fd 0 becomes /dev/null and fd 1 (and `sys.stdout`) become stderr, so a
@@ -9,7 +9,15 @@ plugin's `print`, a C extension's writes or a subprocess can never corrupt the p
 Usage: python codex_worker.py <plugin file> <class name>
 
 Methods: `describe` (metadata), `initialize` ({"config": ...}, the manifest's `[config]`),
-`execute` ({"data": ...}), `shutdown`.
+`execute` ({"data": ..., "context": {"session_id": ...}}), `shutdown`.
+
+The plugin is the class named the PascalCase of the file stem; else a module-level
+instance (`plugin = ShellPlugin()`); else the one class in the file that subclasses a
+plugin base class (`codexcontinue.PluginInterface`, `app.plugins.interface.CodexTool`,
+`app.brain.core.base.CodexTool`). A plugin with `execute(data)` gets the decoded JSON;
+one with only `run` (the original `app.brain.core.base.CodexTool` style) gets
+`run(text, session_id)`, or `run(text)` when it takes one argument. Coroutines returned
+by any of these are run to completion on the worker's own event loop.
 The error codes below are mirrored in the host's `python/protocol.rs`.
 """
 
@@ -26,7 +34,21 @@ NOT_SERIALISABLE = -32001
 LOAD_FAILED = -32002
 
 TRACEBACK_TAIL = 3000
-METADATA_KEYS = ("name", "description", "version", "author", "category")
+METADATA_KEYS = ("name", "description", "version", "author", "category", "updated_at")
+# Import names whose PyPI package is named differently, for the missing-package hint.
+PACKAGE_OF_MODULE = {
+    "PIL": "Pillow",
+    "bs4": "beautifulsoup4",
+    "cv2": "opencv-python",
+    "dateutil": "python-dateutil",
+    "docx": "python-docx",
+    "dotenv": "python-dotenv",
+    "fitz": "PyMuPDF",
+    "git": "GitPython",
+    "jwt": "PyJWT",
+    "sklearn": "scikit-learn",
+    "yaml": "PyYAML",
+}
 
 _encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
@@ -84,7 +106,44 @@ def exception_line(rid, exc):
     kind = type(exc).__name__
     code = INVALID_INPUT if isinstance(exc, ValueError) else PLUGIN_ERROR
     data = {"type": kind, "traceback": traceback_tail(exc)}
-    return error_line(rid, code, "%s: %s" % (kind, exc), data)
+    message = "%s: %s" % (kind, exc)
+    hint = missing_package_hint(exc)
+    if hint is not None:
+        message = "%s (%s)" % (message, hint)
+    return error_line(rid, code, message, data)
+
+
+def missing_package_hint(exc):
+    """For a `ModuleNotFoundError`, which package to install and how, for this very
+    interpreter (the one the host runs the plugin's workers with); otherwise `None`."""
+    name = getattr(exc, "name", None)
+    if not isinstance(exc, ModuleNotFoundError) or not isinstance(name, str) or not name:
+        return None
+    top = name.partition(".")[0]
+    if top == "app":
+        # The shims provide only the plugin base classes of the original application.
+        return (
+            "the module '%s' is part of the original project's application, which CodexContinue "
+            "does not provide (only app.plugins.interface and app.brain.core.base are there)" % name
+        )
+    if top != name:
+        import importlib.util
+
+        try:
+            if importlib.util.find_spec(top) is not None:
+                return None  # The package is there; what is missing is inside it.
+        except Exception:
+            return None
+    package = PACKAGE_OF_MODULE.get(top, top)
+    python = sys.executable or "python3"
+    if " " in python:
+        python = '"%s"' % python
+    return "the Python package '%s' is not installed for %s, the interpreter the workers use; install it with: %s -m pip install %s" % (
+        package,
+        python,
+        python,
+        package,
+    )
 
 
 def load(plugin_path, class_name):
@@ -107,22 +166,99 @@ def load(plugin_path, class_name):
     except LoadFailure:
         raise
     except BaseException as exc:  # SyntaxError, ImportError, even SystemExit at import.
-        raise LoadFailure(traceback_tail(exc, skip_frames=0)) from None
+        raise LoadFailure(import_failure(exc)) from None
+    return find_plugin(module, module_name, class_name, os.path.basename(plugin_path))
 
-    cls = getattr(module, class_name, None)
-    if cls is None:
-        classes = sorted(n for n, v in vars(module).items() if isinstance(v, type) and v.__module__ == module_name)
-        found = ", ".join(classes) if classes else "none"
-        raise LoadFailure(
-            "%s defines no class %s (the PascalCase of the file name); classes found: %s"
-            % (os.path.basename(plugin_path), class_name, found)
-        )
+
+def import_failure(exc):
+    """The load error of a file whose import raised `exc`: the traceback, after a line
+    saying which package to install when one is missing."""
+    text = traceback_tail(exc, skip_frames=0)
+    hint = missing_package_hint(exc)
+    if hint is not None:
+        text = "%s\n%s" % (hint[0].upper() + hint[1:], text)
+    return text
+
+
+def plugin_bases():
+    """Every base class a plugin file may subclass."""
+    from app.brain.core.base import CodexTool
     from codexcontinue import PluginInterface
 
-    if not isinstance(cls, type):
-        raise LoadFailure("%s is not a class" % class_name)
-    if not issubclass(cls, PluginInterface) and not callable(getattr(cls, "execute", None)):
-        raise LoadFailure("%s neither subclasses PluginInterface nor has an execute method" % class_name)
+    return (PluginInterface, CodexTool)
+
+
+def has_entry_point(obj):
+    return callable(getattr(obj, "execute", None)) or callable(getattr(obj, "run", None))
+
+
+def find_plugin(module, module_name, class_name, file_name):
+    """The plugin object of an imported module (see the module docstring for the order)."""
+    bases = plugin_bases()
+    members = vars(module)
+    cls = members.get(class_name)
+    if cls is not None:
+        if not isinstance(cls, type):
+            raise LoadFailure("%s is not a class" % class_name)
+        if not issubclass(cls, bases) and not has_entry_point(cls):
+            raise LoadFailure(
+                "%s neither subclasses PluginInterface or CodexTool nor has an execute or run method" % class_name
+            )
+        # A file that also makes its own instance (`plugin = X()`) keeps that one.
+        for value in members.values():
+            if type(value) is cls:
+                return value
+        return instantiate(cls)
+
+    instance = members.get("plugin")
+    if (
+        instance is not None
+        and not isinstance(instance, (type, type(sys)))
+        and (isinstance(instance, bases) or has_entry_point(instance))
+    ):
+        return instance
+    instances = []
+    for value in members.values():
+        if isinstance(value, bases) and type(value).__module__ == module_name and all(value is not i for i in instances):
+            instances.append(value)
+    if len(instances) == 1:
+        return instances[0]
+    if len(instances) > 1:
+        raise LoadFailure(
+            "%s has no class %s (the PascalCase of the file name) and several module-level plugin instances "
+            "(of %s); set `plugin = <the one to load>`"
+            % (file_name, class_name, ", ".join(sorted({type(i).__name__ for i in instances})))
+        )
+
+    classes = sorted(
+        (
+            v
+            for v in members.values()
+            if isinstance(v, type)
+            and v.__module__ == module_name
+            and issubclass(v, bases)
+            and not getattr(v, "__abstractmethods__", None)
+        ),
+        key=lambda c: c.__name__,
+    )
+    if len(classes) == 1:
+        return instantiate(classes[0])
+    if len(classes) > 1:
+        raise LoadFailure(
+            "%s has no class %s (the PascalCase of the file name) and several plugin classes (%s); "
+            "rename the one to load %s, or set `plugin = <an instance>`"
+            % (file_name, class_name, ", ".join(c.__name__ for c in classes), class_name)
+        )
+    defined = sorted(n for n, v in members.items() if isinstance(v, type) and v.__module__ == module_name)
+    raise LoadFailure(
+        "%s holds no plugin: looked for a class %s (the PascalCase of the file name), then a module-level "
+        "instance (`plugin = %s()`), then a single class subclassing PluginInterface or CodexTool "
+        "(from app.plugins.interface, app.brain.core.base or codexcontinue); classes found: %s"
+        % (file_name, class_name, class_name, ", ".join(defined) if defined else "none")
+    )
+
+
+def instantiate(cls):
     try:
         return cls()
     except BaseException as exc:
@@ -136,7 +272,14 @@ def describe(instance):
         value = getattr(instance, key, None)
         if value is None or callable(value):
             continue
+        if key == "updated_at" and callable(getattr(value, "isoformat", None)):
+            value = value.isoformat()
         meta[key] = value if isinstance(value, str) else str(value)
+    requirements = getattr(instance, "requirements", None)
+    if isinstance(requirements, str):
+        requirements = [requirements]
+    if isinstance(requirements, (list, tuple)):
+        meta["requirements"] = [r if isinstance(r, str) else str(r) for r in requirements]
     if "description" not in meta:
         doc = type(instance).__dict__.get("__doc__")
         if isinstance(doc, str) and doc.strip():
@@ -162,15 +305,58 @@ def describe(instance):
 def call_hook(instance, name):
     hook = getattr(instance, name, None)
     if callable(hook):
-        hook()
+        settle(hook())
+
+
+_loop = None
+
+
+def settle(result):
+    """`result` itself, or what it resolves to when it is awaitable (an `async def` hook or
+    entry point). One event loop serves the worker's whole life, so a plugin may keep
+    loop-bound resources (clients, locks) from one call to the next."""
+    if not hasattr(type(result), "__await__"):
+        return result
+    global _loop
+    if _loop is None:
+        import asyncio
+
+        _loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(_loop)
+    return _loop.run_until_complete(result)
+
+
+def entry_point(instance):
+    """How calls reach the plugin: `(execute, None)` for `execute(data)`, else `(None, run)`
+    where `run(data, session_id)` adapts the plugin's `run` (the original
+    `app.brain.core.base.CodexTool`)."""
+    execute = getattr(instance, "execute", None)
+    if callable(execute):
+        return execute, None
+    run = getattr(instance, "run", None)
+    if not callable(run):
+        return None, None
+    if takes_arguments(run, 2):
+        return None, lambda data, session_id: run(as_text(data), session_id)
+    return None, lambda data, session_id: run(as_text(data))
+
+
+def as_text(data):
+    """A plain string as is; any other input as JSON text."""
+    return data if isinstance(data, str) else _encode(data)
 
 
 def takes_an_argument(hook):
     """Whether `hook` can be called with one positional argument."""
+    return takes_arguments(hook, 1)
+
+
+def takes_arguments(hook, count):
+    """Whether `hook` can be called with `count` positional arguments."""
     import inspect
 
     try:
-        inspect.signature(hook).bind(None)
+        inspect.signature(hook).bind(*([None] * count))
     except TypeError:
         return False
     except ValueError:  # No signature to inspect (some builtins): the original convention.
@@ -186,16 +372,18 @@ def initialize(instance, config):
     if not callable(hook):
         return
     if takes_an_argument(hook):
-        hook(config)
+        settle(hook(config))
     else:
-        hook()
+        settle(hook())
 
 
 def serve(proto_in, out_fd, instance, load_error):
     """The request loop: one line in, one line out, until the host closes stdin."""
     readline = proto_in.readline
     loads = json.loads
-    execute = getattr(instance, "execute", None)
+    execute, run = entry_point(instance) if instance is not None else (None, None)
+    if load_error is None and execute is None and run is None:
+        load_error = "%s has neither an execute nor a run method" % type(instance).__name__
     while True:
         line = readline()
         if not line:
@@ -214,7 +402,14 @@ def serve(proto_in, out_fd, instance, load_error):
             continue
         if method == "execute":
             try:
-                result = execute(request["params"]["data"])
+                params = request["params"]
+                if execute is not None:
+                    result = execute(params["data"])
+                else:
+                    context = params.get("context") or {}
+                    result = run(params["data"], context.get("session_id", "default"))
+                if hasattr(type(result), "__await__"):
+                    result = settle(result)
             except Exception as exc:
                 send(out_fd, exception_line(rid, exc))
                 continue

@@ -73,14 +73,19 @@ impl PluginSettings {
 }
 
 /// Everything the host needs to know, already validated by the binary.
+///
+/// [`HostConfig::default`] holds the defaults the binary's config file starts from, so
+/// they are written down once, here.
 #[derive(Debug, Clone)]
 pub struct HostConfig {
+    /// The plugins folder (`plugins` by default, relative to the working directory).
     pub plugins_dir: PathBuf,
     pub limits: Limits,
     /// alias → plugin name.
     pub aliases: BTreeMap<String, String>,
     pub plugins: BTreeMap<String, PluginSettings>,
-    /// Watch the folder and reload on change.
+    /// Whether the folder should be watched and reloaded on change (on by default); the
+    /// caller acts on it with [`crate::PluginManager::watch`].
     pub watch: bool,
     /// How long `initialize` may take.
     pub init_timeout: Duration,
@@ -95,10 +100,91 @@ impl HostConfig {
             limits: Limits::default(),
             aliases: default_aliases(),
             plugins: BTreeMap::new(),
-            watch: false,
+            watch: true,
             init_timeout: Duration::from_secs(30),
             mcp_servers: BTreeMap::new(),
         }
+    }
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig::new("plugins")
+    }
+}
+
+/// Settings for every Python plugin; a manifest's `[python]` table overrides
+/// `interpreter` and `pool_size` per plugin.
+///
+/// Defined here rather than in [`crate::python`] so that its defaults are readable in
+/// builds without the `python` feature (the binary's config file shows them).
+#[derive(Debug, Clone)]
+pub struct PythonOptions {
+    /// The interpreter to run workers with: a name looked up in `PATH` or a path.
+    pub interpreter: PathBuf,
+    /// Workers per plugin, so that many calls of one plugin run in parallel.
+    pub pool_size: usize,
+    /// How long a worker may take to start and import its plugin.
+    pub start_timeout: Duration,
+    /// How long `shutdown()` may take, and then how long the worker gets to exit.
+    pub shutdown_grace: Duration,
+    /// The longest response line accepted from a worker; a longer one kills it.
+    pub max_line_bytes: usize,
+    /// How much of a worker's stderr is kept for crash reports.
+    pub stderr_tail_bytes: usize,
+}
+
+impl Default for PythonOptions {
+    fn default() -> Self {
+        PythonOptions {
+            interpreter: PathBuf::from("python3"),
+            pool_size: 1,
+            start_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(2),
+            max_line_bytes: 64 * 1024 * 1024,
+            stderr_tail_bytes: 4096,
+        }
+    }
+}
+
+/// How the Wasm runtime compiles and bounds modules when their manifest is silent.
+///
+/// Defined here rather than in [`crate::wasm`] so that its defaults are readable in
+/// builds without the `wasm` feature.
+#[derive(Debug, Clone)]
+pub struct WasmOptions {
+    /// Where compiled modules are kept across restarts; `None` is
+    /// `$XDG_CACHE_HOME/codexcontinue/wasm`, else `$HOME/.cache/codexcontinue/wasm`.
+    /// When the folder cannot be used, modules are compiled without a cache (and a warning
+    /// is logged), which is slower but works.
+    pub cache_dir: Option<PathBuf>,
+    /// Linear memory cap of one instance, when the manifest's `[wasm]` has no `memory_limit_mb`.
+    pub default_memory_limit_mb: u32,
+    /// How long one call may run inside Wasm, when the manifest has no `timeout_ms`.
+    /// The host's per-call deadline (which the config file may shorten) also stops a call.
+    pub default_timeout: Duration,
+    /// Instances kept per plugin for concurrent calls, when the manifest's `[wasm]` has no
+    /// `pool_size`.
+    pub default_pool_size: usize,
+}
+
+impl Default for WasmOptions {
+    fn default() -> Self {
+        WasmOptions {
+            cache_dir: None,
+            default_memory_limit_mb: 64,
+            default_timeout: Duration::from_secs(30),
+            default_pool_size: std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(4),
+        }
+    }
+}
+
+impl WasmOptions {
+    pub fn with_cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = Some(dir.into());
+        self
     }
 }
 

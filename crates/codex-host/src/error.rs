@@ -9,8 +9,4 @@ pub enum HostError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("alias '{alias}' points to unknown plugin '{target}'")]
-    BadAlias { alias: String, target: String },
-    #[error("two plugins are named '{0}'")]
-    DuplicateName(String),
 }

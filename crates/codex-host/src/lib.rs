@@ -21,12 +21,13 @@ pub mod python;
 #[cfg(feature = "wasm")]
 pub mod wasm;
 
-pub use config::{HostConfig, Limits, PluginSettings};
+pub use codex_plugin::NativePlugin;
+pub use config::{HostConfig, Limits, PluginSettings, PythonOptions, WasmOptions};
 pub use discovery::PluginFile;
 pub use error::HostError;
-pub use manager::{Execution, ExecutionRequest, NativePlugin, PluginManager, PluginManagerBuilder};
-pub use manifest::Manifest;
+pub use manager::{Execution, ExecutionRequest, PluginManager, PluginManagerBuilder};
+pub use manifest::{Manifest, PythonManifest, WasmManifest};
 pub use mcp::McpServerConfig;
 pub use registry::{LoadError, PluginEntry};
-pub use runtime::Runtime;
+pub use runtime::{LoadFailure, Runtime};
 pub use watch::FolderWatch;

@@ -1,34 +1,35 @@
 //! The PluginManager: builds the registry from built-in plugins and the plugins folder,
 //! executes calls, switches plugins on and off, reloads and shuts down.
+//!
+//! This file is the core (the manager, its builder, calls and switches); loading lives in
+//! [`load`], folder reloads and the one publish step in [`reload`], and run-time groups
+//! (MCP servers' tools) in [`group`].
+
+mod group;
+mod load;
+mod reload;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use codex_plugin::{
-    ExecContext, MemoryView, Plugin, PluginDirectory, PluginError, PluginKind, PluginSummary,
+    ExecContext, MemoryView, NativePlugin, Plugin, PluginDirectory, PluginError, PluginSummary,
 };
 use parking_lot::Mutex;
 use serde_json::Value;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{HostConfig, PluginSettings};
-use crate::discovery::{self, PluginFile};
+use crate::config::HostConfig;
 use crate::guard;
-use crate::manifest::Manifest;
 use crate::mcp::{McpServerConfig, Supervisor};
 use crate::registry::{LoadError, PluginEntry, Registry};
 use crate::runtime::Runtime;
-
-/// A plugin compiled into the binary.
-pub struct NativePlugin {
-    pub plugin: Arc<dyn Plugin>,
-    /// `shell` is off until config enables it; everything else is on.
-    pub enabled_by_default: bool,
-}
+use crate::tools::Toolbox;
 
 /// One call to make.
 #[derive(Debug, Clone)]
@@ -81,7 +82,7 @@ struct Inner {
     overrides: Mutex<HashMap<String, bool>>,
     memory: Option<Arc<dyn MemoryView>>,
     directory: Arc<dyn PluginDirectory>,
-    /// One reload at a time.
+    /// One change of the registry at a time (a folder reload or a group replacement).
     reload_lock: tokio::sync::Mutex<()>,
     /// Bumped after every change of the plugin list (for MCP `list_changed`, the UI).
     generation: watch::Sender<u64>,
@@ -190,6 +191,11 @@ impl PluginManager {
         self.inner.registry.load().resolve(name).cloned()
     }
 
+    /// The enabled plugins as model tools, leaving out the plugins named in `exclude`.
+    pub fn toolbox<S: AsRef<str>>(&self, exclude: &[S]) -> Toolbox {
+        Toolbox::new(self.list(), exclude)
+    }
+
     /// A receiver that changes whenever the plugin list or a plugin's state changes.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.inner.generation.subscribe()
@@ -212,7 +218,7 @@ impl PluginManager {
         let entry = self.get(&canonical)?;
         entry.set_enabled(enabled);
         tracing::info!(plugin = %entry.info.name, enabled, "plugin switched");
-        self.inner.generation.send_modify(|g| *g += 1);
+        self.bump_generation();
         Ok(entry)
     }
 
@@ -274,277 +280,6 @@ impl PluginManager {
         })
     }
 
-    /// Rescans the plugins folder: new files load, changed files replace their plugin,
-    /// removed files unload. A file that fails to load leaves its previous version serving.
-    pub async fn reload(&self) {
-        let _one_at_a_time = self.inner.reload_lock.lock().await;
-        let previous = self.inner.registry.load_full();
-        let mut next = Registry::default();
-        let mut retired: Vec<Arc<PluginEntry>> = Vec::new();
-
-        for entry in previous.order.iter().filter(|e| e.source.is_none()) {
-            next.order.push(entry.clone());
-        }
-        let mut scan_failed = false;
-        let files = match discovery::scan(&self.inner.config.plugins_dir) {
-            Ok(files) => files,
-            Err(e) => {
-                scan_failed = true;
-                tracing::warn!(error = %e, "plugins folder unreadable; keeping what is loaded");
-                next.load_errors.push(LoadError {
-                    file: self.inner.config.plugins_dir.display().to_string(),
-                    plugin: None,
-                    error: e.to_string(),
-                });
-                previous
-                    .order
-                    .iter()
-                    .filter(|e| e.source.is_some())
-                    .for_each(|e| next.order.push(e.clone()));
-                Vec::new()
-            }
-        };
-        let mut seen_sources = Vec::new();
-        let mut declared = BTreeMap::new();
-        let was_declared = self.inner.manifest_mcp.lock().clone();
-        for file in files {
-            seen_sources.push(file.path.clone());
-            if file.is_manifest_only() {
-                let name = &file.name.name;
-                match &file.manifest {
-                    Ok(Some(Manifest {
-                        mcp: Some(server), ..
-                    })) => {
-                        if self.inner.config.mcp_servers.contains_key(name) {
-                            next.load_errors.push(LoadError {
-                                file: file.path.display().to_string(),
-                                plugin: None,
-                                error: format!(
-                                    "MCP server '{name}' is already configured in the config file"
-                                ),
-                            });
-                        } else {
-                            declared.insert(name.clone(), server.clone());
-                        }
-                        continue;
-                    }
-                    // A manifest that no longer parses keeps its server running.
-                    Err(_) if was_declared.contains_key(name) => {
-                        declared.insert(name.clone(), was_declared[name].clone());
-                    }
-                    _ => {}
-                }
-            }
-            let old = previous
-                .order
-                .iter()
-                .find(|e| e.source.as_deref() == Some(file.path.as_path()))
-                .cloned();
-            if let Some(old) = &old
-                && old.fingerprint.as_ref() == Some(&file.fingerprint)
-            {
-                next.order.push(old.clone());
-                continue;
-            }
-            match self.load_file(&file).await {
-                Ok(Some(entry)) => {
-                    if let Some(old) = old {
-                        retired.push(old);
-                    }
-                    next.order.push(entry);
-                }
-                Ok(None) => {}
-                Err(error) => {
-                    tracing::warn!(file = %file.path.display(), %error, "plugin failed to load");
-                    next.load_errors.push(LoadError {
-                        file: file.path.display().to_string(),
-                        plugin: Some(file.name.name.clone()),
-                        error,
-                    });
-                    if let Some(old) = old {
-                        next.order.push(old);
-                    }
-                }
-            }
-        }
-        for entry in previous.order.iter().filter(|e| e.source.is_some()) {
-            let gone = entry
-                .source
-                .as_ref()
-                .is_some_and(|s| !seen_sources.contains(s));
-            if gone {
-                retired.push(entry.clone());
-            }
-        }
-        next.load_errors
-            .extend(self.inner.group_errors.lock().values().cloned());
-        self.index(&mut next);
-        let changed = next.order.len() != previous.order.len()
-            || next
-                .order
-                .iter()
-                .zip(&previous.order)
-                .any(|(a, b)| !Arc::ptr_eq(a, b))
-            || next.load_errors != previous.load_errors;
-        let next = Arc::new(next);
-        self.inner.registry.store(next.clone());
-        self.apply_overrides(&next);
-        if changed {
-            self.inner.generation.send_modify(|g| *g += 1);
-        }
-        for entry in retired {
-            tokio::spawn(retire(entry));
-        }
-        if scan_failed {
-            declared = was_declared;
-        }
-        let (start, stop): (Vec<_>, Vec<_>) = {
-            let mut running = self.inner.manifest_mcp.lock();
-            let start = declared
-                .iter()
-                .filter(|(name, config)| running.get(*name) != Some(*config))
-                .map(|(name, config)| (name.clone(), config.clone()))
-                .collect();
-            let stop = running
-                .keys()
-                .filter(|name| !declared.contains_key(*name))
-                .cloned()
-                .collect();
-            *running = declared;
-            (start, stop)
-        };
-        // Servers publish their tools under the reload lock: start and stop them without it.
-        drop(_one_at_a_time);
-        for name in stop {
-            self.stop_mcp_server(&name).await;
-        }
-        for (name, config) in start {
-            if config.enabled {
-                self.start_mcp_server(&name, config).await;
-            } else {
-                self.stop_mcp_server(&name).await;
-            }
-        }
-    }
-
-    /// Stops the MCP server `name` and unregisters its tools.
-    pub(crate) async fn stop_mcp_server(&self, name: &str) {
-        let old = self.inner.mcp.lock().await.remove(name);
-        if let Some(old) = old {
-            old.stop().await;
-        }
-        let group = crate::mcp::group_id(name);
-        self.replace_group(&group, PluginKind::Mcp, Vec::new(), None)
-            .await;
-    }
-
-    /// Replaces every plugin of run-time group `group` (an MCP server's tools) with
-    /// `plugins`, which are ready to run (no `initialize`), and records `error` as the
-    /// group's load error (`None` clears it). Folder reloads keep groups as they are.
-    /// A plugin whose name is already taken by another plugin is left out, with a load error.
-    pub async fn replace_group(
-        &self,
-        group: &str,
-        kind: PluginKind,
-        plugins: Vec<Arc<dyn Plugin>>,
-        error: Option<LoadError>,
-    ) {
-        let _one_at_a_time = self.inner.reload_lock.lock().await;
-        let previous = self.inner.registry.load_full();
-        let mut next = Registry::default();
-        let mut retired = Vec::new();
-        for entry in &previous.order {
-            if entry.group.as_deref() == Some(group) {
-                retired.push(entry.clone());
-            } else {
-                next.order.push(entry.clone());
-            }
-        }
-        let mut errors = self.inner.group_errors.lock();
-        errors.remove(group);
-        if let Some(error) = error {
-            errors.insert(group.to_owned(), error);
-        }
-        let mut clashes = Vec::new();
-        for plugin in plugins {
-            let info = plugin.info().clone();
-            let taken = next.order.iter().any(|e| e.info.name == info.name);
-            if taken || !codex_plugin::naming::is_valid_name(&info.name) {
-                clashes.push(info.name);
-                continue;
-            }
-            let settings = self.settings_for(&info.name, None);
-            let mut entry = self.entry(info, kind, plugin, None, &settings, true);
-            if let Some(entry) = Arc::get_mut(&mut entry) {
-                entry.group = Some(group.to_owned());
-            }
-            next.order.push(entry);
-        }
-        if !clashes.is_empty() {
-            errors.insert(
-                group.to_owned(),
-                LoadError {
-                    file: group.to_owned(),
-                    plugin: None,
-                    error: format!(
-                        "left out, the name is taken or invalid: {}",
-                        clashes.join(", ")
-                    ),
-                },
-            );
-        }
-        // The folder's errors stay; the groups' errors are rebuilt.
-        let group_files: Vec<&String> = errors.keys().collect();
-        next.load_errors = previous
-            .load_errors
-            .iter()
-            .filter(|e| e.file != group && !group_files.contains(&&e.file))
-            .cloned()
-            .collect();
-        next.load_errors.extend(errors.values().cloned());
-        drop(errors);
-        self.index(&mut next);
-        let next = Arc::new(next);
-        self.inner.registry.store(next.clone());
-        self.apply_overrides(&next);
-        self.inner.generation.send_modify(|g| *g += 1);
-        for entry in retired {
-            tokio::spawn(retire(entry));
-        }
-    }
-
-    /// Starts the MCP servers of the config; their tools appear as they are listed.
-    async fn start_mcp_servers(&self) {
-        let servers = self.inner.config.mcp_servers.clone();
-        for (name, config) in servers.into_iter().filter(|(_, c)| c.enabled) {
-            self.start_mcp_server(&name, config).await;
-        }
-    }
-
-    /// Starts (or restarts with a new config) the MCP server `name`.
-    pub(crate) async fn start_mcp_server(&self, name: &str, config: McpServerConfig) {
-        let supervisor = Supervisor::start(name, config, WeakManager(Arc::downgrade(&self.inner)));
-        let old = self
-            .inner
-            .mcp
-            .lock()
-            .await
-            .insert(name.to_owned(), supervisor);
-        if let Some(old) = old {
-            old.stop().await;
-        }
-    }
-
-    /// Switches each entry of `registry` as the run-time overrides say.
-    fn apply_overrides(&self, registry: &Registry) {
-        let overrides = self.inner.overrides.lock();
-        for entry in &registry.order {
-            if let Some(&enabled) = overrides.get(&entry.info.name) {
-                entry.set_enabled(enabled);
-            }
-        }
-    }
-
     /// Shuts every plugin down in reverse load order, after its in-flight calls end
     /// (each bounded by the plugin's timeout).
     pub async fn shutdown(&self) {
@@ -553,7 +288,7 @@ impl PluginManager {
             server.stop().await;
         }
         let registry = self.inner.registry.swap(Arc::new(Registry::default()));
-        self.inner.generation.send_modify(|g| *g += 1);
+        self.bump_generation();
         for entry in registry.order.iter().rev() {
             retire(entry.clone()).await;
         }
@@ -562,188 +297,12 @@ impl PluginManager {
         }
     }
 
-    async fn load_all(&self) {
-        let mut registry = Registry::default();
-        for native in &self.inner.natives {
-            let mut info = native.plugin.info().clone();
-            if !codex_plugin::naming::is_valid_name(&info.name) {
-                registry.load_errors.push(LoadError {
-                    file: "(built-in)".to_owned(),
-                    plugin: Some(info.name.clone()),
-                    error: "invalid plugin name".to_owned(),
-                });
-                continue;
-            }
-            info.name = info.name.trim().to_owned();
-            let settings = self.settings_for(&info.name, None);
-            match self.initialize(native.plugin.clone(), &info.name).await {
-                Ok(()) => registry.order.push(self.entry(
-                    info,
-                    PluginKind::Native,
-                    native.plugin.clone(),
-                    None,
-                    &settings,
-                    native.enabled_by_default,
-                )),
-                Err(error) => registry.load_errors.push(LoadError {
-                    file: "(built-in)".to_owned(),
-                    plugin: Some(info.name),
-                    error,
-                }),
-            }
-        }
-        self.index(&mut registry);
-        self.inner.registry.store(Arc::new(registry));
-        self.reload().await;
+    fn bump_generation(&self) {
+        self.inner.generation.send_modify(|g| *g += 1);
     }
 
-    /// Loads and initializes one file; `Ok(None)` for files no runtime claims but that
-    /// are not errors (a manifest beside its code file is handled with that file).
-    async fn load_file(&self, file: &PluginFile) -> Result<Option<Arc<PluginEntry>>, String> {
-        let manifest = file.manifest.clone()?.unwrap_or_default();
-        if file.is_manifest_only() {
-            // Manifests with `[mcp]` never get here: this one belongs to a plugin file
-            // that is missing (or misnamed), which is not a runtime being absent.
-            return Err(self.orphan_manifest(file));
-        }
-        let Some(runtime) = self.inner.runtimes.iter().find(|r| r.handles(file)) else {
-            return Err(format!(
-                "no runtime for '.{}' plugins is available in this build",
-                file.name.extension
-            ));
-        };
-        let name = file.name.name.clone();
-        if self
-            .inner
-            .registry
-            .load()
-            .order
-            .iter()
-            .any(|e| e.source.is_none() && e.info.name == name)
-        {
-            return Err(format!("'{name}' is the name of a built-in plugin"));
-        }
-        let plugin = runtime.load(file, &manifest).await?;
-        let mut info = plugin.info().clone();
-        info.name = name.clone();
-        manifest.apply_metadata(&mut info);
-        self.initialize(plugin.clone(), &name).await?;
-        let settings = self.settings_for(&name, Some(&manifest));
-        Ok(Some(self.entry(
-            info,
-            runtime.kind(),
-            plugin,
-            Some(file),
-            &settings,
-            true,
-        )))
-    }
-
-    /// The load error of a manifest with neither an `[mcp]` table nor its plugin file.
-    fn orphan_manifest(&self, file: &PluginFile) -> String {
-        let looked_for: Vec<String> = self
-            .inner
-            .runtimes
-            .iter()
-            .map(|r| format!("{}.{}", file.name.stem, r.extension()))
-            .collect();
-        let looked_for = if looked_for.is_empty() {
-            "no plugin runtime is compiled into this build".to_owned()
-        } else {
-            format!("looked for {}", looked_for.join(", "))
-        };
-        format!(
-            "{}: no plugin file beside this manifest and no [mcp] table ({looked_for})",
-            file.path.display()
-        )
-    }
-
-    async fn initialize(&self, plugin: Arc<dyn Plugin>, name: &str) -> Result<(), String> {
-        let limit = self.inner.config.init_timeout;
-        let init =
-            futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(plugin.initialize()));
-        match tokio::time::timeout(limit, init).await {
-            Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err(e))) => Err(format!("initialize failed: {e}")),
-            Ok(Err(_)) => Err("initialize panicked".to_owned()),
-            Err(_) => Err(format!(
-                "initialize of '{name}' did not finish within {} ms",
-                limit.as_millis()
-            )),
-        }
-    }
-
-    fn settings_for(&self, name: &str, manifest: Option<&Manifest>) -> PluginSettings {
-        let from_manifest = manifest.map(Manifest::settings).unwrap_or_default();
-        match self.inner.config.plugins.get(name) {
-            Some(configured) => from_manifest.overridden_by(configured),
-            None => from_manifest,
-        }
-    }
-
-    fn entry(
-        &self,
-        info: codex_plugin::PluginInfo,
-        kind: PluginKind,
-        plugin: Arc<dyn Plugin>,
-        file: Option<&PluginFile>,
-        settings: &PluginSettings,
-        enabled_by_default: bool,
-    ) -> Arc<PluginEntry> {
-        let limits = settings.apply_to(self.inner.config.limits);
-        let enabled = self
-            .inner
-            .overrides
-            .lock()
-            .get(&info.name)
-            .copied()
-            .or(settings.enabled)
-            .unwrap_or(enabled_by_default);
-        Arc::new(PluginEntry {
-            kind,
-            source: file.map(|f| f.path.clone()),
-            aliases: self.aliases_for(&info.name, file),
-            limits,
-            plugin,
-            enabled: AtomicBool::new(enabled),
-            slots: Semaphore::new(limits.max_concurrency),
-            running: AtomicUsize::new(0),
-            config: Arc::new(settings.config.clone().unwrap_or(Value::Null)),
-            fingerprint: file.map(|f| f.fingerprint.clone()),
-            group: None,
-            info,
-        })
-    }
-
-    /// Fills the lookup table: aliases first, then names, so a name always wins.
-    fn index(&self, registry: &mut Registry) {
-        let mut lookup = HashMap::new();
-        for entry in &registry.order {
-            for alias in &entry.aliases {
-                lookup.entry(alias.clone()).or_insert_with(|| entry.clone());
-            }
-        }
-        for entry in &registry.order {
-            lookup.insert(entry.info.name.clone(), entry.clone());
-        }
-        registry.lookup = lookup;
-    }
-
-    /// A file plugin answers to its stem (`echo_plugin`); any plugin to its configured aliases.
-    fn aliases_for(&self, name: &str, file: Option<&PluginFile>) -> Vec<String> {
-        let mut aliases: Vec<String> = file
-            .map(|f| f.name.alias().to_owned())
-            .into_iter()
-            .collect();
-        aliases.extend(
-            self.inner
-                .config
-                .aliases
-                .iter()
-                .filter(|(_, target)| target.as_str() == name)
-                .map(|(alias, _)| alias.clone()),
-        );
-        aliases
+    fn weak(&self) -> WeakManager {
+        WeakManager(Arc::downgrade(&self.inner))
     }
 }
 
@@ -782,81 +341,5 @@ impl PluginDirectory for Directory {
                 .collect(),
             None => Vec::new(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use async_trait::async_trait;
-    use codex_plugin::PluginInfo;
-    use serde_json::json;
-
-    struct Answer(PluginInfo);
-
-    #[async_trait]
-    impl Plugin for Answer {
-        fn info(&self) -> &PluginInfo {
-            &self.0
-        }
-
-        async fn execute(&self, _data: Value, _ctx: &ExecContext) -> codex_plugin::Result<Value> {
-            Ok(json!(42))
-        }
-    }
-
-    // A call looks its plugin up, then waits for a concurrency slot; a reload that retired
-    // the entry in between closed those slots, and the call failed with "unloaded" although
-    // the replacement was serving. It must run on the replacement instead.
-    #[tokio::test]
-    async fn a_call_holding_a_retired_entry_runs_on_its_replacement() {
-        let dir = tempfile::tempdir().unwrap();
-        let manager = PluginManager::builder(HostConfig::new(dir.path()))
-            .with_native(Arc::new(Answer(PluginInfo::new("answer"))), true)
-            .start()
-            .await;
-        let old = manager.get("answer").unwrap();
-        manager.load_all().await;
-        retire(old.clone()).await;
-        assert!(!Arc::ptr_eq(&old, &manager.get("answer").unwrap()));
-
-        let request = ExecutionRequest::new("answer", json!(null));
-        let execution = manager.execute_on(old, request).await.unwrap();
-        assert_eq!(execution.result, json!(42));
-    }
-
-    // The same entry closed and still registered: no replacement, so a clear failure
-    // rather than an endless retry.
-    #[tokio::test]
-    async fn a_call_on_a_retired_entry_without_replacement_fails_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let manager = PluginManager::builder(HostConfig::new(dir.path()))
-            .with_native(Arc::new(Answer(PluginInfo::new("answer"))), true)
-            .start()
-            .await;
-        let entry = manager.get("answer").unwrap();
-        entry.slots.close();
-        let err = manager
-            .execute(ExecutionRequest::new("answer", json!(null)))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, PluginError::Crashed(_)), "{err:?}");
-    }
-
-    // Every reload bumped the generation, changed or not, so subscribers (MCP
-    // `list_changed`, the UI) were told of changes that never happened.
-    #[tokio::test]
-    async fn a_reload_that_changes_nothing_does_not_bump_the_generation() {
-        let dir = tempfile::tempdir().unwrap();
-        let manager = PluginManager::builder(HostConfig::new(dir.path()))
-            .with_native(Arc::new(Answer(PluginInfo::new("answer"))), true)
-            .start()
-            .await;
-        let mut generation = manager.subscribe();
-        generation.borrow_and_update();
-        manager.reload().await;
-        assert!(!generation.has_changed().unwrap());
-        manager.set_enabled("answer", false).unwrap();
-        assert!(generation.has_changed().unwrap());
     }
 }

@@ -1,9 +1,15 @@
 //! `<name>_plugin.toml`: metadata, limits, grants and config for a plugin file, or a
 //! plugin of its own (an MCP server) when no other file shares its stem.
+//!
+//! The top level holds what every kind understands (metadata, limits, `enabled`,
+//! `[config]`); what only one kind understands lives in that kind's table: `[wasm]`,
+//! `[python]`, `[mcp]`. A kind's table beside a file of another kind is an error that says
+//! so, and the flat keys of older manifests are errors that say where they moved.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use codex_plugin::PluginKind;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -25,23 +31,65 @@ pub struct Manifest {
     pub timeout_ms: Option<u64>,
     pub max_output_bytes: Option<usize>,
     pub max_concurrency: Option<usize>,
-    /// Wasm: linear memory cap in MiB.
-    pub memory_limit_mb: Option<u32>,
-    /// Wasm: hosts the plugin may reach over HTTP; none unless listed.
-    #[serde(default)]
-    pub allowed_hosts: Vec<String>,
-    /// Wasm: host path → guest path; nothing is mapped unless listed.
-    #[serde(default)]
-    pub allowed_paths: BTreeMap<String, PathBuf>,
-    /// Python: the interpreter to run the worker with (a virtualenv's `bin/python`).
-    pub interpreter: Option<PathBuf>,
-    /// Python workers or Wasm instances kept for concurrent calls.
-    pub pool_size: Option<usize>,
     /// Free-form configuration handed to the plugin.
     pub config: Option<Value>,
-    /// With no plugin file beside the manifest: the MCP server `<name>` it declares.
+    /// `[wasm]`: what only a `.wasm` plugin understands.
+    pub wasm: Option<WasmManifest>,
+    /// `[python]`: what only a `.py` plugin understands.
+    pub python: Option<PythonManifest>,
+    /// `[mcp]`: with no plugin file beside the manifest, the MCP server `<name>` it declares.
     pub mcp: Option<McpServerConfig>,
 }
+
+/// `[wasm]`: the sandbox of a Wasm plugin. Nothing is granted unless listed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WasmManifest {
+    /// Linear memory cap of one instance, in MiB.
+    pub memory_limit_mb: Option<u32>,
+    /// Hosts the plugin may reach over HTTP; none unless listed.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Host path → guest path; nothing is mapped unless listed.
+    #[serde(default)]
+    pub allowed_paths: BTreeMap<String, PathBuf>,
+    /// Instances kept for concurrent calls.
+    pub pool_size: Option<usize>,
+}
+
+/// `[python]`: how a Python plugin's workers run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PythonManifest {
+    /// The interpreter to run the worker with (a virtualenv's `bin/python`).
+    pub interpreter: Option<PathBuf>,
+    /// Worker processes kept for concurrent calls.
+    pub pool_size: Option<usize>,
+}
+
+static NO_WASM: WasmManifest = WasmManifest {
+    memory_limit_mb: None,
+    allowed_hosts: Vec::new(),
+    allowed_paths: BTreeMap::new(),
+    pool_size: None,
+};
+
+static NO_PYTHON: PythonManifest = PythonManifest {
+    interpreter: None,
+    pool_size: None,
+};
+
+/// Keys older manifests had at the top level, and the tables they moved to.
+const MOVED: &[(&str, &str)] = &[
+    ("memory_limit_mb", "a [wasm] table"),
+    ("allowed_hosts", "a [wasm] table"),
+    ("allowed_paths", "a [wasm] table"),
+    ("interpreter", "a [python] table"),
+    (
+        "pool_size",
+        "a [python] table (Python plugins) or a [wasm] table (Wasm plugins)",
+    ),
+];
 
 impl Manifest {
     /// Reads and checks a manifest file; the error names the file and the bad key.
@@ -52,7 +100,52 @@ impl Manifest {
     }
 
     pub fn parse(text: &str) -> Result<Manifest, String> {
-        toml::from_str(text).map_err(|e| e.message().to_owned())
+        let table: toml::Table = toml::from_str(text).map_err(|e| e.message().to_owned())?;
+        let moved: Vec<String> = MOVED
+            .iter()
+            .filter(|(key, _)| table.contains_key(*key))
+            .map(|(key, to)| format!("`{key}` is no longer a top-level key: move {key} into {to}"))
+            .collect();
+        if !moved.is_empty() {
+            return Err(moved.join("; "));
+        }
+        table.try_into().map_err(|e| e.message().to_owned())
+    }
+
+    /// Fails when the manifest has a table that means nothing for a plugin of `kind`
+    /// (`[wasm]` beside a `.py` file, `[python]` in an MCP server's manifest).
+    pub fn check_kind(&self, kind: PluginKind) -> Result<(), String> {
+        let tables = [
+            (PluginKind::Wasm, "wasm", self.wasm.is_some()),
+            (PluginKind::Python, "python", self.python.is_some()),
+            (PluginKind::Mcp, "mcp", self.mcp.is_some()),
+        ];
+        let wrong: Vec<String> = tables
+            .iter()
+            .filter(|(owner, _, present)| *present && *owner != kind)
+            .map(|(owner, table, _)| {
+                format!(
+                    "[{table}] means nothing for {}: it is read only for {}",
+                    describe(kind),
+                    describe(*owner)
+                )
+            })
+            .collect();
+        if wrong.is_empty() {
+            Ok(())
+        } else {
+            Err(wrong.join("; "))
+        }
+    }
+
+    /// The `[wasm]` table, empty when absent.
+    pub fn wasm(&self) -> &WasmManifest {
+        self.wasm.as_ref().unwrap_or(&NO_WASM)
+    }
+
+    /// The `[python]` table, empty when absent.
+    pub fn python(&self) -> &PythonManifest {
+        self.python.as_ref().unwrap_or(&NO_PYTHON)
     }
 
     /// The manifest's limits and switches, as settings the config file may override.
@@ -89,34 +182,15 @@ impl Manifest {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unknown_key_is_named() {
-        let err = Manifest::parse("descripton = \"x\"").unwrap_err();
-        assert!(err.contains("descripton"), "{err}");
-    }
-
-    #[test]
-    fn full_manifest_parses() {
-        let m = Manifest::parse(
-            r#"
-            description = "Counts words"
-            version = "1.2.0"
-            timeout_ms = 500
-            memory_limit_mb = 16
-            allowed_hosts = ["example.com"]
-            [allowed_paths]
-            "/tmp/data" = "/data"
-            [config]
-            greeting = "hi"
-            "#,
-        )
-        .unwrap();
-        assert_eq!(m.timeout_ms, Some(500));
-        assert_eq!(m.allowed_paths["/tmp/data"], PathBuf::from("/data"));
-        assert_eq!(m.config.unwrap()["greeting"], "hi");
+/// What a manifest of `kind` stands beside, for messages.
+fn describe(kind: PluginKind) -> &'static str {
+    match kind {
+        PluginKind::Wasm => "a Wasm plugin (a .wasm file)",
+        PluginKind::Python => "a Python plugin (a .py file)",
+        PluginKind::Mcp => "an MCP server's manifest (no plugin file beside it)",
+        PluginKind::Native => "a built-in plugin",
     }
 }
+
+#[cfg(test)]
+mod tests;

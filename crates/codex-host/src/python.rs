@@ -2,12 +2,15 @@
 //! JSON-RPC 2.0 on stdin/stdout.
 //!
 //! A plugin file gets a pool of workers (one unless its manifest or the options say
-//! otherwise), started at load: each imports the file, instantiates the class named the
-//! PascalCase of the stem and reports its metadata. [`Plugin::initialize`] runs the
-//! class's `initialize()` in every worker (and in every replacement started later) with
-//! the manifest's `[config]` table as `self.config` (and as its argument if it takes one),
-//! `execute` sends one request to an idle worker, and [`Plugin::shutdown`] runs
-//! `shutdown()` and lets the workers exit, killing those that do not.
+//! otherwise), started at load: each imports the file, finds its plugin (the class named the
+//! PascalCase of the stem, else a module-level instance, else the one class subclassing a
+//! plugin base class) and reports its metadata. [`Plugin::initialize`] runs the plugin's
+//! `initialize()` in every worker (and in every replacement started later) with the
+//! manifest's `[config]` table as `self.config` (and as its argument if it takes one),
+//! `execute` sends the input and the session id to an idle worker, which calls
+//! `execute(data)` or, for the original `app.brain.core.base.CodexTool`,
+//! `run(text, session_id)`; [`Plugin::shutdown`] runs `shutdown()` and lets the workers
+//! exit, killing those that do not.
 //!
 //! Isolation: a call abandoned at its deadline or cancellation kills its worker and a
 //! replacement is started at once; a worker that dies is replaced after a backoff
@@ -31,46 +34,16 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::config::PythonOptions;
 use crate::discovery::PluginFile;
 use crate::manifest::Manifest;
-use crate::runtime::Runtime;
+use crate::runtime::{LoadFailure, Runtime};
 use pool::Pool;
 use shim::ShimDir;
 use worker::WorkerSpec;
 
 /// The most workers one plugin may ask for.
 const MAX_POOL_SIZE: usize = 64;
-
-/// Settings for every Python plugin; a manifest's `interpreter` and `pool_size` override
-/// the first two per plugin.
-#[derive(Debug, Clone)]
-pub struct PythonOptions {
-    /// The interpreter to run workers with: a name looked up in `PATH` or a path.
-    pub interpreter: PathBuf,
-    /// Workers per plugin, so that many calls of one plugin run in parallel.
-    pub pool_size: usize,
-    /// How long a worker may take to start and import its plugin.
-    pub start_timeout: Duration,
-    /// How long `shutdown()` may take, and then how long the worker gets to exit.
-    pub shutdown_grace: Duration,
-    /// The longest response line accepted from a worker; a longer one kills it.
-    pub max_line_bytes: usize,
-    /// How much of a worker's stderr is kept for crash reports.
-    pub stderr_tail_bytes: usize,
-}
-
-impl Default for PythonOptions {
-    fn default() -> Self {
-        PythonOptions {
-            interpreter: PathBuf::from("python3"),
-            pool_size: 1,
-            start_timeout: Duration::from_secs(30),
-            shutdown_grace: Duration::from_secs(2),
-            max_line_bytes: 64 * 1024 * 1024,
-            stderr_tail_bytes: 4096,
-        }
-    }
-}
 
 /// Loads `*_plugin.py` files into worker pools.
 pub struct PythonRuntime {
@@ -90,14 +63,15 @@ impl PythonRuntime {
         }
     }
 
-    fn shim(&self) -> Result<Arc<ShimDir>, String> {
+    fn shim(&self) -> Result<Arc<ShimDir>, LoadFailure> {
         let mut shim = self.shim.lock();
         if let Some(dir) = shim.as_ref() {
             return Ok(dir.clone());
         }
-        let dir = Arc::new(
-            ShimDir::create().map_err(|e| format!("cannot write the Python worker files: {e}"))?,
-        );
+        let dir = Arc::new(ShimDir::create().map_err(|error| LoadFailure::Io {
+            what: "write the Python worker files".to_owned(),
+            error,
+        })?);
         *shim = Some(dir.clone());
         Ok(dir)
     }
@@ -129,14 +103,16 @@ impl Runtime for PythonRuntime {
         &self,
         file: &PluginFile,
         manifest: &Manifest,
-    ) -> Result<Arc<dyn Plugin>, String> {
+    ) -> Result<Arc<dyn Plugin>, LoadFailure> {
         let shim = self.shim()?;
         let configured = manifest
+            .python()
             .interpreter
             .as_deref()
             .unwrap_or(&self.options.interpreter);
         let interpreter = resolve_interpreter(configured, &file.path);
         let size = manifest
+            .python()
             .pool_size
             .unwrap_or(self.options.pool_size)
             .clamp(1, MAX_POOL_SIZE);
@@ -155,8 +131,9 @@ impl Runtime for PythonRuntime {
                 .clone()
                 .unwrap_or_else(|| Value::Object(Default::default())),
         };
-        let (pool, describe) =
-            Pool::start(spec, size, self.options.start_timeout, &self.workers).await?;
+        let (pool, describe) = Pool::start(spec, size, self.options.start_timeout, &self.workers)
+            .await
+            .map_err(LoadFailure::Start)?;
         let info = info_from(&file.name.name, describe);
         tracing::info!(plugin = %plugin, workers = size, interpreter = %interpreter.display(), "python plugin loaded");
         Ok(Arc::new(PythonPlugin {
@@ -201,6 +178,8 @@ struct Described {
     category: Option<String>,
     example: Option<Value>,
     input_schema: Option<Value>,
+    updated_at: Option<String>,
+    requirements: Option<Vec<String>>,
 }
 
 fn info_from(name: &str, describe: Value) -> PluginInfo {
@@ -225,6 +204,8 @@ fn info_from(name: &str, describe: Value) -> PluginInfo {
     if let Some(v) = described.input_schema {
         info.input_schema = v;
     }
+    info.updated_at = described.updated_at;
+    info.requirements = described.requirements.unwrap_or_default();
     info
 }
 
@@ -252,7 +233,7 @@ impl Plugin for PythonPlugin {
         let deadline = tokio::time::Instant::from_std(ctx.deadline);
         tokio::select! {
             biased;
-            result = self.pool.execute(&data) => result,
+            result = self.pool.execute(&data, &ctx.session_id) => result,
             () = ctx.cancel.cancelled() => Err(self.abandoned(ctx, started)),
             () = tokio::time::sleep_until(deadline) => Err(self.abandoned(ctx, started)),
         }
@@ -299,12 +280,15 @@ mod tests {
     fn metadata_comes_from_describe() {
         let info = info_from(
             "stats",
-            json!({"description": "Counts", "version": "2.0", "input_schema": {"type": "string"}, "pid": 1}),
+            json!({"description": "Counts", "version": "2.0", "input_schema": {"type": "string"},
+                   "updated_at": "2025-05-04", "requirements": ["regex"], "pid": 1}),
         );
         assert_eq!(info.name, "stats");
         assert_eq!(info.description, "Counts");
         assert_eq!(info.version, "2.0");
         assert_eq!(info.category, "general");
         assert_eq!(info.input_schema, json!({"type": "string"}));
+        assert_eq!(info.updated_at.as_deref(), Some("2025-05-04"));
+        assert_eq!(info.requirements, ["regex"]);
     }
 }

@@ -134,3 +134,42 @@ impl Registry {
             .map(|(_, entry)| entry.info.name.clone())
     }
 }
+
+#[cfg(test)]
+impl PluginEntry {
+    /// An entry for unit tests, outside any manager, whose plugin answers `null`.
+    pub(crate) fn detached(info: PluginInfo, enabled: bool) -> Arc<PluginEntry> {
+        struct Null(PluginInfo);
+
+        #[async_trait::async_trait]
+        impl Plugin for Null {
+            fn info(&self) -> &PluginInfo {
+                &self.0
+            }
+
+            async fn execute(
+                &self,
+                _data: Value,
+                _ctx: &codex_plugin::ExecContext,
+            ) -> codex_plugin::Result<Value> {
+                Ok(Value::Null)
+            }
+        }
+
+        let limits = Limits::default();
+        Arc::new(PluginEntry {
+            kind: PluginKind::Native,
+            source: None,
+            aliases: Vec::new(),
+            limits,
+            plugin: Arc::new(Null(info.clone())),
+            enabled: AtomicBool::new(enabled),
+            slots: Semaphore::new(limits.max_concurrency),
+            running: AtomicUsize::new(0),
+            config: Arc::new(Value::Null),
+            fingerprint: None,
+            group: None,
+            info,
+        })
+    }
+}

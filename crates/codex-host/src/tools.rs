@@ -1,14 +1,24 @@
-//! Plugins as model tools: the one place that maps a plugin to a tool definition and a
-//! tool call's arguments back to plugin input.
+//! Plugins as model tools: the one place that maps a plugin to a tool (its name, its
+//! definition) and a tool call back to a plugin and its input.
 //!
-//! Models need an object schema for a tool's parameters. A plugin whose input schema is
-//! an object is offered as is; any other plugin is offered with one `data` property
-//! holding its schema, and the call's `data` is unwrapped again on the way back.
+//! Tool names must match `^[a-zA-Z0-9_-]{1,64}$`, so a plugin's name is sanitised into its
+//! tool name ([`tool_name`]). Models need an object schema for a tool's parameters: a plugin
+//! whose input schema is an object is offered as is; any other plugin is offered with one
+//! `data` property holding its schema, and the call's `data` is unwrapped again on the way
+//! back ([`tool_input`]). A [`Toolbox`] is the set of tools offered in one place (a chat
+//! turn, `/api/tools`, the MCP server), keyed by tool name.
+
+mod toolbox;
+
+pub use toolbox::Toolbox;
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::registry::PluginEntry;
+
+/// The longest tool name models accept.
+const MAX_TOOL_NAME: usize = 64;
 
 /// A function tool in the OpenAI chat-completions format.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -25,7 +35,28 @@ pub struct FunctionDefinition {
     pub parameters: Value,
 }
 
-/// The tool a model sees for this plugin.
+/// The tool name for plugin `plugin`: characters outside `[a-zA-Z0-9_-]` become `_`, cut
+/// at 64 characters; an empty name is `_`.
+pub fn tool_name(plugin: &str) -> String {
+    let name: String = plugin
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(MAX_TOOL_NAME)
+        .collect();
+    if name.is_empty() {
+        "_".to_owned()
+    } else {
+        name
+    }
+}
+
+/// The tool a model sees for this plugin, named by [`tool_name`].
 pub fn tool_definition(entry: &PluginEntry) -> ToolDefinition {
     let schema = &entry.info.input_schema;
     let parameters = if is_object_schema(schema) {
@@ -40,7 +71,7 @@ pub fn tool_definition(entry: &PluginEntry) -> ToolDefinition {
     ToolDefinition {
         kind: "function",
         function: FunctionDefinition {
-            name: entry.info.name.clone(),
+            name: tool_name(&entry.info.name),
             description: entry.info.description.clone(),
             parameters,
         },

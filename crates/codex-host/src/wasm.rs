@@ -11,7 +11,7 @@ mod call;
 mod plugin;
 mod pool;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,50 +19,14 @@ use async_trait::async_trait;
 use codex_plugin::{Plugin, PluginKind};
 use serde_json::Value;
 
+pub use crate::config::WasmOptions;
 use crate::discovery::PluginFile;
 use crate::manifest::Manifest;
-use crate::runtime::Runtime;
+use crate::runtime::{LoadFailure, Runtime};
 
 use self::cache::ModuleCache;
 use self::plugin::WasmPlugin;
 use self::pool::InstanceFactory;
-
-/// How [`WasmRuntime`] compiles and bounds modules when their manifest is silent.
-#[derive(Debug, Clone)]
-pub struct WasmOptions {
-    /// Where compiled modules are kept across restarts; `None` is
-    /// `$XDG_CACHE_HOME/codexcontinue/wasm`, else `$HOME/.cache/codexcontinue/wasm`.
-    /// When the folder cannot be used, modules are compiled without a cache (and a warning
-    /// is logged), which is slower but works.
-    pub cache_dir: Option<PathBuf>,
-    /// Linear memory cap of one instance, when the manifest has no `memory_limit_mb`.
-    pub default_memory_limit_mb: u32,
-    /// How long one call may run inside Wasm, when the manifest has no `timeout_ms`.
-    /// The host's per-call deadline (which the config file may shorten) also stops a call.
-    pub default_timeout: Duration,
-    /// Instances kept per plugin for concurrent calls, when the manifest has no `pool_size`.
-    pub default_pool_size: usize,
-}
-
-impl Default for WasmOptions {
-    fn default() -> Self {
-        WasmOptions {
-            cache_dir: None,
-            default_memory_limit_mb: 64,
-            default_timeout: Duration::from_secs(30),
-            default_pool_size: std::thread::available_parallelism()
-                .map(usize::from)
-                .unwrap_or(4),
-        }
-    }
-}
-
-impl WasmOptions {
-    pub fn with_cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.cache_dir = Some(dir.into());
-        self
-    }
-}
 
 /// The runtime for `*_plugin.wasm` files (Extism ABI).
 pub struct WasmRuntime {
@@ -105,23 +69,28 @@ impl Runtime for WasmRuntime {
         &self,
         file: &PluginFile,
         manifest: &Manifest,
-    ) -> Result<Arc<dyn Plugin>, String> {
+    ) -> Result<Arc<dyn Plugin>, LoadFailure> {
         let bytes = tokio::fs::read(&file.path)
             .await
-            .map_err(|e| format!("cannot read {}: {e}", file.path.display()))?;
+            .map_err(|error| LoadFailure::Io {
+                what: format!("read {}", file.path.display()),
+                error,
+            })?;
+        let grants = manifest.wasm();
         let limits = CallLimits {
             timeout: manifest
                 .timeout_ms
                 .map(Duration::from_millis)
                 .unwrap_or(self.options.default_timeout),
-            memory_limit_mb: manifest
+            memory_limit_mb: grants
                 .memory_limit_mb
                 .unwrap_or(self.options.default_memory_limit_mb),
         };
         let base_dir = file.path.parent().unwrap_or(Path::new("."));
-        let sandbox = sandbox_manifest(bytes, manifest, &limits, base_dir)?;
+        let sandbox =
+            sandbox_manifest(bytes, manifest, &limits, base_dir).map_err(LoadFailure::Manifest)?;
         let factory = InstanceFactory::new(sandbox, &self.cache);
-        let pool_size = manifest
+        let pool_size = grants
             .pool_size
             .unwrap_or(self.options.default_pool_size)
             .max(1);
@@ -131,7 +100,8 @@ impl Runtime for WasmRuntime {
         let plugin =
             tokio::task::spawn_blocking(move || WasmPlugin::load(name, factory, pool_size, limits))
                 .await
-                .map_err(|e| format!("loading the module panicked: {e}"))??;
+                .map_err(|e| LoadFailure::Panicked(e.to_string()))?
+                .map_err(LoadFailure::Module)?;
         tracing::debug!(
             plugin = %file.name.name,
             duration_ms = started.elapsed().as_millis() as u64,
@@ -174,10 +144,11 @@ fn sandbox_manifest(
     let mut sandbox = extism::Manifest::new([extism::Wasm::data(bytes)]);
     sandbox.memory.max_pages = Some(max_pages);
     sandbox.timeout_ms = Some(timeout_ms.max(1));
+    let grants = manifest.wasm();
     // `Some(empty)` and `None` both deny every host; be explicit.
-    sandbox.allowed_hosts = Some(manifest.allowed_hosts.clone());
+    sandbox.allowed_hosts = Some(grants.allowed_hosts.clone());
     let mut paths = std::collections::BTreeMap::new();
-    for (host, guest) in &manifest.allowed_paths {
+    for (host, guest) in &grants.allowed_paths {
         let (read_only, host_path) = match host.strip_prefix("ro:") {
             Some(rest) => (true, rest),
             None => (false, host.as_str()),
@@ -223,6 +194,8 @@ fn config_strings(
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
     use serde_json::json;
 
@@ -250,8 +223,9 @@ mod tests {
         std::fs::create_dir(dir.path().join("data")).unwrap();
         let manifest = Manifest::parse(
             r#"
+            [wasm]
             allowed_hosts = ["example.com"]
-            [allowed_paths]
+            [wasm.allowed_paths]
             "ro:data" = "/data"
             [config]
             greeting = "hi"
@@ -270,7 +244,8 @@ mod tests {
 
     #[test]
     fn a_missing_granted_folder_is_a_load_error() {
-        let manifest = Manifest::parse("[allowed_paths]\n\"/no/such/dir\" = \"/data\"").unwrap();
+        let manifest =
+            Manifest::parse("[wasm.allowed_paths]\n\"/no/such/dir\" = \"/data\"").unwrap();
         let err = sandbox_manifest(vec![], &manifest, &limits(), Path::new(".")).unwrap_err();
         assert!(err.contains("/no/such/dir"), "{err}");
     }

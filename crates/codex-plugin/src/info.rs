@@ -48,6 +48,13 @@ pub struct PluginInfo {
     /// JSON Schema of the accepted input. Defaults to "any JSON value".
     #[serde(default = "any_schema")]
     pub input_schema: Value,
+    /// When the plugin last changed, as its author wrote it (the original's `updated_at`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+    /// The packages the plugin needs, as its author listed them (the original's
+    /// `requirements`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requirements: Vec<String>,
 }
 
 fn default_version() -> String {
@@ -73,6 +80,8 @@ impl PluginInfo {
             category: default_category(),
             example: None,
             input_schema: any_schema(),
+            updated_at: None,
+            requirements: Vec::new(),
         }
     }
 
@@ -103,6 +112,16 @@ impl PluginInfo {
 
     pub fn with_input_schema(mut self, schema: Value) -> Self {
         self.input_schema = schema;
+        self
+    }
+
+    pub fn with_updated_at(mut self, updated_at: impl Into<String>) -> Self {
+        self.updated_at = Some(updated_at.into());
+        self
+    }
+
+    pub fn with_requirements(mut self, requirements: Vec<String>) -> Self {
+        self.requirements = requirements;
         self
     }
 }

@@ -8,10 +8,12 @@ mod context;
 mod error;
 mod info;
 pub mod naming;
+mod native;
 
 pub use context::{ExecContext, MemoryMessage, MemoryView, PluginDirectory, PluginSummary};
 pub use error::{PluginError, Result, panic_message};
 pub use info::{PluginInfo, PluginKind};
+pub use native::NativePlugin;
 
 use async_trait::async_trait;
 use serde_json::Value;

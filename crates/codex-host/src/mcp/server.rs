@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use backon::{BackoffBuilder, ExponentialBuilder};
 use codex_plugin::{ExecContext, Plugin, PluginError, PluginInfo, PluginKind};
 use parking_lot::Mutex;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ContentBlock};
@@ -110,7 +111,12 @@ async fn supervise(shared: Arc<Shared>, manager: WeakManager, stop: Cancellation
         publish(&manager, &group, Vec::new(), Some(error)).await;
         return;
     }
-    let mut backoff = FIRST_BACKOFF;
+    let restart_delays = ExponentialBuilder::new()
+        .with_min_delay(FIRST_BACKOFF)
+        .with_max_delay(MAX_BACKOFF)
+        .with_factor(2.0)
+        .without_max_times();
+    let mut delays = restart_delays.build();
     let mut published = false;
     loop {
         let started = Instant::now();
@@ -144,13 +150,13 @@ async fn supervise(shared: Arc<Shared>, manager: WeakManager, stop: Cancellation
             publish(&manager, &group, Vec::new(), Some(error)).await;
         }
         if started.elapsed() > STABLE_AFTER {
-            backoff = FIRST_BACKOFF;
+            delays = restart_delays.build();
         }
+        let delay = delays.next().unwrap_or(MAX_BACKOFF);
         tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(delay) => {}
             _ = stop.cancelled() => return,
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 

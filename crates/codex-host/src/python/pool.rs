@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use codex_plugin::PluginError;
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -13,7 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::protocol::{self, ExecuteParams, InitializeParams, method};
+use super::protocol::{self, CallContext, ExecuteParams, InitializeParams, method};
 use super::worker::{CallError, Worker, WorkerSpec};
 
 /// The first restart after a crash waits this long; each further crash in a row doubles
@@ -44,12 +45,23 @@ struct Shared {
     kill: CancellationToken,
 }
 
-#[derive(Default)]
 struct State {
     /// `initialize()` succeeded; replacement workers get it too.
     initialized: bool,
     /// No restart before this instant (crash backoff).
     not_before: Option<Instant>,
+    /// The waits after each crash of the current streak; started afresh by a success.
+    delays: ExponentialBackoff,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            initialized: false,
+            not_before: None,
+            delays: restart_delays(),
+        }
+    }
 }
 
 impl Pool {
@@ -120,9 +132,13 @@ impl Pool {
         Ok(())
     }
 
-    /// Runs `execute(data)` in an idle worker, waiting for one if all are busy.
-    pub async fn execute(&self, data: &Value) -> Result<Value, PluginError> {
-        self.call(method::EXECUTE, ExecuteParams { data }).await
+    /// Runs one call in an idle worker, waiting for one if all are busy.
+    pub async fn execute(&self, data: &Value, session_id: &str) -> Result<Value, PluginError> {
+        let params = ExecuteParams {
+            data,
+            context: CallContext { session_id },
+        };
+        self.call(method::EXECUTE, params).await
     }
 
     async fn call<P: Serialize>(&self, method: &str, params: P) -> Result<Value, PluginError> {
@@ -284,17 +300,18 @@ impl Shared {
     }
 
     fn note_crash(&self) {
-        let streak = self
-            .crash_streak
-            .fetch_add(1, Ordering::Relaxed)
-            .saturating_add(1);
-        self.state.lock().not_before = Some(Instant::now() + backoff(streak));
+        self.crash_streak.fetch_add(1, Ordering::Relaxed);
+        let mut state = self.state.lock();
+        let delay = state.delays.next().unwrap_or(BACKOFF_MAX);
+        state.not_before = Some(Instant::now() + delay);
     }
 
     fn call_succeeded(&self) {
         if self.crash_streak.load(Ordering::Relaxed) != 0 {
             self.crash_streak.store(0, Ordering::Relaxed);
-            self.state.lock().not_before = None;
+            let mut state = self.state.lock();
+            state.not_before = None;
+            state.delays = restart_delays();
         }
     }
 }
@@ -361,11 +378,15 @@ fn restart_in_background(shared: Arc<Shared>, permit: OwnedSemaphorePermit) {
     });
 }
 
-/// The wait before restarting after `streak` crashes in a row.
-fn backoff(streak: u32) -> Duration {
-    BACKOFF_START
-        .saturating_mul(1u32 << streak.saturating_sub(1).min(16))
-        .min(BACKOFF_MAX)
+/// The waits before restarting after each crash in a row: [`BACKOFF_START`] doubling up
+/// to [`BACKOFF_MAX`], never running out.
+fn restart_delays() -> ExponentialBackoff {
+    ExponentialBuilder::new()
+        .with_min_delay(BACKOFF_START)
+        .with_max_delay(BACKOFF_MAX)
+        .with_factor(2.0)
+        .without_max_times()
+        .build()
 }
 
 fn permit_count(size: usize) -> u32 {
@@ -382,11 +403,14 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {
-        let delay = backoff;
-        assert_eq!(delay(1), Duration::from_millis(100));
-        assert_eq!(delay(2), Duration::from_millis(200));
-        assert_eq!(delay(6), Duration::from_millis(3200));
-        assert_eq!(delay(7), BACKOFF_MAX);
-        assert_eq!(delay(u32::MAX), BACKOFF_MAX);
+        // The delay after the n-th crash in a row, in whole milliseconds (the builder
+        // multiplies in `f32`, a few nanoseconds off).
+        let delays: Vec<u128> = restart_delays().take(1000).map(|d| d.as_millis()).collect();
+        let delay = |streak: usize| delays[streak - 1];
+        assert_eq!(delay(1), 100);
+        assert_eq!(delay(2), 200);
+        assert_eq!(delay(6), 3200);
+        assert_eq!(delay(7), BACKOFF_MAX.as_millis());
+        assert_eq!(delay(1000), BACKOFF_MAX.as_millis());
     }
 }

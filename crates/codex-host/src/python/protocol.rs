@@ -37,9 +37,18 @@ struct Request<'a, P> {
     params: P,
 }
 
+/// `execute`'s parameters: the call's input, and the context a plugin may use (the
+/// original `run(prompt, session_id)` gets the session id from it).
 #[derive(Serialize)]
 pub(crate) struct ExecuteParams<'a> {
     pub data: &'a Value,
+    pub context: CallContext<'a>,
+}
+
+/// What a Python plugin learns about the call besides its input.
+#[derive(Serialize)]
+pub(crate) struct CallContext<'a> {
+    pub session_id: &'a str,
 }
 
 /// `initialize`'s parameters: the manifest's `[config]` table (`{}` without one).
@@ -143,10 +152,14 @@ mod tests {
     fn request_is_one_line() {
         let mut out = Vec::new();
         let data = json!("a\nb");
-        encode_request(&mut out, 7, method::EXECUTE, ExecuteParams { data: &data }).unwrap();
+        let params = ExecuteParams {
+            data: &data,
+            context: CallContext { session_id: "s-1" },
+        };
+        encode_request(&mut out, 7, method::EXECUTE, params).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"execute\",\"params\":{\"data\":\"a\\nb\"}}\n"
+            "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"execute\",\"params\":{\"data\":\"a\\nb\",\"context\":{\"session_id\":\"s-1\"}}}\n"
         );
     }
 

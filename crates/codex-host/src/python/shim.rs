@@ -1,5 +1,7 @@
-//! The worker script and the `PluginInterface` shim packages, embedded in the binary and
-//! written to a private folder that goes first on the workers' `PYTHONPATH`.
+//! The worker script and the shim packages plugins import their base classes from
+//! (`codexcontinue`, and the original project's `app.plugins.interface` and
+//! `app.brain.core.base`), embedded in the binary and written to a private folder that
+//! goes first on the workers' `PYTHONPATH`.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +23,18 @@ const FILES: &[(&str, &str)] = &[
     (
         "app/plugins/interface.py",
         include_str!("../../python/app/plugins/interface.py"),
+    ),
+    (
+        "app/brain/__init__.py",
+        include_str!("../../python/app/brain/__init__.py"),
+    ),
+    (
+        "app/brain/core/__init__.py",
+        include_str!("../../python/app/brain/core/__init__.py"),
+    ),
+    (
+        "app/brain/core/base.py",
+        include_str!("../../python/app/brain/core/base.py"),
     ),
 ];
 
@@ -71,12 +85,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn writes_the_worker_and_both_import_paths() {
+    fn writes_the_worker_and_every_import_path() {
         let shim = ShimDir::create().unwrap();
         assert!(shim.worker_script().is_file());
         assert!(shim.path().join("codexcontinue/__init__.py").is_file());
         let interface =
             std::fs::read_to_string(shim.path().join("app/plugins/interface.py")).unwrap();
         assert!(interface.contains("from codexcontinue import"));
+        assert!(interface.contains("class CodexTool(PluginInterface)"));
+        let base = std::fs::read_to_string(shim.path().join("app/brain/core/base.py")).unwrap();
+        assert!(base.contains("async def run(self, prompt: str, session_id: str)"));
+        assert!(shim.path().join("app/brain/core/__init__.py").is_file());
     }
 }

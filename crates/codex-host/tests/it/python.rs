@@ -94,7 +94,7 @@ fn write(dir: &Path, file: &str, contents: &str) {
     std::fs::write(dir.join(file), contents).unwrap();
 }
 
-async fn start(dir: &Path) -> PluginManager {
+pub(super) async fn start(dir: &Path) -> PluginManager {
     start_with(HostConfig::new(dir), PythonOptions::default()).await
 }
 
@@ -105,7 +105,11 @@ async fn start_with(config: HostConfig, options: PythonOptions) -> PluginManager
         .await
 }
 
-async fn run(manager: &PluginManager, plugin: &str, data: Value) -> Result<Value, PluginError> {
+pub(super) async fn run(
+    manager: &PluginManager,
+    plugin: &str,
+    data: Value,
+) -> Result<Value, PluginError> {
     manager
         .execute(ExecutionRequest::new(plugin, data))
         .await
@@ -280,7 +284,7 @@ async fn plugin_errors_are_clear_and_keep_the_worker() {
 async fn a_pool_runs_calls_in_parallel() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "slow_plugin.py", &hostile("SlowPlugin"));
-    write(dir.path(), "slow_plugin.toml", "pool_size = 4\n");
+    write(dir.path(), "slow_plugin.toml", "[python]\npool_size = 4\n");
     let manager = start(dir.path()).await;
     assert_eq!(manager.load_errors(), []);
 
@@ -396,7 +400,7 @@ async fn broken_files_are_load_errors_while_the_rest_loads() {
     write(
         dir.path(),
         "no_python_plugin.toml",
-        "interpreter = \"/nonexistent/python3\"\n",
+        "[python]\ninterpreter = \"/nonexistent/python3\"\n",
     );
     let manager = start(dir.path()).await;
 
@@ -478,7 +482,7 @@ async fn the_interpreter_is_chosen_globally_and_per_plugin() {
     write(
         dir.path(),
         "isolated_plugin.toml",
-        "interpreter = \"venv/bin/python\"\n",
+        "[python]\ninterpreter = \"venv/bin/python\"\n",
     );
     let options = PythonOptions {
         interpreter: PathBuf::from(&system),
@@ -516,7 +520,11 @@ async fn replacements_are_initialized_and_shutdown_reaches_every_worker() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "single_plugin.py", &logged("SinglePlugin"));
     write(dir.path(), "triple_plugin.py", &logged("TriplePlugin"));
-    write(dir.path(), "triple_plugin.toml", "pool_size = 3\n");
+    write(
+        dir.path(),
+        "triple_plugin.toml",
+        "[python]\npool_size = 3\n",
+    );
     let manager = start(dir.path()).await;
     assert_eq!(manager.load_errors(), []);
     let events = |plugin: &str| {

@@ -276,7 +276,7 @@ async fn in_flight_calls_finish_on_the_old_instance_which_is_then_shut_down() {
     let port = listener.local_addr().unwrap().port();
     let folder = Watched::start(&[
         ("held_plugin.py", &versioned("HeldPlugin", "1", Some(port))),
-        ("held_plugin.toml", "pool_size = 1\n"),
+        ("held_plugin.toml", "[python]\npool_size = 1\n"),
     ])
     .await;
     let old = folder.manager.get("held").unwrap();
@@ -387,7 +387,7 @@ async fn a_replacement_that_fails_to_load_leaves_the_previous_version_serving() 
         Ok(json!({"version": "1"}))
     );
 
-    folder.put("keep_plugin.toml", "pool_size = 2\n");
+    folder.put("keep_plugin.toml", "[python]\npool_size = 2\n");
     folder
         .until("the fixed version serves", |m| m.load_errors().is_empty())
         .await;

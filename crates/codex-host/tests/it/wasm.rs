@@ -298,7 +298,10 @@ async fn infinite_loop_stops_at_its_timeout_and_the_next_call_works() {
         .add("hostile", "hostile")
         .add("word_count", "word_count")
         // One instance: the next call can only run once the loop has really stopped.
-        .write("hostile_plugin.toml", "timeout_ms = 500\npool_size = 1\n");
+        .write(
+            "hostile_plugin.toml",
+            "timeout_ms = 500\n[wasm]\npool_size = 1\n",
+        );
     let manager = fixture.start().await;
 
     let started = Instant::now();
@@ -332,9 +335,10 @@ async fn the_host_deadline_stops_a_loop_before_the_modules_own_timeout() {
     // code itself (through its cancel handle), not only stop waiting for it; with one
     // instance, the follow-up call would otherwise queue behind the loop for a minute.
     let fixture = Fixture::new();
-    fixture
-        .add("hostile", "hostile")
-        .write("hostile_plugin.toml", "timeout_ms = 60000\npool_size = 1\n");
+    fixture.add("hostile", "hostile").write(
+        "hostile_plugin.toml",
+        "timeout_ms = 60000\n[wasm]\npool_size = 1\n",
+    );
     let mut config = HostConfig::new(fixture.plugins.path());
     config.plugins.insert(
         "hostile".into(),
@@ -362,7 +366,7 @@ async fn memory_bomb_fails_clearly_and_others_keep_working() {
     fixture
         .add("hostile", "hostile")
         .add("word_count", "word_count")
-        .write("hostile_plugin.toml", "memory_limit_mb = 32\n");
+        .write("hostile_plugin.toml", "[wasm]\nmemory_limit_mb = 32\n");
     let manager = fixture.start().await;
     let (bombed, counted) = tokio::join!(
         call(&manager, "hostile", json!("oom")),
@@ -441,7 +445,7 @@ async fn bad_files_land_in_load_errors_while_others_load() {
         .add("hostile", "bad_grant")
         .write(
             "bad_grant_plugin.toml",
-            "[allowed_paths]\n\"/no/such/folder\" = \"/data\"\n",
+            "[wasm.allowed_paths]\n\"/no/such/folder\" = \"/data\"\n",
         );
     let manager = fixture.start().await;
 
@@ -486,7 +490,7 @@ async fn nothing_is_granted_unless_the_manifest_says_so() {
         .write(
             "open_plugin.toml",
             format!(
-                "[allowed_paths]\n\"{}\" = \"/data\"\n[config]\ngreeting = \"hi\"\nretries = 3\n",
+                "[wasm.allowed_paths]\n\"{}\" = \"/data\"\n[config]\ngreeting = \"hi\"\nretries = 3\n",
                 data.path().display()
             ),
         );
@@ -545,7 +549,7 @@ async fn initialize_and_shutdown_exports_run() {
     fixture.add("hostile", "hostile").write(
         "hostile_plugin.toml",
         format!(
-            "[allowed_paths]\n\"{}\" = \"/out\"\n[config]\nshutdown_marker = \"/out/shutdown.txt\"\n",
+            "[wasm.allowed_paths]\n\"{}\" = \"/out\"\n[config]\nshutdown_marker = \"/out/shutdown.txt\"\n",
             out.path().display()
         ),
     );

@@ -40,32 +40,47 @@ impl From<TurnReply> for ChatResponse {
     }
 }
 
+/// A plugin called as a tool (by the model, or by `/run`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ToolCallView {
+    pub id: String,
+    pub plugin: String,
+    /// Any JSON value (a `/run` input may be a plain string).
+    pub arguments: Value,
+}
+
+/// A tool call's outcome: `output` when `ok`, `error` otherwise.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ToolResultView {
+    pub id: String,
+    pub plugin: String,
+    pub ok: bool,
+    /// Any JSON value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Why a turn stopped (a step) or gave no reply (a stream's last event).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorView {
+    /// The code an HTTP answer would carry (`step_limit` for a step).
+    pub code: String,
+    pub message: String,
+}
+
 /// One step of a turn, tagged by `type`.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StepView {
-    /// A plugin called as a tool (by the model, or by `/run`).
-    ToolCall {
-        id: String,
-        plugin: String,
-        /// Any JSON value (a `/run` input may be a plain string).
-        arguments: Value,
-    },
-    /// The call's outcome: `output` when `ok`, `error` otherwise.
-    ToolResult {
-        id: String,
-        plugin: String,
-        ok: bool,
-        /// Any JSON value.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        output: Option<Value>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        error: Option<String>,
-    },
+    ToolCall(ToolCallView),
+    ToolResult(ToolResultView),
     /// The assistant's reply.
-    Reply { text: String },
-    /// Why the turn stopped early (`step_limit`).
-    Error { code: String, message: String },
+    Reply {
+        text: String,
+    },
+    Error(ErrorView),
 }
 
 impl From<Step> for StepView {
@@ -75,26 +90,26 @@ impl From<Step> for StepView {
                 id,
                 plugin,
                 arguments,
-            } => StepView::ToolCall {
+            } => StepView::ToolCall(ToolCallView {
                 id,
                 plugin,
                 arguments,
-            },
+            }),
             Step::ToolResult {
                 id,
                 plugin,
                 ok,
                 output,
                 error,
-            } => StepView::ToolResult {
+            } => StepView::ToolResult(ToolResultView {
                 id,
                 plugin,
                 ok,
                 output,
                 error,
-            },
+            }),
             Step::Reply { text } => StepView::Reply { text },
-            Step::Error { code, message } => StepView::Error { code, message },
+            Step::Error { code, message } => StepView::Error(ErrorView { code, message }),
         }
     }
 }
@@ -105,33 +120,14 @@ impl From<Step> for StepView {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum StreamEvent {
     /// A piece of the model's reply text, as it is generated.
-    Delta { text: String },
-    /// A plugin called as a tool.
-    ToolCall {
-        id: String,
-        plugin: String,
-        /// Any JSON value (a `/run` input may be a plain string).
-        arguments: Value,
+    Delta {
+        text: String,
     },
-    /// A tool call's outcome.
-    ToolResult {
-        id: String,
-        plugin: String,
-        ok: bool,
-        /// Any JSON value.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        output: Option<Value>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        error: Option<String>,
-    },
+    ToolCall(ToolCallView),
+    ToolResult(ToolResultView),
     /// The finished turn, as `POST /chat` answers it.
-    Done {
-        reply: String,
-        session_id: String,
-        steps: Vec<StepView>,
-    },
-    /// Why the turn gave no reply; `code` is the one the HTTP answer would carry.
-    Error { code: String, message: String },
+    Done(ChatResponse),
+    Error(ErrorView),
 }
 
 impl StreamEvent {
@@ -139,10 +135,10 @@ impl StreamEvent {
     pub fn name(&self) -> &'static str {
         match self {
             StreamEvent::Delta { .. } => "delta",
-            StreamEvent::ToolCall { .. } => "tool_call",
-            StreamEvent::ToolResult { .. } => "tool_result",
-            StreamEvent::Done { .. } => "done",
-            StreamEvent::Error { .. } => "error",
+            StreamEvent::ToolCall(_) => "tool_call",
+            StreamEvent::ToolResult(_) => "tool_result",
+            StreamEvent::Done(_) => "done",
+            StreamEvent::Error(_) => "error",
         }
     }
 }
@@ -152,45 +148,14 @@ impl From<TurnEvent> for StreamEvent {
         match event {
             TurnEvent::Delta(text) => StreamEvent::Delta { text },
             TurnEvent::Step(step) => match StepView::from(step) {
-                StepView::ToolCall {
-                    id,
-                    plugin,
-                    arguments,
-                } => StreamEvent::ToolCall {
-                    id,
-                    plugin,
-                    arguments,
-                },
-                StepView::ToolResult {
-                    id,
-                    plugin,
-                    ok,
-                    output,
-                    error,
-                } => StreamEvent::ToolResult {
-                    id,
-                    plugin,
-                    ok,
-                    output,
-                    error,
-                },
+                StepView::ToolCall(call) => StreamEvent::ToolCall(call),
+                StepView::ToolResult(result) => StreamEvent::ToolResult(result),
                 // The loop streams only tool steps; a reply and a step-limit error reach
                 // the client in `done`. Were one streamed, it would read as this.
                 StepView::Reply { text } => StreamEvent::Delta { text },
-                StepView::Error { code, message } => StreamEvent::Error { code, message },
+                StepView::Error(error) => StreamEvent::Error(error),
             },
-            TurnEvent::Done(reply) => {
-                let ChatResponse {
-                    reply,
-                    session_id,
-                    steps,
-                } = ChatResponse::from(reply);
-                StreamEvent::Done {
-                    reply,
-                    session_id,
-                    steps,
-                }
-            }
+            TurnEvent::Done(reply) => StreamEvent::Done(ChatResponse::from(reply)),
         }
     }
 }

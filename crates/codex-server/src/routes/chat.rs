@@ -9,7 +9,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use codex_agent::chat::{ChatError, TurnEvent};
 use futures::stream::{Stream, StreamExt};
 
-use crate::dto::chat::{ChatRequest, ChatResponse, StreamEvent};
+use crate::dto::chat::{ChatRequest, ChatResponse, ErrorView, StreamEvent};
 use crate::dto::memory::DEFAULT_SESSION;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::JsonBody;
@@ -70,13 +70,13 @@ fn sse_events(
                 Ok(event) => StreamEvent::from(event),
                 Err(error) => {
                     let body = ApiError::from(error).body();
-                    StreamEvent::Error {
+                    StreamEvent::Error(ErrorView {
                         code: body.error.code.to_owned(),
                         message: body.error.message,
-                    }
+                    })
                 }
             };
-            let last = matches!(event, StreamEvent::Done { .. } | StreamEvent::Error { .. });
+            let last = matches!(event, StreamEvent::Done(_) | StreamEvent::Error(_));
             yield Ok(sse_event(&event));
             if last {
                 break;

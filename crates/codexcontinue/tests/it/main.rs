@@ -6,6 +6,7 @@ mod cli;
 mod durability;
 mod mcp;
 mod openai_client;
+mod original_frontend;
 mod serve;
 mod web;
 

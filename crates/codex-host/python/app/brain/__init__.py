@@ -1,0 +1,3 @@
+"""Compatibility package: the original project's `app.brain`."""
+
+__path__ = __import__("pkgutil").extend_path(__path__, __name__)

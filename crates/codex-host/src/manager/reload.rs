@@ -1,0 +1,207 @@
+//! Folder reloads, and the one publish step every change of the registry goes through.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use codex_plugin::PluginKind;
+
+use super::{PluginManager, retire};
+use crate::discovery;
+use crate::manifest::Manifest;
+use crate::mcp::McpServerConfig;
+use crate::registry::{LoadError, PluginEntry, Registry};
+
+impl PluginManager {
+    /// Rescans the plugins folder: new files load, changed files replace their plugin,
+    /// removed files unload. A file that fails to load leaves its previous version serving.
+    pub async fn reload(&self) {
+        let one_at_a_time = self.inner.reload_lock.lock().await;
+        let previous = self.inner.registry.load_full();
+        let mut next = Registry::default();
+        let mut retired: Vec<Arc<PluginEntry>> = Vec::new();
+
+        for entry in previous.order.iter().filter(|e| e.source.is_none()) {
+            next.order.push(entry.clone());
+        }
+        let mut scan_failed = false;
+        let files = match discovery::scan(&self.inner.config.plugins_dir) {
+            Ok(files) => files,
+            Err(e) => {
+                scan_failed = true;
+                tracing::warn!(error = %e, "plugins folder unreadable; keeping what is loaded");
+                next.load_errors.push(LoadError {
+                    file: self.inner.config.plugins_dir.display().to_string(),
+                    plugin: None,
+                    error: e.to_string(),
+                });
+                previous
+                    .order
+                    .iter()
+                    .filter(|e| e.source.is_some())
+                    .for_each(|e| next.order.push(e.clone()));
+                Vec::new()
+            }
+        };
+        let mut seen_sources = Vec::new();
+        let mut declared = BTreeMap::new();
+        let was_declared = self.inner.manifest_mcp.lock().clone();
+        for file in files {
+            seen_sources.push(file.path.clone());
+            if file.is_manifest_only() {
+                let name = &file.name.name;
+                match &file.manifest {
+                    Ok(Some(
+                        manifest @ Manifest {
+                            mcp: Some(server), ..
+                        },
+                    )) => {
+                        let refused = if self.inner.config.mcp_servers.contains_key(name) {
+                            Some(format!(
+                                "MCP server '{name}' is already configured in the config file"
+                            ))
+                        } else {
+                            manifest
+                                .check_kind(PluginKind::Mcp)
+                                .err()
+                                .map(|e| format!("{}: {e}", file.path.display()))
+                        };
+                        match refused {
+                            Some(error) => next.load_errors.push(LoadError {
+                                file: file.path.display().to_string(),
+                                plugin: None,
+                                error,
+                            }),
+                            None => {
+                                declared.insert(name.clone(), server.clone());
+                            }
+                        }
+                        continue;
+                    }
+                    // A manifest that no longer parses keeps its server running.
+                    Err(_) if was_declared.contains_key(name) => {
+                        declared.insert(name.clone(), was_declared[name].clone());
+                    }
+                    _ => {}
+                }
+            }
+            let old = previous
+                .order
+                .iter()
+                .find(|e| e.source.as_deref() == Some(file.path.as_path()))
+                .cloned();
+            if let Some(old) = &old
+                && old.fingerprint.as_ref() == Some(&file.fingerprint)
+            {
+                next.order.push(old.clone());
+                continue;
+            }
+            match self.load_file(&file).await {
+                Ok(Some(entry)) => {
+                    if let Some(old) = old {
+                        retired.push(old);
+                    }
+                    next.order.push(entry);
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(file = %file.path.display(), %error, "plugin failed to load");
+                    next.load_errors.push(LoadError {
+                        file: file.path.display().to_string(),
+                        plugin: Some(file.name.name.clone()),
+                        error,
+                    });
+                    if let Some(old) = old {
+                        next.order.push(old);
+                    }
+                }
+            }
+        }
+        for entry in previous.order.iter().filter(|e| e.source.is_some()) {
+            let gone = entry
+                .source
+                .as_ref()
+                .is_some_and(|s| !seen_sources.contains(s));
+            if gone {
+                retired.push(entry.clone());
+            }
+        }
+        next.load_errors
+            .extend(self.inner.group_errors.lock().values().cloned());
+        self.publish(&previous, next, retired);
+        if scan_failed {
+            declared = was_declared;
+        }
+        let (start, stop) = self.declare_mcp_servers(declared);
+        // Servers publish their tools under the reload lock: start and stop them without it.
+        drop(one_at_a_time);
+        for name in stop {
+            self.stop_mcp_server(&name).await;
+        }
+        for (name, config) in start {
+            if config.enabled {
+                self.start_mcp_server(&name, config).await;
+            } else {
+                self.stop_mcp_server(&name).await;
+            }
+        }
+    }
+
+    /// Records the MCP servers the folder's manifests now declare, and answers which to
+    /// (re)start and which to stop.
+    fn declare_mcp_servers(
+        &self,
+        declared: BTreeMap<String, McpServerConfig>,
+    ) -> (Vec<(String, McpServerConfig)>, Vec<String>) {
+        let mut running = self.inner.manifest_mcp.lock();
+        let start = declared
+            .iter()
+            .filter(|(name, config)| running.get(*name) != Some(*config))
+            .map(|(name, config)| (name.clone(), config.clone()))
+            .collect();
+        let stop = running
+            .keys()
+            .filter(|name| !declared.contains_key(*name))
+            .cloned()
+            .collect();
+        *running = declared;
+        (start, stop)
+    }
+
+    /// Makes `next` the registry: indexes it, swaps it in, applies the run-time switches,
+    /// bumps the generation if anything changed since `previous`, and retires `retired`
+    /// in the background. Every change of the registry ends here, under the reload lock.
+    pub(super) fn publish(
+        &self,
+        previous: &Registry,
+        mut next: Registry,
+        retired: Vec<Arc<PluginEntry>>,
+    ) {
+        self.index(&mut next);
+        let changed = next.order.len() != previous.order.len()
+            || next
+                .order
+                .iter()
+                .zip(&previous.order)
+                .any(|(a, b)| !Arc::ptr_eq(a, b))
+            || next.load_errors != previous.load_errors;
+        let next = Arc::new(next);
+        self.inner.registry.store(next.clone());
+        self.apply_overrides(&next);
+        if changed {
+            self.bump_generation();
+        }
+        for entry in retired {
+            tokio::spawn(retire(entry));
+        }
+    }
+
+    /// Switches each entry of `registry` as the run-time overrides say.
+    fn apply_overrides(&self, registry: &Registry) {
+        let overrides = self.inner.overrides.lock();
+        for entry in &registry.order {
+            if let Some(&enabled) = overrides.get(&entry.info.name) {
+                entry.set_enabled(enabled);
+            }
+        }
+    }
+}
