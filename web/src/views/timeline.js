@@ -94,6 +94,7 @@ export function TimelineView({ sessionId, eventId }) {
   const [loading, setLoading] = useState(true);
   const [error, setError] = useState(/** @type {any} */ (null));
   const [expanded, setExpanded] = useState(() => new Set(eventId ? [eventId] : []));
+  const [selected, setSelected] = useState(eventId);
   const [heights, setHeights] = useState(() => new Map());
   const [scrollTop, setScrollTop] = useState(0);
   const [viewHeight, setViewHeight] = useState(600);
@@ -143,6 +144,7 @@ export function TimelineView({ sessionId, eventId }) {
   // Follows the hash when another event of the same session is linked.
   useEffect(() => {
     if (eventId) setExpanded((set) => new Set(set).add(eventId));
+    setSelected(eventId);
   }, [eventId]);
 
   useLayoutEffect(() => {
@@ -196,6 +198,7 @@ export function TimelineView({ sessionId, eventId }) {
     });
     // The address names the event last opened, so it can be shared.
     history.replaceState(null, '', href('sessions', [sessionId, id]));
+    setSelected(id);
   };
 
   /**
@@ -254,7 +257,7 @@ export function TimelineView({ sessionId, eventId }) {
             sessionId=${sessionId}
             top=${rows.top(index)}
             open=${expanded.has(event.id)}
-            selected=${event.id === eventId}
+            selected=${event.id === selected}
             onToggle=${toggle}
             onMeasure=${measured}
           />`;

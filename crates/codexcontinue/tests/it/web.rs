@@ -92,11 +92,10 @@ fn server_dir(model: Option<&ScriptedServer>, extra: &str) -> tempfile::TempDir 
     std::fs::create_dir(&plugins).unwrap();
     std::fs::write(plugins.join("form_demo_plugin.py"), FORM_DEMO).unwrap();
     std::fs::write(plugins.join("broken_plugin.py"), "this is not python(\n").unwrap();
-    let wasm = PathBuf::from(required_env("CODEX_WASM_PLUGINS_DIR"));
-    for file in ["word_count_plugin.wasm", "word_count_plugin.toml"] {
-        std::fs::copy(wasm.join(file), plugins.join(file))
-            .unwrap_or_else(|e| panic!("{file} from {}: {e}", wasm.display()));
-    }
+    // The module alone: its `describe` export gives the metadata, and the defaults the limits.
+    let wasm = PathBuf::from(required_env("CODEX_WASM_PLUGINS_DIR")).join("word_count_plugin.wasm");
+    std::fs::copy(&wasm, plugins.join("word_count_plugin.wasm"))
+        .unwrap_or_else(|e| panic!("{}: {e}", wasm.display()));
     let model = model.map_or(String::new(), |model| {
         format!(
             "[[model.providers]]\nname = \"scripted\"\nbase_url = \"{}\"\n\
