@@ -1,153 +1,107 @@
-//! The `huggingface` plugin: a local BERT-family sentence model for `embed`, `similarity`
-//! and `classify` (with the checkpoint's classification head, or zero-shot against
-//! labelled example sentences), run with candle on blocking threads, never touching the network.
+//! The `huggingface` plugin: a BERT-family sentence model for `embed`, `similarity` and
+//! `classify` (with the checkpoint's classification head, or zero-shot against labelled
+//! example sentences), run with candle on blocking threads.
+//!
+//! The model is a local folder (`model_dir`), or a Hugging Face Hub model id (`model`)
+//! fetched once into the Hub cache when the plugin initializes; calls never touch the
+//! network. The plugin is always listed ([`builtin`]): without a model, in a build without
+//! the `huggingface` feature, or when its model fails to load, it is listed as unavailable
+//! with the reason and the setting that enables it, and its calls say so.
 
+#[cfg(feature = "huggingface")]
+mod hub;
+#[cfg(feature = "huggingface")]
 mod model;
+#[cfg(feature = "huggingface")]
+mod plugin;
+#[cfg(feature = "huggingface")]
 mod pooling;
+#[cfg(feature = "huggingface")]
 mod request;
+#[cfg(feature = "huggingface")]
 mod zero_shot;
 
-use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::Duration;
 
-use async_trait::async_trait;
-use codex_plugin::{ExecContext, Plugin, PluginError, PluginInfo, Result};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use codex_plugin::{Plugin, PluginInfo};
+use serde_json::{Value, json};
 
-use model::SentenceModel;
-use request::{Request, Texts};
-use zero_shot::{Prototypes, cosine};
-
+#[cfg(feature = "huggingface")]
+pub use hub::HubModel;
+#[cfg(feature = "huggingface")]
+pub use plugin::{HuggingFacePlugin, HuggingFaceSettings, ModelSource};
+#[cfg(feature = "huggingface")]
 pub use zero_shot::{LabelExamples, default_labels};
 
-/// How a [`HuggingFacePlugin`] is set up.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HuggingFaceSettings {
-    /// Folder holding `model.safetensors`, `config.json`, `tokenizer.json` and, for
-    /// sentence-transformers models, `modules.json` and `1_Pooling/config.json`.
-    pub model_dir: PathBuf,
-    /// Zero-shot labels and their example sentences; `None` means [`default_labels`]
-    /// (positive and negative).
-    pub labels: Option<LabelExamples>,
-    /// Most texts run through the model at once.
-    pub max_batch: usize,
-}
+use crate::unavailable::UnavailablePlugin;
 
-impl HuggingFaceSettings {
-    pub const DEFAULT_MAX_BATCH: usize = 32;
+/// The plugin's name.
+pub const NAME: &str = "huggingface";
 
-    pub fn new(model_dir: impl Into<PathBuf>) -> Self {
-        HuggingFaceSettings {
-            model_dir: model_dir.into(),
-            labels: None,
-            max_batch: Self::DEFAULT_MAX_BATCH,
+/// What the listing and every call say while no model is configured.
+pub const ENABLE_HINT: &str = "set [plugins.huggingface.config] model_dir = \"/path/to/model\" \
+     or model = \"sentence-transformers/all-MiniLM-L6-v2\"";
+
+/// The tasks a call can name.
+pub const TASKS: [&str; 3] = ["embed", "similarity", "classify"];
+
+/// The `huggingface` built-in as the host registers it, from its
+/// `[plugins.huggingface.config]` table (if any).
+///
+/// It is always a plugin named `huggingface`: the model plugin when the table names a
+/// model (unavailable, with the load error as reason, if the model then fails to load or
+/// to download); otherwise a placeholder, unavailable with the reason (no model
+/// configured, a bad table, or a build without the feature). Loading, downloads included,
+/// gets most of `init_timeout` (the host's bound on `initialize`), so that a slow download
+/// ends with the plugin listed as unavailable rather than dropped by the host.
+pub fn builtin(config: Option<&Value>, init_timeout: Duration) -> Arc<dyn Plugin> {
+    #[cfg(feature = "huggingface")]
+    {
+        let Some(config) = config.filter(|c| !c.is_null()) else {
+            return placeholder(ENABLE_HINT);
+        };
+        match HuggingFacePlugin::from_config(config) {
+            Ok(plugin) => Arc::new(crate::unavailable::FallibleBuiltin::new(
+                Arc::new(plugin),
+                init_timeout * 9 / 10,
+            )),
+            Err(error) => {
+                tracing::error!(plugin = NAME, error = %error, "built-in plugin unavailable");
+                placeholder(error.to_string())
+            }
         }
     }
-
-    pub fn with_labels(mut self, labels: LabelExamples) -> Self {
-        self.labels = Some(labels);
-        self
-    }
-
-    pub fn with_max_batch(mut self, max_batch: usize) -> Self {
-        self.max_batch = max_batch;
-        self
+    #[cfg(not(feature = "huggingface"))]
+    {
+        let _ = (config, init_timeout);
+        placeholder(format!(
+            "this build has no huggingface support: build codexcontinue with its \
+             `huggingface` feature (on by default), then {ENABLE_HINT}"
+        ))
     }
 }
 
-/// The `[plugins.huggingface.config]` table.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    model_dir: PathBuf,
-    #[serde(default)]
-    zero_shot_labels: Option<LabelExamples>,
-    #[serde(default)]
-    max_batch: Option<usize>,
+fn placeholder(reason: impl Into<String>) -> Arc<dyn Plugin> {
+    Arc::new(UnavailablePlugin::new(plugin_info(), reason))
 }
 
-/// What `initialize` loads and every call shares.
-struct Loaded {
-    model: SentenceModel,
-    /// The configured (or default) zero-shot labels, embedded once.
-    prototypes: Prototypes,
-}
-
-/// Runs a local BERT-family sentence model; see the module docs.
-pub struct HuggingFacePlugin {
-    info: PluginInfo,
-    settings: HuggingFaceSettings,
-    loaded: RwLock<Option<Arc<Loaded>>>,
-}
-
-impl HuggingFacePlugin {
-    pub const NAME: &'static str = "huggingface";
-
-    /// A plugin for the model in `settings.model_dir`; nothing is read before `initialize`.
-    pub fn new(settings: HuggingFaceSettings) -> Self {
-        HuggingFacePlugin {
-            info: plugin_info(),
-            settings,
-            loaded: RwLock::new(None),
-        }
-    }
-
-    /// Builds the plugin from its config table:
-    /// `{"model_dir": "...", "zero_shot_labels": {"positive": ["I love it"], ...}, "max_batch": 32}`.
-    pub fn from_config(config: &Value) -> Result<Self> {
-        let raw: RawConfig = serde_json::from_value(config.clone())
-            .map_err(|e| PluginError::invalid_input(format!("huggingface config: {e}")))?;
-        if let Some(labels) = &raw.zero_shot_labels {
-            zero_shot::validate_labels(labels).map_err(|e| {
-                PluginError::invalid_input(format!("huggingface config: zero_shot_labels: {e}"))
-            })?;
-        }
-        let max_batch = raw
-            .max_batch
-            .unwrap_or(HuggingFaceSettings::DEFAULT_MAX_BATCH);
-        if max_batch == 0 {
-            return Err(PluginError::invalid_input(
-                "huggingface config: max_batch must be at least 1",
-            ));
-        }
-        let mut settings = HuggingFaceSettings::new(raw.model_dir).with_max_batch(max_batch);
-        settings.labels = raw.zero_shot_labels;
-        Ok(HuggingFacePlugin::new(settings))
-    }
-
-    pub fn settings(&self) -> &HuggingFaceSettings {
-        &self.settings
-    }
-
-    fn loaded(&self) -> Result<Arc<Loaded>> {
-        let guard = self.loaded.read().unwrap_or_else(|e| e.into_inner());
-        guard.clone().ok_or_else(|| {
-            PluginError::failed(format!(
-                "huggingface: the model is not loaded; initialize() must succeed first \
-                 (model folder {})",
-                self.settings.model_dir.display()
-            ))
-        })
-    }
-}
-
-fn plugin_info() -> PluginInfo {
+/// The plugin's metadata, the same whether it can run or not.
+pub fn plugin_info() -> PluginInfo {
     let texts = json!({"type": "array", "items": {"type": "string"}, "minItems": 1});
     let labels = json!({
         "type": "object",
         "description": "Zero-shot labels, each with example sentences.",
         "additionalProperties": {"type": "array", "items": {"type": "string"}}
     });
-    PluginInfo::new(HuggingFacePlugin::NAME)
+    PluginInfo::new(NAME)
         .with_description(
             "Runs a local Hugging Face sentence model: sentence embeddings, cosine similarity, \
              and classification (the model's own head, or zero-shot against example sentences; \
              positive/negative sentiment by default). A plain string is classified.",
         )
-        .with_version(env!("CARGO_PKG_VERSION"))
-        .with_author("CodexContinue")
+        .with_version(crate::VERSION)
+        .with_author(crate::AUTHOR)
         .with_category("ai")
         .with_example(json!({"task": "classify", "text": "I love this"}))
         // An object schema, since models get it as a tool's parameters; a plain string
@@ -157,7 +111,7 @@ fn plugin_info() -> PluginInfo {
             "properties": {
                 "task": {
                     "type": "string",
-                    "enum": request::TASKS,
+                    "enum": TASKS,
                     "default": "classify",
                     "description": "embed: vectors; similarity: cosine of a and b (or of all texts); \
                                     classify: label and per-label scores."
@@ -172,195 +126,5 @@ fn plugin_info() -> PluginInfo {
         }))
 }
 
-#[async_trait]
-impl Plugin for HuggingFacePlugin {
-    fn info(&self) -> &PluginInfo {
-        &self.info
-    }
-
-    async fn initialize(&self) -> Result<()> {
-        let dir = self.settings.model_dir.clone();
-        let labels = self.settings.labels.clone().unwrap_or_else(default_labels);
-        let max_batch = self.settings.max_batch;
-        let started = Instant::now();
-        let loaded = tokio::task::spawn_blocking(move || -> Result<Loaded> {
-            let model = SentenceModel::load(&dir)?;
-            let prototypes = Prototypes::build(&model, &labels, max_batch, &|| Ok(()))?;
-            Ok(Loaded { model, prototypes })
-        })
-        .await
-        .map_err(|e| PluginError::Crashed(format!("huggingface: loading the model: {e}")))??;
-        tracing::info!(
-            plugin = HuggingFacePlugin::NAME,
-            model = loaded.model.name(),
-            pooling = %loaded.model.pooling().describe(),
-            classifier_head = loaded.model.head_labels().is_some(),
-            duration_ms = started.elapsed().as_millis() as u64,
-            "model loaded"
-        );
-        *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(loaded));
-        Ok(())
-    }
-
-    async fn execute(&self, data: Value, ctx: &ExecContext) -> Result<Value> {
-        let request = Request::parse(data)?;
-        let loaded = self.loaded()?;
-        let max_batch = self.settings.max_batch;
-        let cancel = ctx.cancel.clone();
-        let deadline = ctx.deadline;
-        let started = Instant::now();
-        tokio::task::spawn_blocking(move || {
-            let guard = move || -> Result<()> {
-                if cancel.is_cancelled() {
-                    Err(PluginError::failed("huggingface: the call was cancelled"))
-                } else if Instant::now() >= deadline {
-                    Err(PluginError::Timeout {
-                        plugin: HuggingFacePlugin::NAME.to_owned(),
-                        after: started.elapsed(),
-                    })
-                } else {
-                    Ok(())
-                }
-            };
-            run(&loaded, request, max_batch, &guard)
-        })
-        .await
-        .map_err(|e| PluginError::Crashed(format!("huggingface: inference: {e}")))?
-    }
-
-    async fn shutdown(&self) -> Result<()> {
-        // Calls still running hold their own Arc; the model is freed when they finish.
-        self.loaded
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        Ok(())
-    }
-}
-
-/// Answers one request; runs on a blocking thread.
-fn run(
-    loaded: &Loaded,
-    request: Request,
-    max_batch: usize,
-    guard: model::Guard<'_>,
-) -> Result<Value> {
-    let model = &loaded.model;
-    let mut out = Map::new();
-    out.insert("model".into(), json!(model.name()));
-    match request {
-        Request::Embed(texts) => {
-            let vectors = model.embed(&texts.to_vec(), max_batch, guard)?;
-            let pooling = model.pooling();
-            out.insert("task".into(), json!("embed"));
-            out.insert(
-                "dimensions".into(),
-                json!(vectors.first().map_or(0, Vec::len)),
-            );
-            out.insert("pooling".into(), json!(pooling.describe()));
-            out.insert("pooling_source".into(), json!(pooling.source));
-            out.insert("normalized".into(), json!(pooling.normalize));
-            // Longer texts are truncated to this many tokens.
-            out.insert("max_tokens".into(), json!(model.max_length()));
-            match texts {
-                Texts::One(_) => out.insert("embedding".into(), json!(vectors.first())),
-                Texts::Many(_) => out.insert("embeddings".into(), json!(vectors)),
-            };
-        }
-        Request::SimilarityPair { a, b } => {
-            let vectors = model.embed(&[a, b], max_batch, guard)?;
-            let similarity = match vectors.as_slice() {
-                [a, b] => cosine(a, b),
-                _ => return Err(PluginError::failed("huggingface: expected two embeddings")),
-            };
-            out.insert("task".into(), json!("similarity"));
-            out.insert("similarity".into(), json!(similarity));
-        }
-        Request::SimilarityMatrix(texts) => {
-            let vectors = model.embed(&texts, max_batch, guard)?;
-            let matrix: Vec<Vec<f32>> = vectors
-                .iter()
-                .map(|a| vectors.iter().map(|b| cosine(a, b)).collect())
-                .collect();
-            out.insert("task".into(), json!("similarity"));
-            out.insert("similarities".into(), json!(matrix));
-        }
-        Request::Classify { texts, labels } => {
-            out.insert("task".into(), json!("classify"));
-            let all = texts.to_vec();
-            let (method, scored) = classify(loaded, &all, labels, max_batch, guard)?;
-            out.insert("method".into(), json!(method));
-            let mut results: Vec<Value> = all
-                .into_iter()
-                .zip(scored)
-                .map(|(text, scores)| classification(text, scores))
-                .collect();
-            match texts {
-                Texts::One(_) => {
-                    if let Some(Value::Object(first)) = results.pop() {
-                        out.extend(first);
-                    }
-                }
-                Texts::Many(_) => {
-                    out.insert("results".into(), Value::Array(results));
-                }
-            }
-        }
-    }
-    Ok(Value::Object(out))
-}
-
-/// Each label's score for one text, in label order.
-type LabelScores = Vec<(String, f32)>;
-
-/// Per text, each label's score: the head's probabilities when the checkpoint has a head
-/// and the call gives no labels of its own; otherwise zero-shot mean cosine similarity.
-fn classify(
-    loaded: &Loaded,
-    texts: &[String],
-    call_labels: Option<LabelExamples>,
-    max_batch: usize,
-    guard: model::Guard<'_>,
-) -> Result<(&'static str, Vec<LabelScores>)> {
-    let model = &loaded.model;
-    if call_labels.is_none()
-        && let (Some(labels), Some(probabilities)) = (
-            model.head_labels(),
-            model.classify_with_head(texts, max_batch, guard),
-        )
-    {
-        let scored = probabilities?
-            .into_iter()
-            .map(|row| labels.iter().cloned().zip(row).collect())
-            .collect();
-        return Ok(("classifier_head", scored));
-    }
-    let built;
-    let prototypes = match &call_labels {
-        Some(labels) => {
-            built = Prototypes::build(model, labels, max_batch, guard)?;
-            &built
-        }
-        None => &loaded.prototypes,
-    };
-    let vectors = model.embed(texts, max_batch, guard)?;
-    let scored = vectors.iter().map(|v| prototypes.scores(v)).collect();
-    Ok(("zero_shot", scored))
-}
-
-/// `{"text", "label", "score", "scores": {label: score}}` for one text.
-fn classification(text: String, scores: LabelScores) -> Value {
-    let best = scores
-        .iter()
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .cloned()
-        .unwrap_or_default();
-    let scores: Map<String, Value> = scores
-        .into_iter()
-        .map(|(label, score)| (label, json!(score)))
-        .collect();
-    json!({"text": text, "label": best.0, "score": best.1, "scores": scores})
-}
-
-#[cfg(test)]
+#[cfg(all(test, feature = "huggingface"))]
 mod tests;

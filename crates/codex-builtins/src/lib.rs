@@ -1,21 +1,22 @@
 //! The built-in native plugins: `echo`, `calculator`, `shell`, `plugin_metadata`,
-//! `memory`, `memory_inspect` and `sentiment`.
+//! `memory`, `memory_inspect` and `sentiment`, and `huggingface`.
 //!
 //! Each plugin lives in the module named after it and implements [`codex_plugin::Plugin`];
 //! the host takes them all from [`builtins`], together with whether each one is on
-//! before any configuration says otherwise.
+//! before any configuration says otherwise, except `huggingface`, which needs its config
+//! table and comes from [`huggingface::builtin`].
 
 use codex_plugin::NativePlugin;
 
 pub mod calculator;
 pub mod echo;
-#[cfg(feature = "huggingface")]
 pub mod huggingface;
 pub mod memory;
 pub mod memory_inspect;
 pub mod plugin_metadata;
 pub mod sentiment;
 pub mod shell;
+pub mod unavailable;
 
 mod input;
 

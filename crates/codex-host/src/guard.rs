@@ -1,7 +1,6 @@
 //! Running one call within its limits: concurrency slot, timeout, panic isolation and
 //! the output cap.
 
-use std::any::Any;
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
@@ -36,7 +35,7 @@ pub(crate) async fn run(
             {
                 Ok(result) => result,
                 Err(panic) => {
-                    let message = panic_message(&*panic);
+                    let message = codex_plugin::panic_message(&*panic);
                     tracing::error!(plugin = %entry.info.name, panic = %message, "plugin panicked");
                     // A panic is a bug in the plugin, not a dead process: a failure.
                     Err(PluginError::Failed(format!(
@@ -93,16 +92,6 @@ fn check_size(value: &Value, limit: usize) -> Result<(), PluginError> {
             size: counter.size,
             limit,
         }),
-    }
-}
-
-fn panic_message(panic: &(dyn Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic payload".to_owned()
     }
 }
 

@@ -50,6 +50,16 @@ impl PluginEntry {
         self.enabled.store(enabled, Ordering::Relaxed);
     }
 
+    /// Why the plugin cannot run, when it cannot (see [`Plugin::unavailable_reason`]): it is
+    /// listed all the same, but not offered as a tool.
+    pub fn unavailable_reason(&self) -> Option<String> {
+        self.plugin.unavailable_reason()
+    }
+
+    pub fn is_available(&self) -> bool {
+        self.unavailable_reason().is_none()
+    }
+
     /// Calls running right now, also while the entry is being retired.
     pub fn in_flight(&self) -> usize {
         self.running.load(Ordering::Relaxed)

@@ -26,6 +26,10 @@ pub enum PluginError {
     /// The plugin's process or instance died (panic, crash, exit).
     #[error("plugin crashed: {0}")]
     Crashed(String),
+    /// The plugin is listed but cannot run here (no model configured, a build without its
+    /// feature, a model that failed to load); the message says why and what enables it.
+    #[error("{0}")]
+    Unavailable(String),
     /// The plugin asked for something it is not allowed to do.
     #[error("denied: {0}")]
     Denied(String),
@@ -62,6 +66,7 @@ impl PluginError {
             PluginError::InvalidInput(_) => "invalid_input",
             PluginError::Timeout { .. } => "plugin_timeout",
             PluginError::Crashed(_) => "plugin_crashed",
+            PluginError::Unavailable(_) => "plugin_unavailable",
             PluginError::Denied(_) => "plugin_denied",
             PluginError::OutputTooLarge { .. } => "plugin_output_too_large",
             PluginError::Failed(_) => "plugin_failed",

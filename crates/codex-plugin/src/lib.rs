@@ -35,6 +35,14 @@ pub trait Plugin: Send + Sync + 'static {
     /// Runs one call. May be called concurrently from many tasks.
     async fn execute(&self, data: Value, ctx: &ExecContext) -> Result<Value>;
 
+    /// Why the plugin cannot run, when it cannot (a built-in whose model is not configured,
+    /// or failed to load). Such a plugin stays listed, as unavailable with this reason, so
+    /// that it never silently vanishes; its calls answer [`PluginError::Unavailable`].
+    /// Asked again at every listing, since it may change once `initialize` has run.
+    fn unavailable_reason(&self) -> Option<String> {
+        None
+    }
+
     /// Called once at unload or exit, after the last `execute` has finished.
     async fn shutdown(&self) -> Result<()> {
         Ok(())

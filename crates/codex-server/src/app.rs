@@ -3,8 +3,9 @@
 //!
 //! The binary's commands (`serve`, `run`, `chat`, `mcp`) and the test harnesses all start
 //! the application here, so what is tested is what runs: the built-in plugins, `llm` and
-//! `agent` included, over a real store. The binary adds what its features compile in (the
-//! Python and Wasm runtimes, the `huggingface` plugin) through the builder.
+//! `agent` included, and `huggingface` (unavailable, saying what enables it, until its config
+//! names a model), over a real store. The binary adds what its features compile in (the
+//! Python and Wasm runtimes) through the builder.
 
 use std::sync::Arc;
 
@@ -107,6 +108,16 @@ impl AppBuilder {
         handle: &Arc<ChatHandle>,
         memory: Option<StoreMemory>,
     ) -> PluginManager {
+        // Always registered, so that it never silently vanishes (see `huggingface::builtin`).
+        let huggingface = NativePlugin {
+            plugin: codex_builtins::huggingface::builtin(
+                host.plugins
+                    .get(codex_builtins::huggingface::NAME)
+                    .and_then(|settings| settings.config.as_ref()),
+                host.init_timeout,
+            ),
+            enabled_by_default: true,
+        };
         let mut builder = PluginManager::builder(host)
             .with_natives(
                 codex_builtins::builtins()
@@ -117,6 +128,7 @@ impl AppBuilder {
                     }),
             )
             .with_natives(model_plugins(handle))
+            .with_natives([huggingface])
             .with_natives(natives);
         for runtime in runtimes {
             builder = builder.with_runtime(runtime);

@@ -27,6 +27,12 @@ pub struct PluginView {
     /// `native`, `wasm`, `python` or `mcp`.
     pub kind: String,
     pub enabled: bool,
+    /// False for a plugin that is listed but cannot run here (a built-in whose model is not
+    /// configured, say); its calls answer 503 `plugin_unavailable`.
+    pub available: bool,
+    /// Why it cannot run and what enables it; only when `available` is false.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable_reason: Option<String>,
     pub aliases: Vec<String>,
     /// The file it was loaded from; absent for built-in plugins.
     pub source: Option<String>,
@@ -43,6 +49,7 @@ pub struct LimitsView {
 impl From<&PluginEntry> for PluginView {
     fn from(entry: &PluginEntry) -> Self {
         let info = &entry.info;
+        let unavailable_reason = entry.unavailable_reason();
         PluginView {
             name: info.name.clone(),
             description: info.description.clone(),
@@ -53,6 +60,8 @@ impl From<&PluginEntry> for PluginView {
             input_schema: info.input_schema.clone(),
             kind: entry.kind.to_string(),
             enabled: entry.is_enabled(),
+            available: unavailable_reason.is_none(),
+            unavailable_reason,
             aliases: entry.aliases.clone(),
             source: entry.source.as_ref().map(|p| p.display().to_string()),
             limits: LimitsView {

@@ -19,8 +19,9 @@ use utoipa::ToSchema;
 pub enum ApiError {
     /// A plugin call failed. The status follows the failure: 404 `plugin_not_found` (with a
     /// "did you mean"), 403 `plugin_disabled` and `plugin_denied`, 422 `invalid_input`,
-    /// 504 `plugin_timeout`, 502 `plugin_crashed` and `plugin_output_too_large`, 500
-    /// `plugin_failed` (generic message, the cause is logged).
+    /// 504 `plugin_timeout`, 502 `plugin_crashed` and `plugin_output_too_large`, 503
+    /// `plugin_unavailable` (listed but not set up here; the message says what enables it),
+    /// 500 `plugin_failed` (generic message, the cause is logged).
     #[error("{}", plugin_message(.plugin, .error))]
     Plugin { plugin: String, error: PluginError },
     /// 400 `invalid_request`: malformed JSON, a missing or mistyped field.
@@ -122,6 +123,7 @@ impl ApiError {
                 PluginError::Crashed(_) | PluginError::OutputTooLarge { .. } => {
                     StatusCode::BAD_GATEWAY
                 }
+                PluginError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 PluginError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::RouteNotFound(_) => StatusCode::NOT_FOUND,
@@ -275,6 +277,7 @@ mod tests {
             PluginError::invalid_input("bad"),
             PluginError::Crashed("gone".into()),
             PluginError::Denied("no".into()),
+            PluginError::Unavailable("not set up".into()),
             PluginError::failed("cause"),
         ];
         for error in errors {
@@ -291,6 +294,14 @@ mod tests {
             ApiError::from(ChatError::Store(StoreError::Closed)).status(),
             StatusCode::SERVICE_UNAVAILABLE
         );
+    }
+
+    #[test]
+    fn an_unavailable_plugin_is_503_with_its_reason() {
+        let error = ApiError::from_plugin("p", PluginError::Unavailable("set x".into()));
+        assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(error.code(), "plugin_unavailable");
+        assert_eq!(error.to_string(), "set x");
     }
 
     #[test]

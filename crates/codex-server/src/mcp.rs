@@ -46,13 +46,13 @@ impl McpServer {
         McpServer { executor }
     }
 
-    /// The enabled plugins as MCP tools, in load order.
+    /// The enabled (and available) plugins as MCP tools, in load order.
     pub fn tools(&self) -> Vec<Tool> {
         self.executor
             .plugins()
             .list()
             .iter()
-            .filter(|entry| entry.is_enabled())
+            .filter(|entry| entry.is_enabled() && entry.is_available())
             .map(|entry| tool(entry))
             .collect()
     }

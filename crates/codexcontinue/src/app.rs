@@ -1,6 +1,6 @@
 //! Starts the application from checked settings through the one wiring path,
-//! [`codex_server::App`], adding what this build compiles in: the Python and Wasm runtimes
-//! and the `huggingface` plugin.
+//! [`codex_server::App`], adding what this build compiles in: the Python and Wasm runtimes.
+//! (The `huggingface` plugin is registered by the App itself, from its config table.)
 
 use std::sync::Arc;
 
@@ -36,13 +36,6 @@ fn builder(settings: &Settings) -> AppBuilder {
     };
     #[allow(unused_mut)]
     let mut builder = App::builder(config);
-    #[cfg(feature = "huggingface")]
-    if let Some(plugin) = huggingface(settings) {
-        builder = builder.with_native(codex_host::NativePlugin {
-            plugin,
-            enabled_by_default: true,
-        });
-    }
     #[cfg(feature = "python")]
     {
         let options = codex_host::python::PythonOptions {
@@ -76,21 +69,6 @@ pub fn database_label(settings: &Settings) -> String {
             format!("{scheme}://{host}")
         }
         _ => url.to_owned(),
-    }
-}
-
-/// The `huggingface` plugin, when `[plugins.huggingface.config]` names a model folder.
-/// A bad config is logged and the plugin left out; the server still starts.
-#[cfg(feature = "huggingface")]
-fn huggingface(settings: &Settings) -> Option<Arc<dyn codex_plugin::Plugin>> {
-    use codex_builtins::huggingface::HuggingFacePlugin;
-    let config = settings.host.plugins.get("huggingface")?.config.as_ref()?;
-    match HuggingFacePlugin::from_config(config) {
-        Ok(plugin) => Some(Arc::new(plugin)),
-        Err(e) => {
-            tracing::error!(error = %e, "huggingface plugin not loaded");
-            None
-        }
     }
 }
 

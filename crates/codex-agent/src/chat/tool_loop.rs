@@ -48,11 +48,14 @@ pub(super) struct LoopOutcome {
 }
 
 impl Chat {
-    /// The enabled plugins as tools, by tool name.
+    /// The enabled plugins as tools, by tool name; an unavailable one would only ever fail.
     fn tools(&self, exclude: &[String]) -> BTreeMap<String, Arc<PluginEntry>> {
         let mut tools = BTreeMap::new();
         for entry in self.inner.executor.plugins().list() {
-            if !entry.is_enabled() || exclude.iter().any(|e| e == entry.name()) {
+            if !entry.is_enabled()
+                || !entry.is_available()
+                || exclude.iter().any(|e| e == entry.name())
+            {
                 continue;
             }
             tools.entry(tool_name(entry.name())).or_insert(entry);

@@ -183,6 +183,7 @@ impl Chat {
                     PluginError::NotFound { name, .. } => format!(
                         "Unknown plugin '{name}'. `/run plugin_metadata` lists the plugins."
                     ),
+                    PluginError::Unavailable(message) => message.clone(),
                     other => format!("Plugin '{plugin}' failed: {other}"),
                 };
                 (

@@ -140,7 +140,13 @@ impl SentenceModel {
         })
     }
 
-    /// The folder name, shown in outputs.
+    /// The same model shown under `name` (a Hub model's id rather than its cache folder).
+    pub fn named(mut self, name: String) -> Self {
+        self.name = name;
+        self
+    }
+
+    /// The folder name (or the name given to [`Self::named`]), shown in outputs.
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -4,6 +4,7 @@ use codex_plugin::PluginError;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::TASKS;
 use super::zero_shot::{LabelExamples, validate_labels};
 
 /// One text or several; answers keep the same shape (`embedding` vs `embeddings`).
@@ -50,8 +51,6 @@ struct RawRequest {
     b: Option<String>,
     labels: Option<LabelExamples>,
 }
-
-pub const TASKS: [&str; 3] = ["embed", "similarity", "classify"];
 
 impl Request {
     /// A plain string (or list of strings) means `classify`; an object names its `task`

@@ -8,12 +8,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use candle_core::{DType, Device, Tensor};
+use codex_plugin::{ExecContext, Plugin, PluginError};
 use serde_json::{Value, json};
 
 use super::*;
 
 /// The model folder: `CODEX_TEST_MINILM_DIR`, else the cache the fetch script fills.
-fn minilm_dir() -> PathBuf {
+pub(crate) fn minilm_dir() -> PathBuf {
     let dir = std::env::var_os("CODEX_TEST_MINILM_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -455,4 +456,58 @@ fn metadata_is_complete_and_the_schema_is_an_object() {
         info.input_schema["properties"]["task"]["enum"],
         json!(["embed", "similarity", "classify"])
     );
+}
+
+/// The built-in as the host registers it, initialized as the host would.
+async fn registered(config: Option<&Value>) -> Arc<dyn Plugin> {
+    let plugin = builtin(config, Duration::from_secs(60));
+    plugin.initialize().await.unwrap();
+    plugin
+}
+
+// Without `model_dir` the plugin was left out of the registry, so users of the original
+// project saw `huggingface` vanish and their calls answer 404.
+#[tokio::test]
+async fn without_a_model_the_plugin_is_listed_as_unavailable_with_the_setting() {
+    let plugin = registered(None).await;
+    assert_eq!(plugin.info(), &plugin_info());
+    assert_eq!(plugin.unavailable_reason().as_deref(), Some(ENABLE_HINT));
+    let err = plugin
+        .execute(json!("I love this"), &ctx())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PluginError::Unavailable(_)), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains("'huggingface' is unavailable")
+            && message.contains("model_dir")
+            && message.contains("sentence-transformers/all-MiniLM-L6-v2"),
+        "{message}"
+    );
+    let null = registered(Some(&Value::Null)).await;
+    assert_eq!(null.unavailable_reason().as_deref(), Some(ENABLE_HINT));
+}
+
+#[tokio::test]
+async fn a_bad_config_or_an_unreadable_model_is_unavailable_with_the_error() {
+    let plugin = registered(Some(&json!({"model_dir": "/m", "typo": 1}))).await;
+    let reason = plugin.unavailable_reason().unwrap();
+    assert!(reason.contains("unknown field `typo`"), "{reason}");
+
+    let missing = std::env::temp_dir().join("codex-hf-test-no-such-model");
+    let plugin = registered(Some(&json!({"model_dir": missing}))).await;
+    let reason = plugin.unavailable_reason().unwrap();
+    assert!(reason.contains("codex-hf-test-no-such-model"), "{reason}");
+    let err = plugin.execute(json!("hi"), &ctx()).await.unwrap_err();
+    assert_eq!(err.code(), "plugin_unavailable");
+    assert!(err.to_string().contains("does not exist"), "{err}");
+}
+
+#[tokio::test]
+async fn with_a_readable_model_the_registered_plugin_runs() {
+    let plugin = registered(Some(&json!({"model_dir": minilm_dir()}))).await;
+    assert_eq!(plugin.unavailable_reason(), None);
+    let out = plugin.execute(json!("I love this"), &ctx()).await.unwrap();
+    assert_eq!(out["label"], "positive");
+    plugin.shutdown().await.unwrap();
 }

@@ -65,7 +65,7 @@ pub async fn get(
         (status = 422, description = "The plugin rejected its input", body = ErrorBody),
         (status = 500, description = "The plugin failed", body = ErrorBody),
         (status = 502, description = "The plugin crashed or its output was too large", body = ErrorBody),
-        (status = 503, description = "The run could not be logged; its result is withheld", body = ErrorBody),
+        (status = 503, description = "The plugin is unavailable here (`plugin_unavailable`: the message says what enables it), or the run could not be logged and its result is withheld", body = ErrorBody),
         (status = 504, description = "The plugin timed out", body = ErrorBody),
     ))]
 pub async fn execute(
@@ -126,7 +126,7 @@ pub async fn reload(State(state): State<AppState>) -> Json<ReloadResponse> {
     })
 }
 
-/// The enabled plugins as OpenAI-style function tools, each with its name and description
+/// The enabled (and available) plugins as OpenAI-style function tools, each with its name and description
 /// also at the top level (alias `GET /tools`).
 #[utoipa::path(get, path = "/api/tools", operation_id = "list_tools", tag = "plugins",
     responses((status = 200, body = ToolList)))]
@@ -135,7 +135,7 @@ pub async fn tools(State(state): State<AppState>) -> Json<ToolList> {
         .plugins
         .list()
         .iter()
-        .filter(|e| e.is_enabled())
+        .filter(|e| e.is_enabled() && e.is_available())
         .map(|e| {
             let definition = tool_definition(e);
             ToolView {

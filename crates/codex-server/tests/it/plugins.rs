@@ -177,3 +177,57 @@ async fn health_and_version() {
     assert_eq!(reply.body["name"], "codexcontinue");
     assert_eq!(reply.body["version"], env!("CARGO_PKG_VERSION"));
 }
+
+// Without a model configured the `huggingface` built-in was left out of the registry, so
+// the original project's clients, which know it, got 404 and no hint of what was missing.
+#[tokio::test]
+async fn huggingface_without_a_model_is_listed_unavailable_and_answers_503() {
+    let app = TestApp::new().await;
+    let reply = app.get("/api/plugins/huggingface").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["available"], false);
+    assert_eq!(reply.body["enabled"], true);
+    assert_eq!(reply.body["kind"], "native");
+    let reason = reply.body["unavailable_reason"].as_str().unwrap();
+    // With or without the `huggingface` feature in this build, the reason names the setting.
+    assert!(reason.contains("[plugins.huggingface.config]"), "{reason}");
+
+    let list = app.get("/api/plugins").await;
+    let plugins = list.body["plugins"].as_array().unwrap();
+    let listed = plugins.iter().find(|p| p["name"] == "huggingface").unwrap();
+    assert_eq!(listed["unavailable_reason"], reason);
+    let calculator = plugins.iter().find(|p| p["name"] == "calculator").unwrap();
+    assert_eq!(calculator["available"], true);
+    assert!(
+        calculator.get("unavailable_reason").is_none(),
+        "{calculator}"
+    );
+    let names = app.get("/plugins").await;
+    let names = names.body["plugins"].as_array().unwrap();
+    assert!(names.contains(&json!("huggingface")), "{names:?}");
+
+    for path in ["/api/plugins/execute", "/plugins/execute"] {
+        let reply = app
+            .post(
+                path,
+                json!({"plugin": "huggingface", "data": "I love this"}),
+            )
+            .await;
+        reply.assert_error(StatusCode::SERVICE_UNAVAILABLE, "plugin_unavailable");
+        let message = reply.body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("'huggingface' is unavailable") && message.contains(reason),
+            "{message}"
+        );
+        assert_eq!(reply.body["detail"], message);
+    }
+
+    // It would only ever fail, so models are not offered it as a tool.
+    let tools = app.get("/api/tools").await;
+    let tools = tools.body["tools"].as_array().unwrap();
+    assert!(
+        tools.iter().all(|t| t["plugin"] != "huggingface"),
+        "{tools:?}"
+    );
+    assert!(tools.iter().any(|t| t["plugin"] == "calculator"));
+}

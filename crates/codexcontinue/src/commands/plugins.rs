@@ -52,23 +52,30 @@ fn list(manager: &codex_host::PluginManager, as_json: bool) -> ExitCode {
         .unwrap_or(4)
         .max(4);
     println!(
-        "{:width$}  {:7}  {:8}  {:8}  DESCRIPTION",
+        "{:width$}  {:7}  {:8}  {:11}  DESCRIPTION",
         "NAME", "KIND", "VERSION", "STATE"
     );
     for entry in &entries {
-        let state = if entry.is_enabled() {
+        let state = if !entry.is_available() {
+            "unavailable"
+        } else if entry.is_enabled() {
             "enabled"
         } else {
             "disabled"
         };
         println!(
-            "{:width$}  {:7}  {:8}  {:8}  {}",
+            "{:width$}  {:7}  {:8}  {:11}  {}",
             entry.name(),
             entry.kind.as_str(),
             entry.info.version,
             state,
             first_line(&entry.info.description),
         );
+    }
+    for entry in &entries {
+        if let Some(reason) = entry.unavailable_reason() {
+            println!("~ {} is unavailable: {}", entry.name(), first_line(&reason));
+        }
     }
     for error in &errors {
         println!("! {}: {}", error.file, first_line(&error.error));
@@ -77,6 +84,7 @@ fn list(manager: &codex_host::PluginManager, as_json: bool) -> ExitCode {
 }
 
 fn describe(entry: &PluginEntry) -> serde_json::Value {
+    let reason = entry.unavailable_reason();
     json!({
         "name": entry.info.name,
         "description": entry.info.description,
@@ -87,6 +95,8 @@ fn describe(entry: &PluginEntry) -> serde_json::Value {
         "input_schema": entry.info.input_schema,
         "kind": entry.kind,
         "enabled": entry.is_enabled(),
+        "available": reason.is_none(),
+        "unavailable_reason": reason,
         "aliases": entry.aliases,
         "source": entry.source,
     })

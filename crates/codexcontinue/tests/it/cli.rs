@@ -190,3 +190,55 @@ fn migrate_creates_the_database_named_by_flag_or_environment() {
     );
     assert!(!stderr(&out).contains("secret"), "{}", stderr(&out));
 }
+
+// Without a model configured `huggingface` vanished from `codexcontinue plugins`, so users
+// could see neither that it exists nor what enables it, and `run huggingface` said "not found".
+#[test]
+fn plugins_lists_huggingface_as_unavailable_with_what_enables_it() {
+    let dir = workdir();
+    let out = codexcontinue(dir.path()).arg("plugins").output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = stdout(&out);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("huggingface") && l.contains("unavailable")),
+        "{table}"
+    );
+    assert!(
+        table.lines().any(|l| l.starts_with(
+            "~ huggingface is unavailable: set [plugins.huggingface.config] model_dir"
+        )),
+        "{table}"
+    );
+
+    let out = codexcontinue(dir.path())
+        .args(["run", "huggingface", "I love this"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("'huggingface' is unavailable") && err.contains("model = "),
+        "{err}"
+    );
+
+    // A model folder that is not there: listed all the same, with the load error as reason.
+    std::fs::write(
+        dir.path().join("codexcontinue.toml"),
+        "[plugins.huggingface.config]\nmodel_dir = \"no-such-model\"\n",
+    )
+    .unwrap();
+    let out = codexcontinue(dir.path())
+        .args(["plugins", "info", "huggingface"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let value: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(value["available"], false);
+    let reason = value["unavailable_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("no-such-model") && reason.contains("does not exist"),
+        "{reason}"
+    );
+}
