@@ -18,6 +18,8 @@ import { Store } from './store.js';
  * @property {any} input_schema
  * @property {string} kind
  * @property {boolean} enabled
+ * @property {boolean} [available] false when it is listed but cannot run here
+ * @property {string} [unavailable_reason] why not, and what enables it
  * @property {string[]} aliases
  * @property {string | null} source
  * @property {{timeout_ms: number, max_output_bytes: number, max_concurrency: number}} limits

@@ -72,12 +72,13 @@ function Metadata({ plugin }) {
   return html`<section class="card stack" aria-labelledby="meta-title">
     <h2 id="meta-title">About</h2>
     <p>${plugin.description}</p>
+    ${plugin.available === false && html`<p class="notice" data-unavailable><strong>Unavailable here.</strong> ${plugin.unavailable_reason || 'Its runtime is not available.'}</p>`}
     <dl class="kv">
       <dt>Version</dt><dd>${plugin.version}</dd>
       <dt>Author</dt><dd>${plugin.author || '—'}</dd>
       <dt>Category</dt><dd>${plugin.category || '—'}</dd>
       <dt>Kind</dt><dd>${plugin.kind}</dd>
-      <dt>Status</dt><dd>${plugin.enabled ? 'enabled' : 'disabled'}</dd>
+      <dt>Status</dt><dd>${plugin.enabled ? 'enabled' : 'disabled'}${plugin.available === false ? ', unavailable' : ''}</dd>
       <dt>Aliases</dt><dd>${plugin.aliases.length ? plugin.aliases.join(', ') : '—'}</dd>
       <dt>Source</dt><dd class="mono">${plugin.source || 'built in'}</dd>
       <dt>Timeout</dt><dd>${formatDuration(plugin.limits.timeout_ms)}</dd>

@@ -100,6 +100,7 @@ export function PluginsView() {
             <span class="badge info" data-kind=${plugin.kind}>${plugin.kind}</span>
           </div>
           <div class="desc">${plugin.description}</div>
+          ${plugin.available === false && html`<div class="small"><span class="badge warn" title=${plugin.unavailable_reason || ''}>unavailable</span> <span class="muted">${plugin.unavailable_reason || ''}</span></div>`}
           <div class="row spread small">
             <span class="muted">v${plugin.version}${plugin.category ? ` · ${plugin.category}` : ''}</span>
             <${EnabledSwitch} plugin=${plugin} />
