@@ -58,7 +58,9 @@ impl ShellConfig {
     }
 }
 
-/// Runs a shell command and returns `{"stdout", "stderr", "exit_code"}`.
+/// Runs a shell command and returns `{"stdout", "stderr", "exit_code", "output"}`, where
+/// `output` is what the original project's shell plugin answered: the stdout, or the stderr
+/// when the command failed.
 #[derive(Debug, Clone)]
 pub struct ShellPlugin {
     info: PluginInfo,
@@ -68,7 +70,8 @@ impl ShellPlugin {
     pub fn new() -> Self {
         let info = PluginInfo::new("shell")
             .with_description(
-                "Runs a command with `sh -c` and returns its stdout, stderr and exit code. \
+                "Runs a command with `sh -c` and returns its stdout, stderr and exit code, and as \
+                 output its stdout (its stderr when it failed). \
                  Bounded by the call's timeout; long output is truncated. \
                  A plain string works as input. Disabled unless the server's config enables it.",
             )
@@ -250,10 +253,14 @@ fn working_dir(config: &ShellConfig, requested: Option<&str>) -> Option<PathBuf>
 }
 
 fn result(stdout: Vec<u8>, stderr: Vec<u8>, status: ExitStatus, truncated: bool) -> Value {
+    let stdout = utf8_text(stdout);
+    let stderr = utf8_text(stderr);
+    let output = if status.success() { &stdout } else { &stderr }.clone();
     let mut map = Map::new();
-    map.insert("stdout".to_owned(), Value::String(utf8_text(stdout)));
-    map.insert("stderr".to_owned(), Value::String(utf8_text(stderr)));
+    map.insert("stdout".to_owned(), Value::String(stdout));
+    map.insert("stderr".to_owned(), Value::String(stderr));
     map.insert("exit_code".to_owned(), json!(status.code()));
+    map.insert("output".to_owned(), Value::String(output));
     #[cfg(unix)]
     {
         use std::os::unix::process::ExitStatusExt;

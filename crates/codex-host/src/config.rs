@@ -48,6 +48,20 @@ pub struct PluginSettings {
     /// Free-form configuration handed to the plugin in its `ExecContext`.
     #[serde(default)]
     pub config: Option<Value>,
+    /// Who gets a built-in's name when a file in the plugins folder has it too: the file
+    /// (the default: the folder is the user's choice) or the built-in.
+    pub prefer: Option<Prefer>,
+}
+
+/// `[plugins.<name>] prefer`: which plugin takes a name that a built-in and a file share.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Prefer {
+    /// The file loads and the built-in steps aside.
+    #[default]
+    File,
+    /// The built-in keeps its name; the file is reported as not loaded.
+    Builtin,
 }
 
 impl PluginSettings {
@@ -68,6 +82,7 @@ impl PluginSettings {
             max_output_bytes: other.max_output_bytes.or(self.max_output_bytes),
             max_concurrency: other.max_concurrency.or(self.max_concurrency),
             config: other.config.clone().or_else(|| self.config.clone()),
+            prefer: other.prefer.or(self.prefer),
         }
     }
 }

@@ -24,6 +24,13 @@ pub struct PluginFile {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Fingerprint(Vec<(Option<SystemTime>, u64)>);
 
+impl Fingerprint {
+    /// The latest modification time of the file and its manifest.
+    pub fn modified(&self) -> Option<SystemTime> {
+        self.0.iter().filter_map(|(time, _)| *time).max()
+    }
+}
+
 impl PluginFile {
     pub fn manifest_path(&self) -> PathBuf {
         self.path.with_file_name(format!("{}.toml", self.name.stem))

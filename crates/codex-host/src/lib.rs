@@ -22,7 +22,7 @@ pub mod python;
 pub mod wasm;
 
 pub use codex_plugin::NativePlugin;
-pub use config::{HostConfig, Limits, PluginSettings, PythonOptions, WasmOptions};
+pub use config::{HostConfig, Limits, PluginSettings, Prefer, PythonOptions, WasmOptions};
 pub use discovery::PluginFile;
 pub use error::HostError;
 pub use manager::{Execution, ExecutionRequest, PluginManager, PluginManagerBuilder};

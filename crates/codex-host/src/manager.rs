@@ -289,7 +289,9 @@ impl PluginManager {
         }
         let registry = self.inner.registry.swap(Arc::new(Registry::default()));
         self.bump_generation();
-        for entry in registry.order.iter().rev() {
+        // Shadowed built-ins are alive too, though out of the list.
+        let shadowed: Vec<Arc<PluginEntry>> = registry.shadowed().cloned().collect();
+        for entry in registry.order.iter().rev().chain(shadowed.iter().rev()) {
             retire(entry.clone()).await;
         }
         for runtime in &self.inner.runtimes {

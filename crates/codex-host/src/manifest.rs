@@ -156,6 +156,8 @@ impl Manifest {
             max_output_bytes: self.max_output_bytes,
             max_concurrency: self.max_concurrency,
             config: self.config.clone(),
+            // Which plugin takes a shared name is the config file's choice, not the file's.
+            prefer: None,
         }
     }
 

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::SystemTime;
 
+use codex_plugin::naming::PLUGIN_SUFFIX;
 use codex_plugin::{Plugin, PluginError, PluginInfo, PluginKind, PluginSummary};
 use serde::Serialize;
 use serde_json::Value;
@@ -21,6 +23,12 @@ pub struct PluginEntry {
     pub kind: PluginKind,
     /// The file it was loaded from; `None` for built-in plugins.
     pub source: Option<PathBuf>,
+    /// The built-in plugin this file plugin stands in for: it has the built-in's name, and
+    /// the built-in steps aside while the file is loaded.
+    pub shadows: Option<String>,
+    /// When the plugin's file (or its manifest) last changed; `None` for plugins without a
+    /// file (built-ins, MCP tools).
+    pub updated_at: Option<SystemTime>,
     pub aliases: Vec<String>,
     pub limits: Limits,
     pub(crate) plugin: Arc<dyn Plugin>,
@@ -77,6 +85,11 @@ impl PluginEntry {
             kind: self.kind,
             enabled: self.is_enabled(),
             aliases: self.aliases.clone(),
+            updated_at: self.updated_at.map(|time| {
+                chrono::DateTime::<chrono::Utc>::from(time)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            }),
+            shadows: self.shadows.clone(),
         }
     }
 }
@@ -114,16 +127,45 @@ pub struct LoadError {
 /// One immutable view of what is loaded.
 #[derive(Default)]
 pub(crate) struct Registry {
-    /// Canonical names in load order (shutdown runs in reverse).
+    /// The plugins that answer calls, in load order (shutdown runs in reverse).
     pub order: Vec<Arc<PluginEntry>>,
     /// Names and aliases → entry.
     pub lookup: HashMap<String, Arc<PluginEntry>>,
     pub load_errors: Vec<LoadError>,
+    /// Every built-in plugin that initialized, in load order: those a file shadows are
+    /// kept here, alive but out of `order`, and come back when the file goes.
+    pub natives: Vec<Arc<PluginEntry>>,
+    /// Why built-in plugins did not load; every later registry keeps them.
+    pub native_errors: Vec<LoadError>,
 }
 
 impl Registry {
+    /// An empty registry with this one's built-ins, for the next change to fill.
+    pub fn successor(&self) -> Registry {
+        Registry {
+            natives: self.natives.clone(),
+            native_errors: self.native_errors.clone(),
+            ..Registry::default()
+        }
+    }
+
+    /// The entry for a name or alias; a canonical name followed by `_plugin` answers too,
+    /// as the original project's first loaders keyed plugins by module name
+    /// (`calculator_plugin`).
     pub fn get(&self, name: &str) -> Option<&Arc<PluginEntry>> {
-        self.lookup.get(name)
+        self.lookup.get(name).or_else(|| {
+            let stem = name.strip_suffix(PLUGIN_SUFFIX)?;
+            self.lookup
+                .get(stem)
+                .filter(|entry| entry.info.name == stem)
+        })
+    }
+
+    /// Built-ins shadowed by a file: alive, out of `order`.
+    pub fn shadowed(&self) -> impl Iterator<Item = &Arc<PluginEntry>> {
+        self.natives
+            .iter()
+            .filter(|native| !self.order.iter().any(|e| Arc::ptr_eq(e, native)))
     }
 
     /// The entry for a name or alias, or `NotFound` with the closest known name.
@@ -170,6 +212,8 @@ impl PluginEntry {
         Arc::new(PluginEntry {
             kind: PluginKind::Native,
             source: None,
+            shadows: None,
+            updated_at: None,
             aliases: Vec::new(),
             limits,
             plugin: Arc::new(Null(info.clone())),

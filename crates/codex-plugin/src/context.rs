@@ -37,6 +37,12 @@ pub struct PluginSummary {
     pub kind: PluginKind,
     pub enabled: bool,
     pub aliases: Vec<String>,
+    /// When the plugin's file last changed (RFC 3339); `None` for plugins without a file.
+    #[serde(default)]
+    pub updated_at: Option<String>,
+    /// The built-in plugin this file plugin stands in for, if any.
+    #[serde(default)]
+    pub shadows: Option<String>,
 }
 
 /// Read access to the plugin list.

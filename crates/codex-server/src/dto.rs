@@ -1,7 +1,9 @@
 //! Wire types of the plugin and system routes, with their OpenAPI schemas; those of the
 //! memory and session routes are in [`memory`].
 
+pub mod analytics;
 pub mod chat;
+pub mod history;
 pub mod memory;
 pub mod original;
 

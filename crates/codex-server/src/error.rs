@@ -223,10 +223,12 @@ impl From<PluginError> for ApiError {
 }
 
 impl From<StoreError> for ApiError {
-    /// A refused session id is the client's fault; anything else is the store's.
+    /// A refused session id or query is the client's fault; anything else is the store's.
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::InvalidEvent(message) => ApiError::InvalidRequest(message),
+            StoreError::InvalidEvent(message) | StoreError::InvalidQuery(message) => {
+                ApiError::InvalidRequest(message)
+            }
             error => ApiError::Store(error),
         }
     }

@@ -16,7 +16,9 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::error::ApiError;
 use crate::mcp;
 use crate::openapi::ApiDoc;
-use crate::routes::{chat, memory, openai, original, plugins, sessions, system};
+use crate::routes::{
+    analytics, chat, executions, history, memory, openai, original, plugins, sessions, system,
+};
 use crate::state::AppState;
 use crate::web;
 
@@ -30,7 +32,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/plugins/{name}/enable", post(plugins::enable))
         .route("/api/plugins/{name}/disable", post(plugins::disable))
         .route("/api/tools", get(plugins::tools))
-        .route("/api/sessions", get(sessions::list))
+        .route("/api/executions", get(executions::list))
+        .route("/api/analytics", get(analytics::analytics))
+        .route("/api/sessions", get(history::sessions))
+        .route("/api/sessions/{id}/events", get(history::events))
         // The original project's paths, in its shapes.
         .route("/plugins", get(original::plugin_names))
         .route("/plugins/execute", post(plugins::execute))
@@ -42,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions", get(original::session_ids))
         .route("/sessions/{id}", delete(sessions::purge))
         .route("/plugin-logs/{session_id}", get(sessions::plugin_logs))
+        .route("/analytics", get(analytics::original))
         .route("/version", get(system::version))
         .route("/chat", post(chat::chat))
         .route("/chat/stream", post(chat::stream))

@@ -1,6 +1,9 @@
 //! Route handlers, one module per resource; `router.rs` lists every path.
 
+pub mod analytics;
 pub mod chat;
+pub mod executions;
+pub mod history;
 pub mod memory;
 pub mod openai;
 pub mod original;

@@ -4,21 +4,28 @@
 //! ```text
 //! cargo run --release -p codex-store --features test-support --example store_bench -- \
 //!     [--backend sqlite|postgres|all] [--appends 32000] [--audit-events 100000] \
-//!     [--samples 2000] [--postgres-url postgres://...]
+//!     [--samples 2000] [--postgres-url postgres://...] [--kind message|execution]
 //! ```
+//!
+//! `--kind execution` appends plugin executions instead of messages, which also write the
+//! `executions` row and the hourly rollup.
 //!
 //! Without `--postgres-url` a throwaway cluster with PostgreSQL's durable defaults (fsync on) is
 //! started for the run.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use codex_store::test_support::{Durability, TempPostgres};
 use codex_store::{
     EventStore, ExecutionSource, NewEvent, PluginExecution, Role, SqliteDurability, StoreOptions,
 };
 use serde_json::json;
+use timing::{Lcg, fmt, percentile};
 use tokio::task::JoinSet;
+
+#[path = "support/timing.rs"]
+mod timing;
 
 const SESSIONS: usize = 64;
 
@@ -28,6 +35,7 @@ struct Args {
     audit_events: usize,
     samples: usize,
     postgres_url: Option<String>,
+    executions: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -37,6 +45,7 @@ fn parse_args() -> Result<Args, String> {
         audit_events: 100_000,
         samples: 2_000,
         postgres_url: None,
+        executions: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -48,6 +57,7 @@ fn parse_args() -> Result<Args, String> {
             "--audit-events" => args.audit_events = number()?,
             "--samples" => args.samples = number()?,
             "--postgres-url" => args.postgres_url = Some(value.clone()),
+            "--kind" => args.executions = value == "execution",
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -104,12 +114,16 @@ async fn bench(
     args: &Args,
 ) -> Result<(), Box<dyn std::error::Error>> {
     println!("\n## {name}");
-    appends(store, args.appends).await?;
+    appends(store, args.appends, args.executions).await?;
     audit(store, args.audit_events, args.samples).await?;
     Ok(())
 }
 
-async fn appends(store: &Arc<dyn EventStore>, total: usize) -> Result<(), codex_store::StoreError> {
+async fn appends(
+    store: &Arc<dyn EventStore>,
+    total: usize,
+    executions: bool,
+) -> Result<(), codex_store::StoreError> {
     let per_session = total.div_ceil(SESSIONS);
     let before = store.stats();
     let started = Instant::now();
@@ -119,11 +133,22 @@ async fn appends(store: &Arc<dyn EventStore>, total: usize) -> Result<(), codex_
         tasks.spawn(async move {
             let mut latencies = Vec::with_capacity(per_session);
             for i in 0..per_session {
-                let event = NewEvent::message(
-                    format!("bench-{session}"),
-                    Role::User,
-                    format!("message {i} of session {session}"),
-                );
+                let event = if executions {
+                    let run = PluginExecution::ok(
+                        "echo",
+                        json!(format!("input {i} of session {session}")),
+                        json!({"echo": i}),
+                        (i % 7) as u64,
+                        ExecutionSource::Api,
+                    );
+                    NewEvent::plugin_execution(format!("bench-{session}"), &run)
+                } else {
+                    NewEvent::message(
+                        format!("bench-{session}"),
+                        Role::User,
+                        format!("message {i} of session {session}"),
+                    )
+                };
                 let t = Instant::now();
                 store.append_one(event).await?;
                 latencies.push(t.elapsed());
@@ -231,36 +256,4 @@ async fn audit(
         fmt(walk.elapsed())
     );
     Ok(())
-}
-
-fn percentile(latencies: &mut [Duration], pct: f64) -> Duration {
-    if latencies.is_empty() {
-        return Duration::ZERO;
-    }
-    latencies.sort_unstable();
-    let rank = ((pct / 100.0) * (latencies.len() - 1) as f64).round() as usize;
-    latencies[rank.min(latencies.len() - 1)]
-}
-
-fn fmt(d: Duration) -> String {
-    if d >= Duration::from_secs(1) {
-        format!("{:.2} s", d.as_secs_f64())
-    } else if d >= Duration::from_millis(1) {
-        format!("{:.2} ms", d.as_secs_f64() * 1e3)
-    } else {
-        format!("{:.0} µs", d.as_secs_f64() * 1e6)
-    }
-}
-
-/// A tiny deterministic generator, so runs sample the same offsets.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
 }

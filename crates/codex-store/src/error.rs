@@ -9,6 +9,10 @@ pub enum StoreError {
     /// A new event was refused before anything was written (bad session id, for instance).
     #[error("invalid event: {0}")]
     InvalidEvent(String),
+    /// A read was asked something it cannot answer (a cursor it did not make, a backwards
+    /// window, ...); nothing was read.
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
     /// The database answered with an error, or could not be reached.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -34,7 +38,7 @@ impl StoreError {
     /// fault, an unreachable or closed database is unavailability, anything else an error.
     pub fn code(&self) -> &'static str {
         match self {
-            StoreError::InvalidEvent(_) => "invalid_request",
+            StoreError::InvalidEvent(_) | StoreError::InvalidQuery(_) => "invalid_request",
             StoreError::Database(_) | StoreError::Sqlite(_) | StoreError::Closed => {
                 "store_unavailable"
             }

@@ -86,13 +86,49 @@ impl Role {
 }
 
 /// Where a plugin execution came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExecutionSource {
     Api,
     Cli,
     Chat,
     Mcp,
+}
+
+impl ExecutionSource {
+    /// Every source, in declaration order.
+    pub const ALL: [ExecutionSource; 4] = [
+        ExecutionSource::Api,
+        ExecutionSource::Cli,
+        ExecutionSource::Chat,
+        ExecutionSource::Mcp,
+    ];
+
+    /// The name stored in payloads and shown on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionSource::Api => "api",
+            ExecutionSource::Cli => "cli",
+            ExecutionSource::Chat => "chat",
+            ExecutionSource::Mcp => "mcp",
+        }
+    }
+
+    /// The source with this name, if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|source| source.as_str() == name)
+    }
+
+    /// Its place in [`ExecutionSource::ALL`].
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl std::fmt::Display for ExecutionSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The payload of a [`EventKind::Message`] event.
@@ -163,6 +199,35 @@ impl PluginExecution {
 
     /// Whether the run succeeded.
     pub fn is_ok(&self) -> bool {
+        self.status == "ok"
+    }
+}
+
+/// What the execution log, and the rollup behind the analytics, keep of a
+/// [`EventKind::PluginExecution`] payload: read without copying the input and output.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub(crate) struct ExecutionFacts<'a> {
+    pub plugin: &'a str,
+    pub status: &'a str,
+    pub source: ExecutionSource,
+    pub duration_ms: u64,
+    /// Only checked to be there, as [`PluginExecution`] needs it to read back.
+    #[serde(rename = "input")]
+    _input: serde::de::IgnoredAny,
+}
+
+impl<'a> ExecutionFacts<'a> {
+    /// The facts of an execution payload, or why it is not one.
+    pub(crate) fn of(payload: &'a Value) -> Result<Self> {
+        Self::deserialize(payload).map_err(|err| {
+            StoreError::InvalidEvent(format!(
+                "a plugin execution needs a plugin, an input, a status, a duration and a source: {err}"
+            ))
+        })
+    }
+
+    /// Whether the run succeeded.
+    pub(crate) fn is_ok(&self) -> bool {
         self.status == "ok"
     }
 }
@@ -257,12 +322,32 @@ impl NewEvent {
     /// event never fails the other requests sharing its commit.
     pub(crate) fn validate(&self) -> Result<()> {
         validate_session_id(&self.session_id)?;
-        if self.kind == EventKind::Message {
-            serde_json::from_value::<MessagePayload>(self.payload.clone()).map_err(|err| {
-                StoreError::InvalidEvent(format!("a message needs a role and a content: {err}"))
-            })?;
+        match self.kind {
+            EventKind::Message => {
+                MessageFacts::of(&self.payload)?;
+            }
+            EventKind::PluginExecution => {
+                ExecutionFacts::of(&self.payload)?;
+            }
+            _ => {}
         }
         Ok(())
+    }
+}
+
+/// A [`EventKind::Message`] payload, read without copying it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub(crate) struct MessageFacts<'a> {
+    pub role: Role,
+    pub content: &'a str,
+}
+
+impl<'a> MessageFacts<'a> {
+    /// The role and content of a message payload, or why it is not one.
+    pub(crate) fn of(payload: &'a Value) -> Result<Self> {
+        Self::deserialize(payload).map_err(|err| {
+            StoreError::InvalidEvent(format!("a message needs a role and a content: {err}"))
+        })
     }
 }
 
@@ -333,6 +418,7 @@ impl TryFrom<Event> for Message {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PluginLog {
     pub id: Uuid,
+    pub session_id: String,
     pub seq: i64,
     pub timestamp: DateTime<Utc>,
     #[serde(flatten)]
@@ -347,6 +433,7 @@ impl TryFrom<Event> for PluginLog {
             .map_err(|err| StoreError::Corrupt(format!("plugin execution {}: {err}", event.id)))?;
         Ok(Self {
             id: event.id,
+            session_id: event.session_id,
             seq: event.seq,
             timestamp: event.timestamp,
             execution,

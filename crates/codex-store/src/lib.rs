@@ -20,9 +20,16 @@ macro_rules! select_events {
     };
 }
 
+mod analytics;
+mod backend;
+mod dialect;
 mod error;
 mod event;
+mod histogram;
 mod postgres;
+mod query;
+mod reader;
+mod rollup;
 mod sqlite;
 mod store;
 #[cfg(feature = "test-support")]
@@ -31,13 +38,16 @@ mod writer;
 
 use std::sync::Arc;
 
+pub use analytics::{Analytics, CallTotals, DayCount, PluginStats, SeriesPoint, SourceCalls};
 pub use error::{Result, StoreError};
 pub use event::{
     Event, EventKind, EventRef, ExecutionSource, MAX_SESSION_ID_LEN, Message, MessagePayload,
     NewEvent, PluginExecution, PluginLog, Role, validate_session_id,
 };
-pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
+pub use histogram::DurationHistogram;
+pub use query::{
+    AnalyticsQuery, Bucket, Cursor, CursorPage, ExecutionQuery, MAX_SERIES_POINTS, SessionQuery,
+};
 pub use store::{
     BackendKind, CommitStats, Counts, EventStore, MAX_PAGE_SIZE, Page, SessionSummary,
     SqliteDurability, StoreOptions,
@@ -50,15 +60,25 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://codexcontinue.db";
 /// applies any pending migration.
 pub async fn connect(url: &str, options: StoreOptions) -> Result<Arc<dyn EventStore>> {
     Ok(match BackendKind::from_url(url)? {
-        BackendKind::Sqlite => Arc::new(SqliteStore::connect(url, &options).await?),
-        BackendKind::Postgres => Arc::new(PostgresStore::connect(url, &options).await?),
+        BackendKind::Sqlite => Arc::new(sqlite::connect(url, &options).await?),
+        BackendKind::Postgres => Arc::new(postgres::connect(url, &options).await?),
     })
 }
 
 /// Applies pending migrations to the database at `url` and returns (`codexcontinue migrate`).
 pub async fn migrate(url: &str) -> Result<()> {
     match BackendKind::from_url(url)? {
-        BackendKind::Sqlite => sqlite::migrate(url).await,
-        BackendKind::Postgres => postgres::migrate(url).await,
+        BackendKind::Sqlite => sqlite::migrate(url, None).await,
+        BackendKind::Postgres => postgres::migrate(url, None).await,
+    }
+}
+
+/// Applies the migrations up to `version` and no further, leaving the database as an older
+/// build did, to test what later migrations make of its data (feature `test-support`).
+#[cfg(feature = "test-support")]
+pub async fn migrate_to(url: &str, version: i64) -> Result<()> {
+    match BackendKind::from_url(url)? {
+        BackendKind::Sqlite => sqlite::migrate(url, Some(version)).await,
+        BackendKind::Postgres => postgres::migrate(url, Some(version)).await,
     }
 }

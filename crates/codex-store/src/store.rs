@@ -6,8 +6,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::analytics::{Analytics, DayCount};
 use crate::error::{Result, StoreError};
-use crate::event::{Event, EventRef, Message, NewEvent, PluginLog};
+use crate::event::{Event, EventKind, EventRef, Message, NewEvent, PluginLog};
+use crate::query::{AnalyticsQuery, CursorPage, ExecutionQuery, SessionQuery};
 
 /// The largest page `timeline` and `plugin_logs` return, whatever limit is asked for.
 pub const MAX_PAGE_SIZE: usize = 10_000;
@@ -53,12 +55,42 @@ pub trait EventStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Page<Event>>;
 
+    /// Like [`EventStore::timeline`], only events of `kinds` (none when it is empty);
+    /// `next_after` continues after the last event returned.
+    async fn timeline_of(
+        &self,
+        session_id: &str,
+        kinds: &[EventKind],
+        after_seq: Option<i64>,
+        limit: usize,
+    ) -> Result<Page<Event>>;
+
     /// Message counts: `short` is what [`EventStore::short_memory`] with `short_limit` would
     /// return, `full` every message of the session.
     async fn counts(&self, session_id: &str, short_limit: usize) -> Result<Counts>;
 
     /// Every session, most recently active first.
     async fn sessions(&self) -> Result<Vec<SessionSummary>>;
+
+    /// A page of sessions, most recently active first (ties by id), optionally only those
+    /// whose id or title contains [`SessionQuery::search`].
+    async fn session_page(&self, query: &SessionQuery) -> Result<CursorPage<SessionSummary>>;
+
+    /// A page of plugin executions across sessions, newest first, filtered as `query` says.
+    /// Read through the `executions` index and the hourly rollup, never whole timelines; with
+    /// a session filter, newest means highest `seq`.
+    async fn executions(&self, query: &ExecutionQuery) -> Result<CursorPage<PluginLog>>;
+
+    /// Plugin calls over a window: per plugin, per bucket, per source, in total. Summed from
+    /// the hourly rollup; the window widens to whole buckets and the answer says so.
+    async fn analytics(&self, query: &AnalyticsQuery) -> Result<Analytics>;
+
+    /// For each UTC day that `since..until` touches, how many sessions had a message that day.
+    async fn conversations_per_day(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<DayCount>>;
 
     /// Plugin executions with `seq > after_seq`, in order, at most `limit`
     /// (clamped to `1..=MAX_PAGE_SIZE`).
@@ -153,6 +185,8 @@ pub struct SessionSummary {
     pub created_at: DateTime<Utc>,
     pub last_activity: DateTime<Utc>,
     pub message_count: u64,
+    /// The first user message, cut to 100 characters; `None` before there is one.
+    pub title: Option<String>,
 }
 
 /// Counters of the group-commit writer: `commits < requests` means requests shared commits.

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::error::{Result, StoreError};
-use crate::event::{EventKind, EventRef, NewEvent};
+use crate::event::{EventKind, EventRef, MessageFacts, NewEvent, Role};
 use crate::store::CommitStats;
 
 /// How often a batch is retried when the database aborts it for a transient reason
@@ -43,33 +43,45 @@ pub(crate) trait LogWriter: Send + 'static {
     async fn close(&mut self);
 }
 
+/// How many characters of its first user message make a session's title.
+pub(crate) const TITLE_CHARS: usize = 100;
+
 /// How many events, and how many of them messages, one batch adds to a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SessionBump {
     pub session_id: String,
     pub events: i64,
     pub messages: i64,
+    /// The batch's first user message, cut to [`TITLE_CHARS`]: the session's title unless it
+    /// has one already.
+    pub title: Option<String>,
 }
 
 /// The per-session counter updates of a batch, sorted by session id so that concurrent writers
 /// lock session rows in one order and cannot deadlock each other.
 pub(crate) fn plan(events: &[NewEvent]) -> Vec<SessionBump> {
-    let mut bumps: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    let mut bumps: BTreeMap<&str, SessionBump> = BTreeMap::new();
     for event in events {
-        let entry = bumps.entry(event.session_id.as_str()).or_default();
-        entry.0 += 1;
+        let bump = bumps
+            .entry(event.session_id.as_str())
+            .or_insert_with(|| SessionBump {
+                session_id: event.session_id.clone(),
+                events: 0,
+                messages: 0,
+                title: None,
+            });
+        bump.events += 1;
         if event.kind == EventKind::Message {
-            entry.1 += 1;
+            bump.messages += 1;
+            if bump.title.is_none() {
+                bump.title = MessageFacts::of(&event.payload)
+                    .ok()
+                    .filter(|message| message.role == Role::User)
+                    .map(|message| message.content.chars().take(TITLE_CHARS).collect());
+            }
         }
     }
-    bumps
-        .into_iter()
-        .map(|(session_id, (events, messages))| SessionBump {
-            session_id: session_id.to_owned(),
-            events,
-            messages,
-        })
-        .collect()
+    bumps.into_values().collect()
 }
 
 /// Numbers the events of a batch once each session's counter was bumped: a session whose
@@ -403,12 +415,14 @@ mod tests {
                 SessionBump {
                     session_id: "a".into(),
                     events: 2,
-                    messages: 1
+                    messages: 1,
+                    title: Some("3".into()),
                 },
                 SessionBump {
                     session_id: "b".into(),
                     events: 2,
-                    messages: 2
+                    messages: 2,
+                    title: Some("1".into()),
                 },
             ]
         );

@@ -21,6 +21,8 @@ fn summary(name: &str, aliases: &[&str]) -> PluginSummary {
         kind: PluginKind::Native,
         enabled: true,
         aliases: aliases.iter().map(|a| (*a).to_owned()).collect(),
+        updated_at: None,
+        shadows: None,
     }
 }
 
@@ -42,7 +44,7 @@ async fn check(input: Value, expected: Result<Value>) {
 }
 
 fn metadata(name: &str, aliases: &[&str]) -> Value {
-    serde_json::to_value(summary(name, aliases)).expect("summary serializes")
+    item(&summary(name, aliases)).expect("summary serializes")
 }
 
 fn not_found(name: &str, suggestion: Option<&str>) -> Result<Value> {
@@ -144,4 +146,41 @@ async fn without_a_plugin_list_the_call_fails() {
             "the plugin list is not available to this call"
         ))
     );
+}
+
+// The original frontend asks `plugin_metadata` for every plugin with `"_"`, and reads the
+// attributes its plugins declared; `_` answered 404 and the items lacked those fields.
+#[tokio::test]
+async fn underscore_lists_every_plugin_with_the_original_fields() {
+    let all = Ok(json!({"plugins": [
+        metadata("echo", &["test"]),
+        metadata("calculator", &[]),
+        metadata("shell", &["interpreter", "oi"]),
+    ]}));
+    check(json!("_"), all.clone()).await;
+    check(json!({"name": "_"}), all).await;
+
+    let echo = metadata("echo", &["test"]);
+    for field in [
+        "name",
+        "description",
+        "author",
+        "version",
+        "updated_at",
+        "requirements",
+        "parameters",
+        "example",
+        "category",
+    ] {
+        assert!(echo.get(field).is_some(), "{field} missing from {echo}");
+    }
+    assert_eq!(echo["parameters"], echo["input_schema"]);
+    assert_eq!(echo["requirements"], json!([]));
+    assert_eq!(echo["updated_at"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_plugin_answers_to_its_name_followed_by_plugin() {
+    check(json!("calculator_plugin"), Ok(metadata("calculator", &[]))).await;
+    check(json!("weather_plugin"), not_found("weather_plugin", None)).await;
 }

@@ -23,8 +23,11 @@ async fn check(input: Value, config: Value, expected: Result<Value>) {
 
 #[tokio::test]
 async fn runs_commands_and_reports_output_and_exit_code() {
+    // `output` is the stdout, or the stderr when the command failed, as the original
+    // project's shell plugin answered.
     let ok = |stdout: &str, stderr: &str, code: i32| {
-        Ok(json!({"stdout": stdout, "stderr": stderr, "exit_code": code}))
+        let output = if code == 0 { stdout } else { stderr };
+        Ok(json!({"stdout": stdout, "stderr": stderr, "exit_code": code, "output": output}))
     };
     check(json!("echo hello"), Value::Null, ok("hello\n", "", 0)).await;
     check(
@@ -38,7 +41,7 @@ async fn runs_commands_and_reports_output_and_exit_code() {
     check(
         json!("kill -9 $$"),
         Value::Null,
-        Ok(json!({"stdout": "", "stderr": "", "exit_code": null, "signal": 9})),
+        Ok(json!({"stdout": "", "stderr": "", "exit_code": null, "signal": 9, "output": ""})),
     )
     .await;
 }
@@ -78,7 +81,7 @@ async fn unknown_config_keys_are_left_to_the_host() {
     check(
         json!("echo hi"),
         json!({"enabled": true}),
-        Ok(json!({"stdout": "hi\n", "stderr": "", "exit_code": 0})),
+        Ok(json!({"stdout": "hi\n", "stderr": "", "exit_code": 0, "output": "hi\n"})),
     )
     .await;
 }
@@ -89,7 +92,8 @@ async fn working_directory_comes_from_config_and_input() {
     let base = dir.path().canonicalize().expect("canonical temp dir");
     std::fs::create_dir(base.join("sub")).expect("sub dir");
     let pwd = |path: &Path| {
-        Ok(json!({"stdout": format!("{}\n", path.display()), "stderr": "", "exit_code": 0}))
+        let stdout = format!("{}\n", path.display());
+        Ok(json!({"stdout": stdout, "stderr": "", "exit_code": 0, "output": stdout}))
     };
     let config = json!({ "working_dir": base });
     check(json!("pwd -P"), config.clone(), pwd(&base)).await;
@@ -127,6 +131,7 @@ async fn output_beyond_the_cap_is_truncated() {
             "stdout": "abcdefghij",
             "stderr": "0123456789",
             "exit_code": 0,
+            "output": "abcdefghij",
             "truncated": true
         })),
     )
@@ -135,14 +140,14 @@ async fn output_beyond_the_cap_is_truncated() {
     check(
         json!("printf abcdefghij"),
         json!({"max_output_bytes": 10}),
-        Ok(json!({"stdout": "abcdefghij", "stderr": "", "exit_code": 0})),
+        Ok(json!({"stdout": "abcdefghij", "stderr": "", "exit_code": 0, "output": "abcdefghij"})),
     )
     .await;
     // A character cut by the cap is dropped, not turned into U+FFFD.
     check(
         json!("printf 'a\\303\\251\\342\\202\\254'"),
         json!({"max_output_bytes": 4}),
-        Ok(json!({"stdout": "aé", "stderr": "", "exit_code": 0, "truncated": true})),
+        Ok(json!({"stdout": "aé", "stderr": "", "exit_code": 0, "output": "aé", "truncated": true})),
     )
     .await;
 }
@@ -261,4 +266,20 @@ async fn assert_gone(pid: &str) {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+// The original project's HTTP tests read the shell result's `output`: the stdout, or the
+// stderr when the command failed, beside our own fields.
+#[tokio::test]
+async fn output_is_stdout_or_stderr_when_the_command_failed() {
+    let got = run(json!("echo fine; echo noise >&2"), Value::Null)
+        .await
+        .unwrap();
+    assert_eq!(got["output"], "fine\n");
+    let got = run(json!("echo partial; echo broken >&2; exit 2"), Value::Null)
+        .await
+        .unwrap();
+    assert_eq!(got["output"], "broken\n");
+    assert_eq!(got["stdout"], "partial\n");
+    assert_eq!(got["exit_code"], 2);
 }

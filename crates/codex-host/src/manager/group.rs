@@ -7,7 +7,7 @@ use codex_plugin::{Plugin, PluginKind};
 
 use super::PluginManager;
 use crate::mcp::{McpServerConfig, Supervisor};
-use crate::registry::{LoadError, Registry};
+use crate::registry::LoadError;
 
 impl PluginManager {
     /// Starts the MCP servers of the config; their tools appear as they are listed.
@@ -56,7 +56,7 @@ impl PluginManager {
     ) {
         let _one_at_a_time = self.inner.reload_lock.lock().await;
         let previous = self.inner.registry.load_full();
-        let mut next = Registry::default();
+        let mut next = previous.successor();
         let mut retired = Vec::new();
         for entry in &previous.order {
             if entry.group.as_deref() == Some(group) {
@@ -80,10 +80,8 @@ impl PluginManager {
             }
             let settings = self.settings_for(&info.name, None);
             let mut entry = self.entry(info, kind, plugin, None, &settings, true);
-            if let Some(entry) = Arc::get_mut(&mut entry) {
-                entry.group = Some(group.to_owned());
-            }
-            next.order.push(entry);
+            entry.group = Some(group.to_owned());
+            next.order.push(Arc::new(entry));
         }
         if !clashes.is_empty() {
             errors.insert(

@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::PluginManager;
-use crate::config::PluginSettings;
+use crate::config::{PluginSettings, Prefer};
 use crate::discovery::PluginFile;
 use crate::manifest::Manifest;
 use crate::registry::{LoadError, PluginEntry, Registry};
@@ -35,21 +35,23 @@ impl PluginManager {
             info.name = info.name.trim().to_owned();
             let settings = self.settings_for(&info.name, None);
             match self.initialize(native.plugin.clone(), &info.name).await {
-                Ok(()) => registry.order.push(self.entry(
+                Ok(()) => registry.natives.push(Arc::new(self.entry(
                     info,
                     PluginKind::Native,
                     native.plugin.clone(),
                     None,
                     &settings,
                     native.enabled_by_default,
-                )),
-                Err(error) => registry.load_errors.push(LoadError {
+                ))),
+                Err(error) => registry.native_errors.push(LoadError {
                     file: BUILT_IN.to_owned(),
                     plugin: Some(info.name),
                     error,
                 }),
             }
         }
+        registry.order = registry.natives.clone();
+        registry.load_errors = registry.native_errors.clone();
         self.index(&mut registry);
         self.inner.registry.store(Arc::new(registry));
         self.reload().await;
@@ -77,15 +79,14 @@ impl PluginManager {
             .check_kind(runtime.kind())
             .map_err(|e| format!("{}: {e}", file.manifest_path().display()))?;
         let name = file.name.name.clone();
-        if self
-            .inner
-            .registry
-            .load()
-            .order
-            .iter()
-            .any(|e| e.source.is_none() && e.info.name == name)
-        {
-            return Err(format!("'{name}' is the name of a built-in plugin"));
+        let settings = self.settings_for(&name, Some(&manifest));
+        // The folder is the user's choice, so a file named like a built-in takes the name,
+        // unless the config file says the built-in keeps it.
+        let shadows = self.is_native(&name).then(|| name.clone());
+        if shadows.is_some() && settings.prefer == Some(Prefer::Builtin) {
+            return Err(format!(
+                "not loaded: [plugins.{name}] prefer = \"builtin\" keeps the built-in '{name}'"
+            ));
         }
         let plugin = runtime
             .load(file, &manifest)
@@ -95,15 +96,27 @@ impl PluginManager {
         info.name = name.clone();
         manifest.apply_metadata(&mut info);
         self.initialize(plugin.clone(), &name).await?;
-        let settings = self.settings_for(&name, Some(&manifest));
-        Ok(Some(self.entry(
-            info,
-            runtime.kind(),
-            plugin,
-            Some(file),
-            &settings,
-            true,
-        )))
+        if shadows.is_some() {
+            tracing::warn!(
+                file = %file.path.display(),
+                builtin = %name,
+                "plugin file shadows the built-in plugin of its name; \
+                 [plugins.{name}] prefer = \"builtin\" keeps the built-in instead"
+            );
+        }
+        let mut entry = self.entry(info, runtime.kind(), plugin, Some(file), &settings, true);
+        entry.shadows = shadows;
+        Ok(Some(Arc::new(entry)))
+    }
+
+    /// Whether `name` is a built-in plugin's (loaded, whether shadowed or not).
+    fn is_native(&self, name: &str) -> bool {
+        self.inner
+            .registry
+            .load()
+            .natives
+            .iter()
+            .any(|native| native.info.name == name)
     }
 
     /// The load error of a manifest with neither an `[mcp]` table nor its plugin file.
@@ -159,7 +172,7 @@ impl PluginManager {
         file: Option<&PluginFile>,
         settings: &PluginSettings,
         enabled_by_default: bool,
-    ) -> Arc<PluginEntry> {
+    ) -> PluginEntry {
         let limits = settings.apply_to(self.inner.config.limits);
         let enabled = self
             .inner
@@ -169,9 +182,11 @@ impl PluginManager {
             .copied()
             .or(settings.enabled)
             .unwrap_or(enabled_by_default);
-        Arc::new(PluginEntry {
+        PluginEntry {
             kind,
             source: file.map(|f| f.path.clone()),
+            shadows: None,
+            updated_at: file.and_then(|f| f.fingerprint.modified()),
             aliases: self.aliases_for(&info.name, file),
             limits,
             plugin,
@@ -182,7 +197,7 @@ impl PluginManager {
             fingerprint: file.map(|f| f.fingerprint.clone()),
             group: None,
             info,
-        })
+        }
     }
 
     /// Fills the lookup table: aliases first, then names, so a name always wins.

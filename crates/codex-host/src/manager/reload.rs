@@ -17,12 +17,11 @@ impl PluginManager {
     pub async fn reload(&self) {
         let one_at_a_time = self.inner.reload_lock.lock().await;
         let previous = self.inner.registry.load_full();
-        let mut next = Registry::default();
+        let mut next = previous.successor();
+        next.load_errors = previous.native_errors.clone();
+        // The folder's plugins, as this rescan leaves them.
+        let mut files_next: Vec<Arc<PluginEntry>> = Vec::new();
         let mut retired: Vec<Arc<PluginEntry>> = Vec::new();
-
-        for entry in previous.order.iter().filter(|e| e.source.is_none()) {
-            next.order.push(entry.clone());
-        }
         let mut scan_failed = false;
         let files = match discovery::scan(&self.inner.config.plugins_dir) {
             Ok(files) => files,
@@ -38,7 +37,7 @@ impl PluginManager {
                     .order
                     .iter()
                     .filter(|e| e.source.is_some())
-                    .for_each(|e| next.order.push(e.clone()));
+                    .for_each(|e| files_next.push(e.clone()));
                 Vec::new()
             }
         };
@@ -92,7 +91,7 @@ impl PluginManager {
             if let Some(old) = &old
                 && old.fingerprint.as_ref() == Some(&file.fingerprint)
             {
-                next.order.push(old.clone());
+                files_next.push(old.clone());
                 continue;
             }
             match self.load_file(&file).await {
@@ -100,7 +99,7 @@ impl PluginManager {
                     if let Some(old) = old {
                         retired.push(old);
                     }
-                    next.order.push(entry);
+                    files_next.push(entry);
                 }
                 Ok(None) => {}
                 Err(error) => {
@@ -111,7 +110,7 @@ impl PluginManager {
                         error,
                     });
                     if let Some(old) = old {
-                        next.order.push(old);
+                        files_next.push(old);
                     }
                 }
             }
@@ -127,6 +126,17 @@ impl PluginManager {
         }
         next.load_errors
             .extend(self.inner.group_errors.lock().values().cloned());
+        // Built-ins first, but those a file now has the name of step aside (kept alive, out
+        // of the list) until the file goes; then the MCP servers' tools; then the folder.
+        next.order = next
+            .natives
+            .iter()
+            .filter(|native| !files_next.iter().any(|f| f.info.name == native.info.name))
+            .cloned()
+            .collect();
+        next.order
+            .extend(previous.order.iter().filter(|e| e.group.is_some()).cloned());
+        next.order.extend(files_next);
         self.publish(&previous, next, retired);
         if scan_failed {
             declared = was_declared;

@@ -72,3 +72,42 @@ async fn a_reload_that_changes_nothing_does_not_bump_the_generation() {
     manager.set_enabled("answer", false).unwrap();
     assert!(generation.has_changed().unwrap());
 }
+
+struct Broken(PluginInfo);
+
+#[async_trait]
+impl Plugin for Broken {
+    fn info(&self) -> &PluginInfo {
+        &self.0
+    }
+
+    async fn initialize(&self) -> codex_plugin::Result<()> {
+        Err(PluginError::failed("no model"))
+    }
+
+    async fn execute(&self, _data: Value, _ctx: &ExecContext) -> codex_plugin::Result<Value> {
+        Ok(Value::Null)
+    }
+}
+
+// A built-in whose `initialize` failed was recorded in `load_errors`, then dropped by the
+// first folder rescan (which `start` runs at once), so nobody saw why it was missing.
+#[tokio::test]
+async fn a_builtin_that_fails_to_initialize_stays_in_load_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let manager = PluginManager::builder(HostConfig::new(dir.path()))
+        .with_native(Arc::new(Answer(PluginInfo::new("answer"))), true)
+        .with_native(Arc::new(Broken(PluginInfo::new("broken"))), true)
+        .start()
+        .await;
+    let expected = vec![LoadError {
+        file: "(built-in)".to_owned(),
+        plugin: Some("broken".to_owned()),
+        error: "initialize failed: no model".to_owned(),
+    }];
+    assert_eq!(manager.load_errors(), expected);
+    manager.reload().await;
+    assert_eq!(manager.load_errors(), expected);
+    assert!(manager.get("broken").is_err());
+    assert!(manager.get("answer").is_ok());
+}

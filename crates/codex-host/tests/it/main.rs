@@ -9,5 +9,7 @@ mod mcp;
 mod python;
 #[cfg(all(feature = "python", feature = "wasm"))]
 mod reload;
+#[cfg(feature = "python")]
+mod shadow;
 #[cfg(feature = "wasm")]
 mod wasm;

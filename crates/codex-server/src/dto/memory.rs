@@ -180,13 +180,6 @@ impl From<SessionSummary> for SessionView {
     }
 }
 
-/// `GET /sessions`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SessionList {
-    /// Most recently active first.
-    pub sessions: Vec<SessionView>,
-}
-
 /// `DELETE /sessions/{id}`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PurgeResponse {
@@ -210,11 +203,14 @@ pub struct PluginLogView {
     pub output: Option<Value>,
     /// The error message, when it failed.
     pub error: Option<String>,
-    /// `ok`, or the error's code (`not_found`, `invalid_input`, `timeout`, ...).
+    /// `ok`, or the error's code (`plugin_not_found`, `invalid_input`, `plugin_timeout`, ...).
     pub status: String,
     pub duration_ms: u64,
     /// `api`, `cli`, `chat` or `mcp`.
     pub source: String,
+    /// The run in words, where the original project's clients read it: the error when it
+    /// failed, else how long it took.
+    pub log_message: String,
 }
 
 impl From<PluginLog> for PluginLogView {
@@ -224,7 +220,12 @@ impl From<PluginLog> for PluginLogView {
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
+        let log_message = match &e.error {
+            Some(error) => format!("{} failed ({}): {error}", e.plugin, e.status),
+            None => format!("{} ran in {} ms", e.plugin, e.duration_ms),
+        };
         PluginLogView {
+            log_message,
             id: log.id,
             seq: log.seq,
             timestamp: log.timestamp,
@@ -243,8 +244,19 @@ impl From<PluginLog> for PluginLogView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PluginLogList {
     pub session_id: String,
-    /// In order of `seq`.
+    /// Newest first.
     pub logs: Vec<PluginLogView>,
-    /// The `after` of the next page; absent on the last page.
-    pub next_after: Option<i64>,
+    /// The `before` of the next (older) page; absent on the last page.
+    pub next_before: Option<String>,
+}
+
+/// A page of a newest-first listing.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct LogPageQuery {
+    /// The previous page's `next_before`.
+    pub before: Option<String>,
+    /// Entries per page, 1 to 10000 (default 100).
+    pub limit: Option<usize>,
 }

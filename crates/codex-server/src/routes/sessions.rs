@@ -3,25 +3,13 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use codex_store::{Cursor, ExecutionQuery};
 
-use crate::dto::memory::{PageQuery, PluginLogList, PurgeResponse, SessionList};
+use crate::dto::memory::{LogPageQuery, PluginLogList, PurgeResponse};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::QueryParams;
 use crate::routes::memory::page_limit;
 use crate::state::AppState;
-
-/// Every session: id, creation, last activity and message count, most recently active first.
-#[utoipa::path(get, path = "/api/sessions", operation_id = "list_sessions", tag = "sessions",
-    responses(
-        (status = 200, body = SessionList),
-        (status = 503, description = "The store is unavailable", body = ErrorBody),
-    ))]
-pub async fn list(State(state): State<AppState>) -> Result<Json<SessionList>, ApiError> {
-    let sessions = state.store.sessions().await?;
-    Ok(Json(SessionList {
-        sessions: sessions.into_iter().map(Into::into).collect(),
-    }))
-}
 
 /// Removes a session and every event of it for good, audit included. Purging an unknown
 /// session removes nothing and is not an error.
@@ -43,27 +31,29 @@ pub async fn purge(
     }))
 }
 
-/// The plugin runs of a session (successful or not) in order, a page at a time.
+/// The plugin runs of a session (successful or not), newest first as the original project
+/// answered them, a page at a time (`next_before` continues). `/api/executions` has the
+/// same runs across sessions, with filters.
 #[utoipa::path(get, path = "/plugin-logs/{session_id}", operation_id = "get_plugin_logs", tag = "sessions",
-    params(("session_id" = String, Path, description = "The session"), PageQuery),
+    params(("session_id" = String, Path, description = "The session"), LogPageQuery),
     responses(
         (status = 200, body = PluginLogList),
-        (status = 400, description = "A bad query parameter", body = ErrorBody),
+        (status = 400, description = "A bad query parameter or cursor", body = ErrorBody),
         (status = 503, description = "The store is unavailable", body = ErrorBody),
     ))]
 pub async fn plugin_logs(
     State(state): State<AppState>,
     Path(session_id): Path<String>,
-    QueryParams(page): QueryParams<PageQuery>,
+    QueryParams(page): QueryParams<LogPageQuery>,
 ) -> Result<Json<PluginLogList>, ApiError> {
-    let limit = page_limit(page.limit)?;
-    let logs = state
-        .store
-        .plugin_logs(&session_id, page.after, limit)
-        .await?;
+    codex_store::validate_session_id(&session_id)?;
+    let query = ExecutionQuery::new(page_limit(page.limit)?)
+        .with_session(session_id.clone())
+        .with_before(page.before.map(Cursor::from));
+    let logs = state.store.executions(&query).await?;
     Ok(Json(PluginLogList {
         session_id,
         logs: logs.items.into_iter().map(Into::into).collect(),
-        next_after: logs.next_after,
+        next_before: logs.next_before.map(|cursor| cursor.to_string()),
     }))
 }

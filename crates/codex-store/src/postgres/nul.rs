@@ -82,7 +82,7 @@ fn unescape(value: Value) -> Value {
     }
 }
 
-fn escape_str(s: &str) -> Cow<'_, str> {
+pub(crate) fn escape_str(s: &str) -> Cow<'_, str> {
     if !s.contains(['\0', SENTINEL]) {
         return Cow::Borrowed(s);
     }
@@ -103,7 +103,7 @@ fn escape_str(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-fn unescape_str(s: String) -> String {
+pub(crate) fn unescape_str(s: String) -> String {
     if !s.contains(SENTINEL) {
         return s;
     }

@@ -15,11 +15,12 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior, params};
 
 use crate::error::{Result, StoreError};
 use crate::event::{EventKind, EventRef, NewEvent};
+use crate::rollup::derive;
 use crate::store::SqliteDurability;
 use crate::writer::{LogWriter, assign, commit_timestamp, plan};
 
 use super::checkpoint::{Checkpointer, checkpoint};
-use super::format_ts;
+use super::{derived, format_ts};
 
 /// Bytes of WAL file kept after a checkpoint rewinds it; beyond that the file is truncated.
 const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
@@ -27,12 +28,13 @@ const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
 /// Bumps a session's counter, creating the session on its first event, and answers the new
 /// last sequence number.
 const BUMP_SESSION: &str =
-    "INSERT INTO sessions (id, created_at, last_activity, message_count, last_seq)
-     VALUES (?1, ?2, ?2, ?3, ?4)
+    "INSERT INTO sessions (id, created_at, last_activity, message_count, last_seq, title)
+     VALUES (?1, ?2, ?2, ?3, ?4, ?5)
      ON CONFLICT (id) DO UPDATE SET
          last_activity = MAX(sessions.last_activity, excluded.last_activity),
          message_count = sessions.message_count + excluded.message_count,
-         last_seq = sessions.last_seq + excluded.last_seq
+         last_seq = sessions.last_seq + excluded.last_seq,
+         title = COALESCE(sessions.title, excluded.title)
      RETURNING last_seq";
 
 const INSERT_EVENT: &str = "INSERT INTO events (session_id, seq, id, kind, ts, payload)
@@ -93,8 +95,8 @@ impl SqliteWriter {
 #[async_trait]
 impl LogWriter for SqliteWriter {
     /// One transaction: every session counter bumped (each answering its new last sequence
-    /// number), then every event inserted with the number [`assign`] gives it. Nothing here
-    /// awaits: the writer task owns this thread.
+    /// number), then every event inserted with the number [`assign`] gives it, then what the
+    /// events derive ([`derived`]). Nothing here awaits: the writer task owns this thread.
     async fn commit(&mut self, events: &[NewEvent]) -> Result<Vec<EventRef>> {
         let now = commit_timestamp();
         let ts = format_ts(now);
@@ -109,7 +111,7 @@ impl LogWriter for SqliteWriter {
             let mut bump_session = tx.prepare_cached(BUMP_SESSION)?;
             for bump in &bumps {
                 let last: i64 = bump_session.query_row(
-                    params![bump.session_id, ts, bump.messages, bump.events],
+                    params![bump.session_id, ts, bump.messages, bump.events, bump.title],
                     |row| row.get(0),
                 )?;
                 last_seqs.push(last);
@@ -136,6 +138,7 @@ impl LogWriter for SqliteWriter {
                 ])?;
             }
         }
+        derived::write(&tx, &derive(events, &refs, now)?, &ts)?;
         tx.commit()?;
         self.checkpoint_when_due();
         Ok(refs)
@@ -145,6 +148,9 @@ impl LogWriter for SqliteWriter {
         let now = commit_timestamp();
         let ts = format_ts(now);
         let messages = i64::from(event.kind == EventKind::Message);
+        let title = plan(std::slice::from_ref(event))
+            .pop()
+            .and_then(|bump| bump.title);
         let conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let seq: Option<i64> = {
@@ -152,11 +158,12 @@ impl LogWriter for SqliteWriter {
                 "UPDATE sessions SET
                     last_activity = MAX(last_activity, ?2),
                     message_count = message_count + ?3,
-                    last_seq = last_seq + 1
+                    last_seq = last_seq + 1,
+                    title = COALESCE(title, ?4)
                  WHERE id = ?1
                  RETURNING last_seq",
             )?;
-            let mut rows = bump.query(params![event.session_id, ts, messages])?;
+            let mut rows = bump.query(params![event.session_id, ts, messages, title])?;
             match rows.next()? {
                 Some(row) => Some(row.get(0)?),
                 None => None,
@@ -175,19 +182,27 @@ impl LogWriter for SqliteWriter {
             ts,
             event.payload.to_string(),
         ])?;
-        tx.commit()?;
-        self.checkpoint_when_due();
-        Ok(Some(EventRef {
+        let landed = EventRef {
             id,
             session_id: event.session_id.clone(),
             seq,
             timestamp: now,
-        }))
+        };
+        let derives = derive(
+            std::slice::from_ref(event),
+            std::slice::from_ref(&landed),
+            now,
+        )?;
+        derived::write(&tx, &derives, &ts)?;
+        tx.commit()?;
+        self.checkpoint_when_due();
+        Ok(Some(landed))
     }
 
     async fn delete_session(&mut self, session_id: &str) -> Result<u64> {
         let conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        derived::purge(&tx, session_id)?;
         let deleted = tx.execute("DELETE FROM events WHERE session_id = ?1", [session_id])?;
         tx.execute("DELETE FROM sessions WHERE id = ?1", [session_id])?;
         tx.commit()?;

@@ -57,8 +57,34 @@ macro_rules! both_backends_with_url {
     };
 }
 
+/// Like `both_backends!` for `async fn $name(TestDb)`, for behaviours that start from a
+/// database no store has opened yet.
+macro_rules! both_backends_unopened {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_unopened {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::harness::TestDb::sqlite().await).await;
+                }
+            )*
+        }
+        mod postgres_unopened {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::harness::TestDb::postgres().await).await;
+                }
+            )*
+        }
+    };
+}
+
+mod analytics;
 mod append;
+mod calls;
 mod concurrency;
+mod executions;
 mod harness;
 mod memory;
 mod persistence;

@@ -2,13 +2,16 @@
 
 use std::sync::Arc;
 
-use codex_store::{EventStore, ExecutionSource, MAX_PAGE_SIZE, NewEvent, PluginExecution, Role};
+use codex_store::{
+    EventKind, EventStore, ExecutionSource, MAX_PAGE_SIZE, NewEvent, PluginExecution, Role,
+};
 use serde_json::json;
 
 both_backends!(
     pages_walk_the_whole_log_in_order,
     after_the_end_is_an_empty_last_page,
     plugin_logs_hold_only_executions_and_paginate,
+    timeline_pages_by_kind,
 );
 
 async fn pages_walk_the_whole_log_in_order(store: Arc<dyn EventStore>) {
@@ -104,4 +107,54 @@ async fn plugin_logs_hold_only_executions_and_paginate(store: Arc<dyn EventStore
         .collect();
     let want: Vec<_> = (0..6).map(|i| (json!(i), i % 2 == 0)).collect();
     assert_eq!(statuses, want);
+}
+
+async fn timeline_pages_by_kind(store: Arc<dyn EventStore>) {
+    let mut events = Vec::new();
+    for i in 0..30 {
+        events.push(match i % 5 {
+            0 | 3 => NewEvent::message("s", Role::User, i.to_string()),
+            1 => NewEvent::plugin_execution(
+                "s",
+                &PluginExecution::ok("echo", json!(i), json!(i), 1, ExecutionSource::Api),
+            ),
+            2 => NewEvent::tool_call("s", format!("c{i}"), "echo", json!(i)),
+            _ => NewEvent::reset("s"),
+        });
+    }
+    store.append(events).await.unwrap();
+    let all = store.timeline("s", None, 100).await.unwrap().items;
+    for kinds in [
+        vec![EventKind::Message],
+        vec![EventKind::Reset, EventKind::PluginExecution],
+        vec![EventKind::Error],
+        EventKind::ALL.to_vec(),
+    ] {
+        let want: Vec<i64> = all
+            .iter()
+            .filter(|e| kinds.contains(&e.kind))
+            .map(|e| e.seq)
+            .collect();
+        let mut got = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.timeline_of("s", &kinds, after, 4).await.unwrap();
+            assert!(page.items.len() <= 4);
+            assert!(page.items.iter().all(|e| kinds.contains(&e.kind)));
+            got.extend(page.items.iter().map(|e| e.seq));
+            match page.next_after {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(got, want, "{kinds:?}");
+    }
+    let none = store.timeline_of("s", &[], None, 10).await.unwrap();
+    assert!(none.items.is_empty() && none.next_after.is_none());
+    let later = store
+        .timeline_of("s", &[EventKind::Message], Some(25), 10)
+        .await
+        .unwrap();
+    let seqs: Vec<i64> = later.items.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [26, 29]);
 }

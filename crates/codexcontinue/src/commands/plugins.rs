@@ -77,6 +77,17 @@ fn list(manager: &codex_host::PluginManager, as_json: bool) -> ExitCode {
             println!("~ {} is unavailable: {}", entry.name(), first_line(&reason));
         }
     }
+    for entry in entries.iter().filter(|e| e.shadows.is_some()) {
+        let builtin = entry.shadows.as_deref().unwrap_or_default();
+        let file = entry
+            .source
+            .as_deref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        println!(
+            "~ {file} shadows the built-in {builtin} ([plugins.{builtin}] prefer = \"builtin\" keeps the built-in)"
+        );
+    }
     for error in &errors {
         println!("! {}: {}", error.file, first_line(&error.error));
     }
@@ -99,6 +110,8 @@ fn describe(entry: &PluginEntry) -> serde_json::Value {
         "unavailable_reason": reason,
         "aliases": entry.aliases,
         "source": entry.source,
+        "shadows": entry.shadows,
+        "updated_at": entry.summary().updated_at,
     })
 }
 

@@ -134,6 +134,53 @@ fn plugins_lists_as_table_and_json_and_shows_info() {
     assert_eq!(value["enabled"], false);
 }
 
+// A file named like a built-in takes its name; the listing says which file shadows which
+// built-in, so the switch is never silent.
+#[test]
+fn plugins_says_which_file_shadows_which_builtin() {
+    let dir = workdir();
+    std::fs::write(
+        dir.path().join("plugins/calculator_plugin.py"),
+        r#"
+from app.plugins.interface import PluginInterface
+
+
+class CalculatorPlugin(PluginInterface):
+    def initialize(self):
+        pass
+
+    def execute(self, data):
+        return data
+
+    def shutdown(self):
+        pass
+"#,
+    )
+    .unwrap();
+    let out = codexcontinue(dir.path()).arg("plugins").output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = stdout(&out);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("calculator") && l.contains("python")),
+        "{table}"
+    );
+    assert!(
+        table.contains("calculator_plugin.py shadows the built-in calculator"),
+        "{table}"
+    );
+
+    let out = codexcontinue(dir.path())
+        .args(["plugins", "info", "calculator_plugin"])
+        .output()
+        .unwrap();
+    let value: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(value["name"], "calculator");
+    assert_eq!(value["kind"], "python");
+    assert_eq!(value["shadows"], "calculator");
+}
+
 #[tokio::test]
 async fn run_logs_the_execution_under_its_session() {
     let dir = workdir();
