@@ -3,15 +3,30 @@
 # $HOME/.cache/codexcontinue (or CODEX_TOOLS_DIR):
 #   venv/  a Python virtualenv with the official `openai` and `mcp` SDKs, `mcp-server-time`, and
 #          `streamlit` (its AppTest harness runs the original-style frontend page)
-#   npm/   the npm package @modelcontextprotocol/server-everything
-# Prints two lines, `CODEX_TEST_VENV=<dir>` and `CODEX_TEST_NPM=<dir>`, for the caller to export.
+#   npm/   the npm package @modelcontextprotocol/server-everything; playwright-core and
+#          axe-core for the web UI's browser tests; typescript and the vendored UI libraries
+#          (for their type declarations) for the UI's type check
+# and Debian's `chromium`, the browser of the web UI's tests (playwright never downloads one).
+# Prints `CODEX_TEST_VENV=<dir>`, `CODEX_TEST_NPM=<dir>` and `CODEX_TEST_CHROMIUM=<path>` for
+# the caller to export.
 set -euo pipefail
 
 tools="${CODEX_TOOLS_DIR:-$HOME/.cache/codexcontinue}"
 venv="$tools/venv"
 npm_dir="$tools/npm"
 python_packages=(openai mcp mcp-server-time streamlit)
-npm_packages=(@modelcontextprotocol/server-everything)
+# name@version; the UI libraries are the versions web/VENDOR.md pins.
+npm_packages=(
+    @modelcontextprotocol/server-everything@latest
+    playwright-core@1.65.1
+    axe-core@4.14.1
+    typescript@6.0.3
+    preact@11.2.0
+    htm@3.1.1
+    uplot@1.6.32
+    marked@18.2.1
+    dompurify@3.5.0
+)
 
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv" >&2
@@ -26,12 +41,31 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 mkdir -p "$npm_dir"
-for package in "${npm_packages[@]}"; do
-    if [ ! -d "$npm_dir/node_modules/$package" ]; then
-        echo "installing npm package: $package" >&2
-        npm install --silent --no-audit --no-fund --prefix "$npm_dir" "$package" >&2
+missing=()
+for spec in "${npm_packages[@]}"; do
+    name="${spec%@*}"
+    version="${spec##*@}"
+    manifest="$npm_dir/node_modules/$name/package.json"
+    if [ ! -f "$manifest" ]; then
+        missing+=("$spec")
+    elif [ "$version" != latest ] && ! grep -q "\"version\": *\"$version\"" "$manifest"; then
+        missing+=("$spec")
     fi
 done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "installing npm packages: ${missing[*]}" >&2
+    npm install --silent --no-audit --no-fund --prefix "$npm_dir" "${missing[@]}" >&2
+fi
+
+chromium=/usr/bin/chromium
+if [ ! -x "$chromium" ]; then
+    echo "installing Debian's chromium" >&2
+    if ! apt-get install -y -q chromium >&2; then
+        apt-get update -q >&2
+        apt-get install -y -q chromium >&2
+    fi
+fi
 
 echo "CODEX_TEST_VENV=$venv"
 echo "CODEX_TEST_NPM=$npm_dir"
+echo "CODEX_TEST_CHROMIUM=$chromium"

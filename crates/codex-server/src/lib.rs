@@ -12,6 +12,7 @@ mod openapi;
 mod router;
 mod routes;
 mod state;
+mod web;
 
 pub use app::{App, AppBuilder, AppConfig};
 pub use error::ApiError;

@@ -20,6 +20,7 @@ use crate::routes::{
     analytics, chat, executions, history, memory, openai, original, plugins, sessions, system,
 };
 use crate::state::AppState;
+use crate::web;
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
@@ -74,6 +75,8 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .route("/health", get(system::health))
+        // The web UI's page and files need no key: the page asks for one.
+        .merge(web::router())
         .merge(api)
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -13,3 +13,4 @@ mod original;
 mod plugins;
 mod scripted;
 mod server;
+mod web;
