@@ -7,11 +7,17 @@ use chrono::{DateTime, Utc};
 use sqlx::{Database, Encode, Executor, IntoArguments, Type};
 
 use crate::analytics::{Analytics, DayCount};
+use crate::bus::Subscription;
 use crate::dialect::Dialect;
 use crate::error::Result;
 use crate::event::{Event, EventKind, EventRef, Message, NewEvent, PluginLog};
+use crate::keys::{ApiKeyRecord, IssuedKey, KEYS_CHANNEL, KeyHash, Keys, NewApiKey};
+use crate::owners::Owners;
+use crate::postgres::PgBus;
 use crate::query::{AnalyticsQuery, CursorPage, ExecutionQuery, SessionQuery};
 use crate::reader::Reader;
+use crate::settings::{PLUGIN_SETTINGS_CHANNEL, PluginSetting, Settings};
+use crate::sqlite::SqliteBus;
 use crate::store::{BackendKind, CommitStats, Counts, EventStore, Page, SessionSummary};
 use crate::writer::WriterHandle;
 
@@ -20,14 +26,59 @@ pub(crate) struct Backend<D: Dialect> {
     kind: BackendKind,
     reader: Reader<D>,
     writer: WriterHandle,
+    settings: Settings<D>,
+    keys: Keys<D>,
+    owners: Owners<D>,
+    bus: Bus,
+}
+
+/// How a backend carries notifications.
+pub(crate) enum Bus {
+    Sqlite(SqliteBus),
+    Postgres(PgBus),
+}
+
+impl Bus {
+    async fn notify(&self, channel: &str, payload: &str) -> Result<()> {
+        match self {
+            Bus::Sqlite(bus) => bus.notify(channel, payload).await,
+            Bus::Postgres(bus) => bus.notify(channel, payload).await,
+        }
+    }
+
+    async fn subscribe(&self, channels: &[&str]) -> Result<Subscription> {
+        match self {
+            Bus::Sqlite(bus) => bus.subscribe(channels).await,
+            Bus::Postgres(bus) => bus.subscribe(channels).await,
+        }
+    }
+
+    async fn close(&self) {
+        match self {
+            Bus::Sqlite(bus) => bus.close().await,
+            Bus::Postgres(bus) => bus.close().await,
+        }
+    }
 }
 
 impl<D: Dialect> Backend<D> {
-    pub(crate) fn new(kind: BackendKind, reader: Reader<D>, writer: WriterHandle) -> Self {
+    pub(crate) fn new(
+        kind: BackendKind,
+        reader: Reader<D>,
+        writer: WriterHandle,
+        settings: Settings<D>,
+        keys: Keys<D>,
+        owners: Owners<D>,
+        bus: Bus,
+    ) -> Self {
         Self {
             kind,
             reader,
             writer,
+            settings,
+            keys,
+            owners,
+            bus,
         }
     }
 }
@@ -40,6 +91,8 @@ where
     for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> Option<&'q str>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<bool>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<f64>: Encode<'q, D::Db> + Type<D::Db>,
 {
     fn backend(&self) -> BackendKind {
         self.kind
@@ -122,7 +175,80 @@ where
     }
 
     async fn delete_session(&self, session_id: &str) -> Result<u64> {
-        self.writer.delete_session(session_id).await
+        let deleted = self.writer.delete_session(session_id).await?;
+        // The id is free again: whoever creates it next owns it.
+        self.owners.release(session_id).await?;
+        Ok(deleted)
+    }
+
+    async fn claim_session(&self, session_id: &str, owner: &str) -> Result<Option<String>> {
+        self.owners.claim(session_id, owner).await
+    }
+
+    async fn session_owner(&self, session_id: &str) -> Result<Option<String>> {
+        self.owners.owner(session_id).await
+    }
+
+    async fn notify(&self, channel: &str, payload: &str) -> Result<()> {
+        self.bus.notify(channel, payload).await
+    }
+
+    async fn subscribe(&self, channels: &[&str]) -> Result<Subscription> {
+        self.bus.subscribe(channels).await
+    }
+
+    async fn plugin_settings(&self) -> Result<Vec<PluginSetting>> {
+        self.settings.all().await
+    }
+
+    async fn plugin_setting(&self, plugin: &str) -> Result<Option<PluginSetting>> {
+        self.settings.one(plugin).await
+    }
+
+    async fn set_plugin_enabled(
+        &self,
+        plugin: &str,
+        enabled: Option<bool>,
+    ) -> Result<PluginSetting> {
+        let setting = self.settings.set_enabled(plugin, enabled).await?;
+        self.bus.notify(PLUGIN_SETTINGS_CHANNEL, plugin).await?;
+        Ok(setting)
+    }
+
+    async fn set_plugin_policy(&self, plugin: &str, policy: Option<&str>) -> Result<PluginSetting> {
+        let setting = self.settings.set_policy(plugin, policy).await?;
+        self.bus.notify(PLUGIN_SETTINGS_CHANNEL, plugin).await?;
+        Ok(setting)
+    }
+
+    async fn create_key(&self, key: NewApiKey) -> Result<IssuedKey> {
+        let issued = self.keys.create(key).await?;
+        self.bus.notify(KEYS_CHANNEL, &issued.record.name).await?;
+        Ok(issued)
+    }
+
+    async fn keys(&self) -> Result<Vec<ApiKeyRecord>> {
+        self.keys.all().await
+    }
+
+    async fn key_by_hash(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>> {
+        self.keys.by_hash(hash).await
+    }
+
+    async fn live_keys(&self) -> Result<Vec<(KeyHash, ApiKeyRecord)>> {
+        self.keys.live().await
+    }
+
+    async fn revoke_key(&self, name: &str) -> Result<bool> {
+        let revoked = self.keys.revoke(name).await?;
+        if revoked {
+            self.bus.notify(KEYS_CHANNEL, name).await?;
+        }
+        Ok(revoked)
+    }
+
+    async fn touch_keys(&self, used: &[(String, DateTime<Utc>)]) -> Result<()> {
+        self.keys.touch(used).await
     }
 
     fn stats(&self) -> CommitStats {
@@ -130,6 +256,7 @@ where
     }
 
     async fn close(&self) {
+        self.bus.close().await;
         self.writer.close().await;
         self.reader.close().await;
     }

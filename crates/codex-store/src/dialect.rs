@@ -14,7 +14,9 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Row, Type};
 
 use crate::error::Result;
 use crate::event::{Event, EventKind};
+use crate::keys::ApiKeyRecord;
 use crate::rollup::RollupRow;
+use crate::settings::PluginSetting;
 use crate::store::{Counts, SessionSummary};
 
 /// One database's SQL and row decoding.
@@ -64,12 +66,14 @@ pub(crate) trait Dialect: Send + Sync + 'static {
          FROM sessions ORDER BY last_activity DESC, id";
 
     /// A page of sessions below a position (last activity, id), most recently active first,
-    /// optionally those whose id or title matches a `LIKE` pattern: last activity, id,
-    /// pattern, limit. The first condition alone bounds the index range.
+    /// optionally those whose id or title matches a `LIKE` pattern and those a key owns:
+    /// last activity, id, pattern, limit, owner. The first condition alone bounds the index
+    /// range.
     const SESSION_PAGE: &'static str = r"SELECT id, created_at, last_activity, message_count, title
          FROM sessions
          WHERE last_activity <= $1 AND (last_activity < $1 OR id > $2)
            AND ($3 IS NULL OR id LIKE $3 ESCAPE '\' OR title LIKE $3 ESCAPE '\')
+           AND ($5 IS NULL OR id IN (SELECT session_id FROM session_owners WHERE owner = $5))
          ORDER BY last_activity DESC, id
          LIMIT $4";
 
@@ -148,6 +152,12 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     fn number(row: &<Self::Db as Database>::Row) -> Result<i64>;
     /// A row of [`Dialect::CONVERSATIONS`]: day, sessions.
     fn day_count(row: &<Self::Db as Database>::Row) -> Result<(i64, u64)>;
+    /// A `plugin_settings` row: plugin, enabled, policy, updated_at.
+    fn plugin_setting(row: &<Self::Db as Database>::Row) -> Result<PluginSetting>;
+    /// An `api_keys` row without its hash.
+    fn api_key(row: &<Self::Db as Database>::Row) -> Result<ApiKeyRecord>;
+    /// A text column of a row, by name.
+    fn text_column(row: &<Self::Db as Database>::Row, column: &str) -> Result<String>;
 }
 
 /// A rollup row's hour and counts, which both databases store as the same integers; the

@@ -13,6 +13,10 @@ pub enum StoreError {
     /// window, ...); nothing was read.
     #[error("invalid query: {0}")]
     InvalidQuery(String),
+    /// A write would clash with what is stored (a key name in use, for instance); nothing
+    /// was written.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// The database answered with an error, or could not be reached.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -39,6 +43,7 @@ impl StoreError {
     pub fn code(&self) -> &'static str {
         match self {
             StoreError::InvalidEvent(_) | StoreError::InvalidQuery(_) => "invalid_request",
+            StoreError::Conflict(_) => "conflict",
             StoreError::Database(_) | StoreError::Sqlite(_) | StoreError::Closed => {
                 "store_unavailable"
             }

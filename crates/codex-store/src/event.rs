@@ -155,6 +155,9 @@ pub struct PluginExecution {
     pub status: String,
     pub duration_ms: u64,
     pub source: ExecutionSource,
+    /// The name of the key that asked for the run; absent when no key was needed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 impl PluginExecution {
@@ -174,6 +177,7 @@ impl PluginExecution {
             status: "ok".to_owned(),
             duration_ms,
             source,
+            actor: None,
         }
     }
 
@@ -194,6 +198,7 @@ impl PluginExecution {
             status: code.into(),
             duration_ms,
             source,
+            actor: None,
         }
     }
 
@@ -298,6 +303,15 @@ impl NewEvent {
                 "is_error": is_error,
             }),
         )
+    }
+
+    /// Records who caused the event: the name of the key of the request (the actor), kept in
+    /// the payload as `actor`. `None` leaves the event as it is.
+    pub fn with_actor(mut self, actor: Option<&str>) -> Self {
+        if let (Some(actor), Value::Object(payload)) = (actor, &mut self.payload) {
+            payload.insert("actor".to_owned(), Value::from(actor));
+        }
+        self
     }
 
     /// A reset of the short memory.

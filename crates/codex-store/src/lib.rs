@@ -22,14 +22,18 @@ macro_rules! select_events {
 
 mod analytics;
 mod backend;
+pub mod bus;
 mod dialect;
 mod error;
 mod event;
 mod histogram;
+mod keys;
+mod owners;
 mod postgres;
 mod query;
 mod reader;
 mod rollup;
+mod settings;
 mod sqlite;
 mod store;
 #[cfg(feature = "test-support")]
@@ -39,15 +43,20 @@ mod writer;
 use std::sync::Arc;
 
 pub use analytics::{Analytics, CallTotals, DayCount, PluginStats, SeriesPoint, SourceCalls};
+pub use bus::{Notification, Subscription};
 pub use error::{Result, StoreError};
 pub use event::{
     Event, EventKind, EventRef, ExecutionSource, MAX_SESSION_ID_LEN, Message, MessagePayload,
     NewEvent, PluginExecution, PluginLog, Role, validate_session_id,
 };
 pub use histogram::DurationHistogram;
+pub use keys::{
+    ApiKeyRecord, IssuedKey, KEY_PREFIX, KEYS_CHANNEL, KeyHash, KeyRole, NewApiKey, generate_secret,
+};
 pub use query::{
     AnalyticsQuery, Bucket, Cursor, CursorPage, ExecutionQuery, MAX_SERIES_POINTS, SessionQuery,
 };
+pub use settings::{PLUGIN_SETTINGS_CHANNEL, PluginSetting};
 pub use store::{
     BackendKind, CommitStats, Counts, EventStore, MAX_PAGE_SIZE, Page, SessionSummary,
     SqliteDurability, StoreOptions,

@@ -7,6 +7,7 @@
 //! session id order, so two batches cannot deadlock; a deadlock or serialisation failure that
 //! happens anyway is retried.
 
+mod bus;
 mod derived;
 mod dialect;
 mod nul;
@@ -17,11 +18,15 @@ use std::str::FromStr;
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Bus};
 use crate::error::{Result, StoreError};
+use crate::keys::Keys;
+use crate::owners::Owners;
 use crate::reader::Reader;
+use crate::settings::Settings;
 use crate::store::{BackendKind, StoreOptions, redact};
 use crate::writer::WriterHandle;
+pub(crate) use bus::PgBus;
 pub(crate) use dialect::PostgresDialect;
 use writer::PostgresWriter;
 
@@ -47,10 +52,11 @@ pub(crate) async fn migrate(url: &str, version: Option<i64>) -> Result<()> {
 
 /// Connects to and migrates the database at `url`.
 pub(crate) async fn connect(url: &str, options: &StoreOptions) -> Result<PostgresStore> {
+    let connect = connect_options(url)?;
     let pool = PgPoolOptions::new()
         .max_connections(options.max_connections)
         .acquire_timeout(options.busy_timeout)
-        .connect_with(connect_options(url)?)
+        .connect_with(connect.clone())
         .await?;
     // sqlx serialises concurrent migrators with an advisory lock, so servers starting
     // together are safe.
@@ -63,7 +69,11 @@ pub(crate) async fn connect(url: &str, options: &StoreOptions) -> Result<Postgre
     tracing::info!(url = %redact(url), "postgres store ready");
     Ok(Backend::new(
         BackendKind::Postgres,
-        Reader::new(pool),
+        Reader::new(pool.clone()),
         writer,
+        Settings::new(pool.clone()),
+        Keys::new(pool.clone()),
+        Owners::new(pool.clone()),
+        Bus::Postgres(PgBus::new(pool, connect)),
     ))
 }

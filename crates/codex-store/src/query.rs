@@ -124,6 +124,8 @@ impl ExecutionQuery {
 pub struct SessionQuery {
     /// Only sessions whose id or title contains this text, ignoring ASCII case.
     pub search: Option<String>,
+    /// Only sessions this key owns (see [`crate::EventStore::claim_session`]).
+    pub owner: Option<String>,
     /// The previous page's [`CursorPage::next_before`].
     pub before: Option<Cursor>,
     /// Clamped to `1..=MAX_PAGE_SIZE`.
@@ -140,6 +142,11 @@ impl SessionQuery {
 
     pub fn with_search(mut self, search: impl Into<String>) -> Self {
         self.search = Some(search.into());
+        self
+    }
+
+    pub fn with_owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
         self
     }
 

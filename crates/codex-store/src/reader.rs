@@ -134,6 +134,7 @@ where
             .bind(below.id.as_str())
             .bind(pattern.as_deref())
             .bind(fetch)
+            .bind(query.owner.as_deref())
             .fetch_all(&self.pool)
             .await?;
         let sessions = rows.iter().map(D::session).collect::<Result<Vec<_>>>()?;

@@ -7,16 +7,21 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Bus};
 use crate::error::{Result, StoreError};
+use crate::keys::Keys;
+use crate::owners::Owners;
 use crate::reader::Reader;
+use crate::settings::Settings;
 use crate::store::{BackendKind, SqliteDurability, StoreOptions, redact};
 use crate::writer::WriterHandle;
 
+mod bus;
 mod checkpoint;
 mod derived;
 mod dialect;
 mod writer;
+pub(crate) use bus::SqliteBus;
 pub(crate) use dialect::SqliteDialect;
 use writer::SqliteWriter;
 
@@ -90,8 +95,12 @@ pub(crate) async fn connect(url: &str, options: &StoreOptions) -> Result<SqliteS
     tracing::info!(url = %redact(url), "sqlite store ready");
     Ok(Backend::new(
         BackendKind::Sqlite,
-        Reader::new(readers),
+        Reader::new(readers.clone()),
         writer,
+        Settings::new(readers.clone()),
+        Keys::new(readers.clone()),
+        Owners::new(readers.clone()),
+        Bus::Sqlite(SqliteBus::new(readers)),
     ))
 }
 

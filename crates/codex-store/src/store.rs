@@ -7,9 +7,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::analytics::{Analytics, DayCount};
+use crate::bus::Subscription;
 use crate::error::{Result, StoreError};
 use crate::event::{Event, EventKind, EventRef, Message, NewEvent, PluginLog};
+use crate::keys::{ApiKeyRecord, IssuedKey, KeyHash, NewApiKey};
 use crate::query::{AnalyticsQuery, CursorPage, ExecutionQuery, SessionQuery};
+use crate::settings::PluginSetting;
 
 /// The largest page `timeline` and `plugin_logs` return, whatever limit is asked for.
 pub const MAX_PAGE_SIZE: usize = 10_000;
@@ -112,6 +115,62 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Removes the session and every event of it for good; answers how many events went.
     async fn delete_session(&self, session_id: &str) -> Result<u64>;
+
+    /// Sends `payload` on `channel` to the subscribers of every server sharing this database
+    /// (PostgreSQL `NOTIFY`; on SQLite, this process at once and other processes on the same
+    /// file within a poll interval). See [`crate::bus`].
+    async fn notify(&self, channel: &str, payload: &str) -> Result<()>;
+
+    /// The notifications sent on any of `channels` from the moment this answers on.
+    async fn subscribe(&self, channels: &[&str]) -> Result<Subscription>;
+
+    /// Every plugin's stored settings, by plugin name.
+    async fn plugin_settings(&self) -> Result<Vec<PluginSetting>>;
+
+    /// One plugin's stored settings; `None` when nothing is stored for it.
+    async fn plugin_setting(&self, plugin: &str) -> Result<Option<PluginSetting>>;
+
+    /// Stores a plugin's switch (`None`: back to the configuration) and announces the change
+    /// on [`crate::PLUGIN_SETTINGS_CHANNEL`].
+    async fn set_plugin_enabled(
+        &self,
+        plugin: &str,
+        enabled: Option<bool>,
+    ) -> Result<PluginSetting>;
+
+    /// Stores a plugin's approval policy (`None`: back to the configuration) and announces
+    /// the change on [`crate::PLUGIN_SETTINGS_CHANNEL`].
+    async fn set_plugin_policy(&self, plugin: &str, policy: Option<&str>) -> Result<PluginSetting>;
+
+    /// Claims `session_id` for `owner` (a key's name) if the session does not exist yet and
+    /// nobody claimed it, and answers its owner: `owner` after a successful claim, another
+    /// key's name, or `None` for a session that exists without an owner.
+    async fn claim_session(&self, session_id: &str, owner: &str) -> Result<Option<String>>;
+
+    /// The key that owns `session_id`, if any.
+    async fn session_owner(&self, session_id: &str) -> Result<Option<String>>;
+
+    /// Creates a key and announces it on [`crate::KEYS_CHANNEL`]; the secret in the answer is
+    /// shown this once and never stored. A name in use, even by a revoked key, is a
+    /// [`StoreError::Conflict`].
+    async fn create_key(&self, key: NewApiKey) -> Result<IssuedKey>;
+
+    /// Every key, revoked ones included, by name.
+    async fn keys(&self) -> Result<Vec<ApiKeyRecord>>;
+
+    /// The live (unrevoked) key whose secret hashes to `hash`.
+    async fn key_by_hash(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>>;
+
+    /// Every live key with its hash, for a server's cache.
+    async fn live_keys(&self) -> Result<Vec<(KeyHash, ApiKeyRecord)>>;
+
+    /// Revokes a key and announces it on [`crate::KEYS_CHANNEL`]; false when no live key has
+    /// this name.
+    async fn revoke_key(&self, name: &str) -> Result<bool>;
+
+    /// Records when keys were last used (a server gathers uses and writes them now and then,
+    /// not on every request); a time never moves backwards.
+    async fn touch_keys(&self, used: &[(String, DateTime<Utc>)]) -> Result<()>;
 
     /// What the group-commit writer has done so far in this process.
     fn stats(&self) -> CommitStats;

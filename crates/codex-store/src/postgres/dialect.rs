@@ -11,7 +11,9 @@ use crate::dialect::{Dialect, count, rollup_counts};
 use crate::error::{Result, StoreError};
 use crate::event::{Event, EventKind};
 use crate::histogram::DurationHistogram;
+use crate::keys::{ApiKeyRecord, KeyRole, parse_grants};
 use crate::rollup::RollupRow;
+use crate::settings::PluginSetting;
 use crate::store::{Counts, SessionSummary};
 
 use super::nul;
@@ -33,6 +35,8 @@ impl Dialect for PostgresDialect {
          FROM sessions
          WHERE last_activity <= $1 AND (last_activity < $1 OR id > $2)
            AND ($3::text IS NULL OR id ILIKE $3 ESCAPE '\' OR title ILIKE $3 ESCAPE '\')
+           AND ($5::text IS NULL
+                OR id IN (SELECT session_id FROM session_owners WHERE owner = $5))
          ORDER BY last_activity DESC, id
          LIMIT $4";
 
@@ -94,5 +98,33 @@ impl Dialect for PostgresDialect {
 
     fn day_count(row: &PgRow) -> Result<(i64, u64)> {
         Ok((row.try_get("day")?, count(row.try_get("sessions")?)))
+    }
+
+    fn plugin_setting(row: &PgRow) -> Result<PluginSetting> {
+        Ok(PluginSetting {
+            plugin: row.try_get("plugin")?,
+            enabled: row.try_get("enabled")?,
+            policy: row.try_get("policy")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+
+    fn api_key(row: &PgRow) -> Result<ApiKeyRecord> {
+        let role: String = row.try_get("role")?;
+        let grants: String = row.try_get("grants")?;
+        Ok(ApiKeyRecord {
+            name: row.try_get("name")?,
+            role: KeyRole::parse(&role)
+                .ok_or_else(|| StoreError::Corrupt(format!("key role {role:?}")))?,
+            grants: parse_grants(&grants)?,
+            rate_per_second: row.try_get("rate_per_second")?,
+            created_at: row.try_get("created_at")?,
+            last_used_at: row.try_get("last_used_at")?,
+            revoked_at: row.try_get("revoked_at")?,
+        })
+    }
+
+    fn text_column(row: &PgRow, column: &str) -> Result<String> {
+        Ok(row.try_get(column)?)
     }
 }

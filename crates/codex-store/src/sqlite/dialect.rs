@@ -12,7 +12,9 @@ use crate::dialect::{Dialect, count, rollup_counts};
 use crate::error::{Result, StoreError};
 use crate::event::{Event, EventKind};
 use crate::histogram::DurationHistogram;
+use crate::keys::{ApiKeyRecord, KeyRole, parse_grants};
 use crate::rollup::RollupRow;
+use crate::settings::PluginSetting;
 use crate::store::{Counts, SessionSummary};
 
 use super::{format_ts, parse_ts};
@@ -95,5 +97,37 @@ impl Dialect for SqliteDialect {
 
     fn day_count(row: &SqliteRow) -> Result<(i64, u64)> {
         Ok((row.try_get("day")?, count(row.try_get("sessions")?)))
+    }
+
+    fn plugin_setting(row: &SqliteRow) -> Result<PluginSetting> {
+        let updated: String = row.try_get("updated_at")?;
+        Ok(PluginSetting {
+            plugin: row.try_get("plugin")?,
+            enabled: row.try_get("enabled")?,
+            policy: row.try_get("policy")?,
+            updated_at: parse_ts(&updated)?,
+        })
+    }
+
+    fn api_key(row: &SqliteRow) -> Result<ApiKeyRecord> {
+        let role: String = row.try_get("role")?;
+        let grants: String = row.try_get("grants")?;
+        let created: String = row.try_get("created_at")?;
+        let used: Option<String> = row.try_get("last_used_at")?;
+        let revoked: Option<String> = row.try_get("revoked_at")?;
+        Ok(ApiKeyRecord {
+            name: row.try_get("name")?,
+            role: KeyRole::parse(&role)
+                .ok_or_else(|| StoreError::Corrupt(format!("key role {role:?}")))?,
+            grants: parse_grants(&grants)?,
+            rate_per_second: row.try_get("rate_per_second")?,
+            created_at: parse_ts(&created)?,
+            last_used_at: used.as_deref().map(parse_ts).transpose()?,
+            revoked_at: revoked.as_deref().map(parse_ts).transpose()?,
+        })
+    }
+
+    fn text_column(row: &SqliteRow, column: &str) -> Result<String> {
+        Ok(row.try_get(column)?)
     }
 }

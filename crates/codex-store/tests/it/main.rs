@@ -82,11 +82,14 @@ macro_rules! both_backends_unopened {
 
 mod analytics;
 mod append;
+mod bus;
 mod calls;
 mod concurrency;
 mod executions;
 mod harness;
+mod keys;
 mod memory;
+mod owners;
 mod persistence;
 mod sessions;
 mod timeline;
