@@ -69,6 +69,7 @@ impl Executor {
         codex_store::validate_session_id(&request.session_id)
             .map_err(ExecuteError::InvalidSession)?;
         let session_id = request.session_id.clone();
+        let actor = request.actor.clone();
         let asked = request.plugin.clone();
         let input = request.data.clone();
         let started = Instant::now();
@@ -92,7 +93,9 @@ impl Executor {
         };
         let stored = self
             .store
-            .append_one(NewEvent::plugin_execution(&session_id, &record))
+            .append_one(
+                NewEvent::plugin_execution(&session_id, &record).with_actor(actor.as_deref()),
+            )
             .await;
         let stored = match stored {
             Ok(stored) => stored,

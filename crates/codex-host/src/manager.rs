@@ -40,6 +40,8 @@ pub struct ExecutionRequest {
     pub session_id: String,
     /// Cancelled by the caller when it stops waiting (client gone, shutdown).
     pub cancel: CancellationToken,
+    /// Who asked (an API key's name), recorded with the run; `None` when no key was needed.
+    pub actor: Option<String>,
 }
 
 impl ExecutionRequest {
@@ -49,11 +51,17 @@ impl ExecutionRequest {
             data,
             session_id: "default".to_owned(),
             cancel: CancellationToken::new(),
+            actor: None,
         }
     }
 
     pub fn with_session(mut self, session_id: impl Into<String>) -> Self {
         self.session_id = session_id.into();
+        self
+    }
+
+    pub fn with_actor(mut self, actor: Option<&str>) -> Self {
+        self.actor = actor.map(str::to_owned);
         self
     }
 }

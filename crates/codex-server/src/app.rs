@@ -83,9 +83,15 @@ impl AppBuilder {
         let executor = Executor::new(manager, store);
         let chat = Chat::new(executor.clone(), self.config.model, short_limit);
         handle.set(&chat);
-        Ok(App {
-            state: AppState::new(executor, chat, self.config.server),
-        })
+        let state = AppState::new(executor, chat, self.config.server).await?;
+        // Switches stored by any server (or the CLI) hold here before the first request.
+        crate::switches::start(
+            state.store.clone(),
+            state.plugins.clone(),
+            state.shutdown.clone(),
+        )
+        .await?;
+        Ok(App { state })
     }
 
     /// The plugin manager alone, with the same plugins and runtimes but no store or model
@@ -180,6 +186,8 @@ impl App {
     /// Stops in the reverse order of the start: every plugin shuts down (after its calls in
     /// flight), then the store closes, so every acknowledged write is flushed.
     pub async fn shutdown(&self) {
+        self.state.shutdown.cancel();
+        self.state.keys.flush_last_used().await;
         self.state.plugins.shutdown().await;
         self.state.store.close().await;
     }

@@ -4,6 +4,7 @@
 pub mod analytics;
 pub mod chat;
 pub mod history;
+pub mod keys;
 pub mod memory;
 pub mod original;
 

@@ -33,6 +33,20 @@ pub enum ApiError {
     /// 401 `unauthorized`.
     #[error("a valid API key is required")]
     Unauthorized,
+    /// 403 `forbidden`: the key is valid but its role or grants do not cover this (an admin
+    /// route, a plugin it was not granted).
+    #[error("{0}")]
+    Forbidden(String),
+    /// 429 `rate_limited`, with `Retry-After` (whole seconds): the key's or the model
+    /// providers' rate is used up.
+    #[error("too many requests: retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    /// 404 `not_found`: no such thing (a key name, a session this key may not see).
+    #[error("{0}")]
+    NotFound(String),
+    /// 409 `conflict`: the request clashes with what is stored (a key name in use).
+    #[error("{0}")]
+    Conflict(String),
     /// 403 `origin_not_allowed`: a browser request to `/mcp` from an origin that is not
     /// loopback nor allowed in the config (DNS-rebinding protection).
     #[error("origin '{0}' is not allowed")]
@@ -131,6 +145,10 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Chat(error) => match error {
@@ -152,6 +170,10 @@ impl ApiError {
             ApiError::InvalidRequest(_) => "invalid_request",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::NotFound(_) => "not_found",
             ApiError::OriginNotAllowed(_) => "origin_not_allowed",
             ApiError::RouteNotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
@@ -229,6 +251,7 @@ impl From<StoreError> for ApiError {
             StoreError::InvalidEvent(message) | StoreError::InvalidQuery(message) => {
                 ApiError::InvalidRequest(message)
             }
+            StoreError::Conflict(message) => ApiError::Conflict(message),
             error => ApiError::Store(error),
         }
     }
@@ -258,7 +281,14 @@ impl From<ChatError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status(), Json(self.body())).into_response()
+        let mut response = (self.status(), Json(self.body())).into_response();
+        if let ApiError::RateLimited { retry_after_secs } = self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after_secs),
+            );
+        }
+        response
     }
 }
 

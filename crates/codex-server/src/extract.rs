@@ -4,6 +4,8 @@
 //! It reads the body whatever its content type (the original project's clients do not
 //! all send one) and reports serde's message, which names the field and the position.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -11,6 +13,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
+use crate::access::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -48,5 +51,25 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T>
         axum::extract::Query::<T>::try_from_uri(&parts.uri)
             .map(|query| QueryParams(query.0))
             .map_err(|rejection| ApiError::InvalidRequest(rejection.body_text()))
+    }
+}
+
+/// The caller the auth layer found for this request (see [`crate::access`]).
+pub struct Authed(pub Arc<Caller>);
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Arc<Caller>>()
+            .cloned()
+            .map(Authed)
+            // Every route that asks for its caller sits behind the auth layer.
+            .ok_or_else(|| ApiError::Internal("a route ran outside the auth layer".to_owned()))
     }
 }

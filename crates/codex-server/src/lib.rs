@@ -3,6 +3,7 @@
 //! This is the only crate that knows axum, status codes and wire DTOs; everything
 //! below it speaks domain types.
 
+pub mod access;
 mod app;
 mod dto;
 mod error;
@@ -12,6 +13,7 @@ mod openapi;
 mod router;
 mod routes;
 mod state;
+mod switches;
 mod web;
 
 pub use app::{App, AppBuilder, AppConfig};

@@ -27,6 +27,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use serde_json::{Value, json};
 
+use crate::access::{Caller, SessionOwners};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -38,19 +39,35 @@ pub const DEFAULT_SESSION: &str = "mcp";
 #[derive(Clone)]
 pub struct McpServer {
     executor: Executor,
+    /// Session ownership over HTTP; stdio has one local user and no owners.
+    owners: Option<Arc<SessionOwners>>,
 }
 
 impl McpServer {
     pub fn new(executor: Executor) -> Self {
-        McpServer { executor }
+        McpServer {
+            executor,
+            owners: None,
+        }
+    }
+
+    /// Checks (and claims) the MCP session a call is logged under for the caller's key.
+    pub fn with_owners(mut self, owners: Arc<SessionOwners>) -> Self {
+        self.owners = Some(owners);
+        self
     }
 
     /// The enabled (and available) plugins as MCP tools, by tool name: the same
     /// [`Toolbox`] a chat turn offers a model.
     pub fn tools(&self) -> Vec<Tool> {
-        self.executor
-            .plugins()
-            .toolbox::<&str>(&[])
+        self.tools_for(&Caller::open())
+    }
+
+    /// The tools `caller` is granted.
+    fn tools_for(&self, caller: &Caller) -> Vec<Tool> {
+        let plugins = self.executor.plugins();
+        plugins
+            .toolbox(&caller.not_granted(plugins))
             .definitions()
             .into_iter()
             .map(tool)
@@ -71,8 +88,24 @@ impl McpServer {
             Some(entry) => (entry.name().to_owned(), Toolbox::input(entry, arguments)),
             None => (name.clone(), arguments),
         };
+        // The same rules as HTTP's: a plugin the key is not granted is not run (nor logged),
+        // and a session of another key is not written to.
+        let caller = caller(&context);
+        if !caller.may_run(&plugin) {
+            return Err(ErrorData::invalid_params(
+                format!("this key is not granted the tool: {name}"),
+                None,
+            ));
+        }
         let session_id = session_id(&context);
-        let mut execution = ExecutionRequest::new(plugin, data).with_session(session_id);
+        if let Some(owners) = &self.owners
+            && let Err(error) = owners.check_write(&caller, &session_id).await
+        {
+            return Err(ErrorData::invalid_params(error.to_string(), None));
+        }
+        let mut execution = ExecutionRequest::new(plugin, data)
+            .with_session(session_id)
+            .with_actor(caller.actor());
         // A client's `notifications/cancelled` cancels the call's token.
         execution.cancel = context.ct.child_token();
         match self.executor.execute(execution, ExecutionSource::Mcp).await {
@@ -116,9 +149,11 @@ impl ServerHandler for McpServer {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(self.tools()))
+        Ok(ListToolsResult::with_all_items(
+            self.tools_for(&caller(&context)),
+        ))
     }
 
     async fn call_tool(
@@ -171,6 +206,19 @@ fn structured(result: Value) -> Value {
     }
 }
 
+/// Who sent an MCP request: over HTTP, the caller the auth layer put on the request (none
+/// found is nobody, granted nothing); over stdio, the local user, who may do everything.
+fn caller(context: &RequestContext<RoleServer>) -> Arc<Caller> {
+    match context.extensions.get::<Parts>() {
+        Some(parts) => parts
+            .extensions
+            .get::<Arc<Caller>>()
+            .cloned()
+            .unwrap_or_else(|| Arc::new(Caller::nobody())),
+        None => Arc::new(Caller::open()),
+    }
+}
+
 /// The MCP session id of a streamable HTTP request, else [`DEFAULT_SESSION`].
 fn session_id(context: &RequestContext<RoleServer>) -> String {
     context
@@ -212,13 +260,14 @@ pub async fn serve_stdio(executor: Executor) -> Result<(), McpServeError> {
 /// keys), where a loopback-only `Host` check would refuse every request.
 pub fn http_service(state: &AppState) -> StreamableHttpService<McpServer, LocalSessionManager> {
     let executor = state.executor.clone();
+    let owners = state.owners.clone();
     let config = StreamableHttpServerConfig::default()
         .disable_allowed_hosts()
         .disable_allowed_origins()
         .with_max_request_body_bytes(state.config.max_body_bytes)
         .with_cancellation_token(state.shutdown.child_token());
     StreamableHttpService::new(
-        move || Ok(McpServer::new(executor.clone())),
+        move || Ok(McpServer::new(executor.clone()).with_owners(owners.clone())),
         Arc::new(LocalSessionManager::default()),
         config,
     )

@@ -15,6 +15,9 @@ use crate::{dto, error, routes};
         routes::plugins::disable,
         routes::plugins::reload,
         routes::plugins::tools,
+        routes::keys::list,
+        routes::keys::create,
+        routes::keys::revoke,
         routes::memory::get,
         routes::memory::reset,
         routes::memory::audit,
@@ -39,6 +42,7 @@ use crate::{dto, error, routes};
     components(schemas(error::ErrorBody, error::ErrorDetail, dto::PluginView, dto::LoadErrorView)),
     tags(
         (name = "plugins", description = "List, inspect, switch and run plugins"),
+        (name = "keys", description = "API keys kept in the store, their roles, grants and rates (admin keys only)"),
         (name = "memory", description = "Session memory, its reset, and the audit timeline"),
         (name = "sessions", description = "Sessions, their purge, their plugin logs, and the executions across them"),
         (name = "analytics", description = "Plugin calls, errors and latency over time"),

@@ -14,10 +14,11 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
+use crate::extract::Authed;
 use crate::mcp;
 use crate::openapi::ApiDoc;
 use crate::routes::{
-    analytics, chat, executions, history, memory, openai, original, plugins, sessions, system,
+    analytics, chat, executions, history, keys, memory, openai, original, plugins, sessions, system,
 };
 use crate::state::AppState;
 use crate::web;
@@ -27,10 +28,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/api/plugins", get(plugins::list))
         .route("/api/plugins/execute", post(plugins::execute))
-        .route("/api/plugins/reload", post(plugins::reload))
         .route("/api/plugins/{name}", get(plugins::get))
-        .route("/api/plugins/{name}/enable", post(plugins::enable))
-        .route("/api/plugins/{name}/disable", post(plugins::disable))
         .route("/api/tools", get(plugins::tools))
         .route("/api/executions", get(executions::list))
         .route("/api/analytics", get(analytics::analytics))
@@ -63,15 +61,19 @@ pub fn router(state: AppState) -> Router {
                     mcp::check_origin,
                 )),
         );
-    // Only pay for the check when keys are configured (loopback use has none).
-    let api = if state.config.api_keys.is_empty() {
-        api
-    } else {
-        api.route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            require_api_key,
-        ))
-    };
+    // Switches, reloads and keys: admin keys only.
+    let admin = Router::new()
+        .route("/api/plugins/reload", post(plugins::reload))
+        .route("/api/plugins/{name}/enable", post(plugins::enable))
+        .route("/api/plugins/{name}/disable", post(plugins::disable))
+        .route("/api/keys", get(keys::list).post(keys::create))
+        .route("/api/keys/{name}", delete(keys::revoke))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
+    // Every route but `/health` and the web UI's files knows its caller; with no key
+    // configured nor stored that is an unnamed admin, as loopback use always was.
+    let api = api
+        .merge(admin)
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
 
     Router::new()
         .route("/health", get(system::health))
@@ -98,15 +100,31 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
     ApiError::Internal(format!("handler panicked: {message}")).into_response()
 }
 
-/// With API keys configured, every route but `/health` needs one, as
-/// `Authorization: Bearer <key>` or `X-API-Key: <key>`.
-async fn require_api_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let keys = &state.config.api_keys;
-    let presented = presented_key(request.headers());
-    if presented.is_some_and(|k| keys.iter().any(|x| x.as_bytes() == k.as_bytes())) {
-        next.run(request).await
-    } else {
-        ApiError::Unauthorized.into_response()
+/// With API keys configured or stored, every route but `/health` needs one, as
+/// `Authorization: Bearer <key>` or `X-API-Key: <key>`: 401 when it is missing, malformed,
+/// unknown or revoked, 429 when the key's rate is used up. The caller rides along in the
+/// request's extensions.
+async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let caller = match state
+        .keys
+        .authenticate(presented_key(request.headers()))
+        .await
+    {
+        Ok(caller) => caller,
+        Err(error) => return error.into_response(),
+    };
+    if let Err(error) = caller.check_rate() {
+        return error.into_response();
+    }
+    request.extensions_mut().insert(caller);
+    next.run(request).await
+}
+
+/// 403 for a caller that is not an admin.
+async fn require_admin(Authed(caller): Authed, request: Request, next: Next) -> Response {
+    match caller.check_admin() {
+        Ok(()) => next.run(request).await,
+        Err(error) => error.into_response(),
     }
 }
 

@@ -6,19 +6,24 @@ use std::time::Instant;
 use codex_agent::Executor;
 use codex_agent::chat::Chat;
 use codex_host::PluginManager;
-use codex_store::EventStore;
+use codex_store::{EventStore, StoreError};
 use tokio_util::sync::CancellationToken;
+
+use crate::access::{KeyRing, ModelLimit, SessionOwners};
 
 /// HTTP settings, validated by the binary.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Largest accepted request body.
     pub max_body_bytes: usize,
-    /// When not empty, every route but `/health` needs one of these as a bearer token
-    /// or `X-API-Key`.
+    /// Admin keys from the config file. When these or keys in the store exist, every route
+    /// but `/health` needs a key as a bearer token or `X-API-Key`.
     pub api_keys: Vec<String>,
     /// Messages in a session's short memory (`GET /memory`, audit counts).
     pub short_limit: usize,
+    /// Turns per second that may ask the model providers, across every key (`/run` commands
+    /// do not count); `None`: no limit.
+    pub model_rate_per_second: Option<f64>,
     /// Browser origins allowed to call `/mcp` besides loopback ones (`http://localhost:*`,
     /// `127.0.0.1`, `[::1]`), written as sent: `https://app.example.com`.
     pub mcp_allowed_origins: Vec<String>,
@@ -31,6 +36,7 @@ impl Default for ServerConfig {
             api_keys: Vec::new(),
             short_limit: codex_agent::DEFAULT_SHORT_LIMIT,
             mcp_allowed_origins: Vec::new(),
+            model_rate_per_second: None,
         }
     }
 }
@@ -45,6 +51,12 @@ pub struct AppState {
     /// Chat turns and OpenAI-style completions over the executor and the model chain.
     pub chat: Chat,
     pub config: Arc<ServerConfig>,
+    /// The keys this server accepts (config and store), and who holds them.
+    pub keys: Arc<KeyRing>,
+    /// Who owns which session (user keys reach only their own).
+    pub owners: Arc<SessionOwners>,
+    /// The one bucket of turns that ask the model providers.
+    pub model_limit: Arc<ModelLimit>,
     pub started: Instant,
     /// Cancelled when the server starts shutting down, so that long-lived responses (the
     /// `/mcp` event streams) end instead of holding the drain until its grace period.
@@ -52,16 +64,29 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The state over `executor`'s plugin manager and store, chatting through `chat`.
-    pub fn new(executor: Executor, chat: Chat, config: ServerConfig) -> Self {
-        AppState {
+    /// The state over `executor`'s plugin manager and store, chatting through `chat`, with
+    /// the keys of the config and of the store (followed until `shutdown` is cancelled).
+    pub async fn new(
+        executor: Executor,
+        chat: Chat,
+        config: ServerConfig,
+    ) -> Result<Self, StoreError> {
+        let shutdown = CancellationToken::new();
+        let keys =
+            KeyRing::start(&config.api_keys, executor.store().clone(), shutdown.clone()).await?;
+        let owners = SessionOwners::start(executor.store().clone(), shutdown.clone()).await?;
+        let model_limit = Arc::new(ModelLimit::new(config.model_rate_per_second));
+        Ok(AppState {
             chat,
             plugins: executor.plugins().clone(),
             store: executor.store().clone(),
             executor,
             config: Arc::new(config),
+            keys,
+            owners,
+            model_limit,
             started: Instant::now(),
-            shutdown: CancellationToken::new(),
-        }
+            shutdown,
+        })
     }
 }

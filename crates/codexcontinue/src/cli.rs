@@ -41,6 +41,8 @@ pub enum Command {
     Mcp,
     /// Apply pending database migrations and exit (`serve` and `run` apply them too).
     Migrate,
+    /// Create, list and revoke the API keys kept in the database.
+    Keys(KeysArgs),
     /// A terminal chat: `/run <plugin> <input>`, streamed model replies, `/session <id>`, `/exit`.
     Chat(ChatArgs),
 }
@@ -90,4 +92,40 @@ pub enum PluginsCommand {
     },
     /// Show one plugin's metadata and input schema.
     Info { name: String },
+    /// Switch a plugin on for every server sharing the database (stored; survives restarts).
+    Enable { name: String },
+    /// Switch a plugin off for every server sharing the database (stored; survives restarts).
+    Disable { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    pub command: KeysCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it once (only its hash is stored).
+    Create {
+        /// A unique name: who uses the key. It owns the key's sessions and signs its events.
+        #[arg(long)]
+        name: String,
+        /// `admin` may do everything; `user` runs granted plugins on its own sessions.
+        #[arg(long, default_value = "user")]
+        role: String,
+        /// Plugins a user key may run, comma-separated patterns (`calculator,github__*`).
+        #[arg(long, value_delimiter = ',')]
+        plugins: Vec<String>,
+        /// Requests the key may make, as `N/s` or `N/m` (a token bucket).
+        #[arg(long)]
+        rate: Option<String>,
+    },
+    /// List keys: name, role, grants, created, last used (never the key).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key at once, on every server sharing the database.
+    Revoke { name: String },
 }

@@ -35,6 +35,9 @@ pub struct FileConfig {
     /// Keys accepted as `Authorization: Bearer <key>` or `X-API-Key`. Required to bind
     /// anywhere but loopback.
     pub api_keys: Vec<String>,
+    /// Chat turns per second that may ask the model providers, across every key, as `N/s`
+    /// or `N/m` (`/run` commands do not count); unset: no limit.
+    pub model_rate: Option<String>,
     /// Browser origins allowed to call `/mcp` besides loopback ones, as sent in `Origin`
     /// (`https://app.example.com`).
     pub mcp_allowed_origins: Vec<String>,
@@ -163,6 +166,7 @@ impl Default for FileConfig {
             watch: host.watch,
             max_body_bytes: 1024 * 1024,
             api_keys: Vec::new(),
+            model_rate: None,
             mcp_allowed_origins: Vec::new(),
             shutdown_grace_ms: 10_000,
             init_timeout_ms: u64::try_from(host.init_timeout.as_millis()).unwrap_or(u64::MAX),
@@ -253,6 +257,7 @@ fn environment() -> Env {
         "max_body_bytes",
         "api_keys",
         "mcp_allowed_origins",
+        "model_rate",
         "shutdown_grace_ms",
         "init_timeout_ms",
         "log",
@@ -333,6 +338,12 @@ fn check(file: FileConfig, source: Option<PathBuf>) -> anyhow::Result<Settings> 
             api_keys: file.api_keys,
             short_limit: file.memory.short_limit,
             mcp_allowed_origins: file.mcp_allowed_origins,
+            model_rate_per_second: file
+                .model_rate
+                .as_deref()
+                .map(parse_rate)
+                .transpose()
+                .context("model_rate")?,
         },
         shutdown_grace: Duration::from_millis(file.shutdown_grace_ms),
         log: file.log,
@@ -371,6 +382,25 @@ fn check_model(model: &ChatConfig) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `N/s`, `N/m` (or `N/min`), `N/h`, or a bare `N` per second, as requests per second.
+pub fn parse_rate(text: &str) -> anyhow::Result<f64> {
+    let (count, per) = text.split_once('/').unwrap_or((text, "s"));
+    let count: f64 = count
+        .trim()
+        .parse()
+        .with_context(|| format!("rate {text:?}: expected N/s or N/m"))?;
+    let seconds = match per.trim() {
+        "s" | "sec" | "second" => 1.0,
+        "m" | "min" | "minute" => 60.0,
+        "h" | "hour" => 3600.0,
+        other => bail!("rate {text:?}: unknown period {other:?} (use s, m or h)"),
+    };
+    if !(count.is_finite() && count > 0.0) {
+        bail!("rate {text:?}: the count must be positive");
+    }
+    Ok(count / seconds)
 }
 
 #[cfg(test)]

@@ -24,7 +24,18 @@ impl Chat {
         session_id: &str,
         request: ChatCompletionRequest,
     ) -> Result<ChatCompletionResponse, ChatError> {
-        let mut chunks = self.completion_chunks(session_id.to_owned(), request, true);
+        self.complete_excluding(session_id, request, Vec::new())
+            .await
+    }
+
+    /// [`Chat::complete`] whose tools leave out the plugins `exclude`.
+    pub async fn complete_excluding(
+        &self,
+        session_id: &str,
+        request: ChatCompletionRequest,
+        exclude: Vec<String>,
+    ) -> Result<ChatCompletionResponse, ChatError> {
+        let mut chunks = self.completion_chunks(session_id.to_owned(), request, true, exclude);
         let mut assembler = ChunkAssembler::default();
         let mut head = None;
         while let Some(chunk) = chunks.next().await {
@@ -62,13 +73,23 @@ impl Chat {
         session_id: String,
         request: ChatCompletionRequest,
     ) -> BoxStream<'static, Result<ChatCompletionChunk, ChatError>> {
+        self.complete_stream_excluding(session_id, request, Vec::new())
+    }
+
+    /// [`Chat::complete_stream`] whose tools leave out the plugins `exclude`.
+    pub fn complete_stream_excluding(
+        &self,
+        session_id: String,
+        request: ChatCompletionRequest,
+        exclude: Vec<String>,
+    ) -> BoxStream<'static, Result<ChatCompletionChunk, ChatError>> {
         let include_usage = request
             .stream_options
             .as_ref()
             .and_then(|o| o.get("include_usage"))
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        self.completion_chunks(session_id, request, include_usage)
+        self.completion_chunks(session_id, request, include_usage, exclude)
     }
 
     fn completion_chunks(
@@ -76,6 +97,7 @@ impl Chat {
         session_id: String,
         request: ChatCompletionRequest,
         include_usage: bool,
+        exclude: Vec<String>,
     ) -> BoxStream<'static, Result<ChatCompletionChunk, ChatError>> {
         let chat = self.clone();
         async_stream::stream! {
@@ -163,7 +185,7 @@ impl Chat {
             let input = LoopInput {
                 session_id: session_id.clone(),
                 messages,
-                exclude: Vec::new(),
+                exclude,
                 client_tools: request.tools.unwrap_or_default(),
                 tool_choice: request.tool_choice,
                 extra: request.extra,

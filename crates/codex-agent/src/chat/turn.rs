@@ -51,6 +51,17 @@ impl Chat {
         self.events(session_id, message, Vec::new())
     }
 
+    /// [`Chat::turn_stream`] whose tools leave out the plugins `exclude` (those a caller's
+    /// key is not granted, for instance).
+    pub fn turn_stream_excluding(
+        &self,
+        session_id: String,
+        message: String,
+        exclude: Vec<String>,
+    ) -> BoxStream<'static, Result<TurnEvent, ChatError>> {
+        self.events(session_id, message, exclude)
+    }
+
     fn events(
         &self,
         session_id: String,

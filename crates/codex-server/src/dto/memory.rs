@@ -208,6 +208,9 @@ pub struct PluginLogView {
     pub duration_ms: u64,
     /// `api`, `cli`, `chat` or `mcp`.
     pub source: String,
+    /// The name of the key that asked for the run; absent when no key was needed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
     /// The run in words, where the original project's clients read it: the error when it
     /// failed, else how long it took.
     pub log_message: String,
@@ -236,6 +239,7 @@ impl From<PluginLog> for PluginLogView {
             status: e.status,
             duration_ms: e.duration_ms,
             source,
+            actor: e.actor,
         }
     }
 }

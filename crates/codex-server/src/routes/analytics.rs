@@ -12,7 +12,7 @@ use crate::dto::analytics::{
     AnalyticsQuery, AnalyticsResponse, DaysQuery, OriginalAnalytics, RecentConversation,
 };
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::QueryParams;
+use crate::extract::{Authed, QueryParams};
 use crate::state::AppState;
 
 /// The window `/api/analytics` counts when it is given no `since`.
@@ -37,8 +37,11 @@ const RECENT_CONVERSATIONS: usize = 10;
     ))]
 pub async fn analytics(
     State(state): State<AppState>,
+    Authed(caller): Authed,
     QueryParams(query): QueryParams<AnalyticsQuery>,
 ) -> Result<Json<AnalyticsResponse>, ApiError> {
+    // Summed across every session: admins only (there are no per-key rollups).
+    caller.check_admin()?;
     let until = query.until.unwrap_or_else(Utc::now);
     let since = query.since.unwrap_or(until - DEFAULT_WINDOW);
     let bucket = query.bucket.unwrap_or_default().into();
@@ -61,8 +64,11 @@ pub async fn analytics(
     ))]
 pub async fn original(
     State(state): State<AppState>,
+    Authed(caller): Authed,
     QueryParams(query): QueryParams<DaysQuery>,
 ) -> Result<Json<OriginalAnalytics>, ApiError> {
+    // It lists recent sessions of every key: admins only.
+    caller.check_admin()?;
     let days = query.days.unwrap_or(DEFAULT_DAYS);
     if !(1..=MAX_DAYS).contains(&days) {
         return Err(ApiError::InvalidRequest(format!(

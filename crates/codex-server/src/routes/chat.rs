@@ -12,7 +12,7 @@ use futures::stream::{Stream, StreamExt};
 use crate::dto::chat::{ChatRequest, ChatResponse, ErrorView, StreamEvent};
 use crate::dto::memory::DEFAULT_SESSION;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::JsonBody;
+use crate::extract::{Authed, JsonBody};
 use crate::state::AppState;
 
 /// One chat turn. `/run <plugin> <input>` (or `run ...`) calls the plugin and bypasses the
@@ -23,14 +23,29 @@ use crate::state::AppState;
     responses(
         (status = 200, body = ChatResponse),
         (status = 400, description = "Malformed JSON or an invalid session id", body = ErrorBody),
+        (status = 403, description = "`/run` of a plugin the key is not granted", body = ErrorBody),
         (status = 502, description = "Every model provider failed", body = ErrorBody),
     ))]
 pub async fn chat(
     State(state): State<AppState>,
+    Authed(caller): Authed,
     JsonBody(request): JsonBody<ChatRequest>,
 ) -> Result<Json<ChatResponse>, ApiError> {
+    caller.check_command(&state.plugins, &request.message)?;
+    state.model_limit.check(&request.message)?;
     let session_id = session_of(&request);
-    let reply = state.chat.turn(&session_id, &request.message).await?;
+    // A bad session id is answered where it always was, by the turn or the executor.
+    if codex_store::validate_session_id(&session_id).is_ok() {
+        state.owners.check_write(&caller, &session_id).await?;
+    }
+    let reply = state
+        .chat
+        .turn_excluding(
+            &session_id,
+            &request.message,
+            caller.not_granted(&state.plugins),
+        )
+        .await?;
     Ok(Json(ChatResponse::from(reply)))
 }
 
@@ -42,14 +57,26 @@ pub async fn chat(
     responses(
         (status = 200, description = "A `text/event-stream` of the turn's events: each SSE event is named after its `event` field, and its data is that object", content_type = "text/event-stream", body = StreamEvent),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 403, description = "`/run` of a plugin the key is not granted", body = ErrorBody),
     ))]
 pub async fn stream(
     State(state): State<AppState>,
+    Authed(caller): Authed,
     JsonBody(request): JsonBody<ChatRequest>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    caller.check_command(&state.plugins, &request.message)?;
+    state.model_limit.check(&request.message)?;
     let session_id = session_of(&request);
-    let events = state.chat.turn_stream(session_id, request.message);
-    Sse::new(sse_events(events)).keep_alive(KeepAlive::default())
+    // A bad session id is answered where it always was, by the turn or the executor.
+    if codex_store::validate_session_id(&session_id).is_ok() {
+        state.owners.check_write(&caller, &session_id).await?;
+    }
+    let events = state.chat.turn_stream_excluding(
+        session_id,
+        request.message,
+        caller.not_granted(&state.plugins),
+    );
+    Ok(Sse::new(sse_events(events)).keep_alive(KeepAlive::default()))
 }
 
 fn session_of(request: &ChatRequest) -> String {

@@ -8,7 +8,7 @@ use codex_store::{Cursor, ExecutionQuery};
 
 use crate::dto::history::{ExecutionList, ExecutionsQuery};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::QueryParams;
+use crate::extract::{Authed, QueryParams};
 use crate::routes::memory::page_limit;
 use crate::state::AppState;
 
@@ -22,8 +22,14 @@ use crate::state::AppState;
     ))]
 pub async fn list(
     State(state): State<AppState>,
+    Authed(caller): Authed,
     QueryParams(query): QueryParams<ExecutionsQuery>,
 ) -> Result<Json<ExecutionList>, ApiError> {
+    // Across sessions is for admins; a user key names one of its sessions.
+    match query.session_id.as_deref() {
+        Some(session_id) => state.owners.check_read(&caller, session_id).await?,
+        None => caller.check_admin()?,
+    }
     let mut store_query =
         ExecutionQuery::new(page_limit(query.limit)?).with_before(query.before.map(Cursor::from));
     store_query.plugin = non_empty("plugin", query.plugin)?;

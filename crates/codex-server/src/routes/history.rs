@@ -7,7 +7,7 @@ use codex_store::{Cursor, EventKind, SessionQuery};
 
 use crate::dto::history::{EventPage, EventsQuery, SessionPage, SessionsQuery};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::QueryParams;
+use crate::extract::{Authed, QueryParams};
 use crate::routes::memory::page_limit;
 use crate::state::AppState;
 
@@ -22,11 +22,13 @@ use crate::state::AppState;
     ))]
 pub async fn sessions(
     State(state): State<AppState>,
+    Authed(caller): Authed,
     QueryParams(query): QueryParams<SessionsQuery>,
 ) -> Result<Json<SessionPage>, ApiError> {
     let mut store_query =
         SessionQuery::new(page_limit(query.limit)?).with_before(query.before.map(Cursor::from));
     store_query.search = query.q.filter(|q| !q.is_empty());
+    store_query.owner = caller.session_filter();
     let page = state.store.session_page(&store_query).await?;
     Ok(Json(SessionPage {
         sessions: page.items.into_iter().map(Into::into).collect(),
@@ -45,9 +47,11 @@ pub async fn sessions(
     ))]
 pub async fn events(
     State(state): State<AppState>,
+    Authed(caller): Authed,
     Path(session_id): Path<String>,
     QueryParams(query): QueryParams<EventsQuery>,
 ) -> Result<Json<EventPage>, ApiError> {
+    state.owners.check_read(&caller, &session_id).await?;
     let limit = page_limit(query.limit)?;
     let page = match query.kinds.as_deref().map(parse_kinds).transpose()? {
         Some(kinds) => {

@@ -9,7 +9,7 @@ use crate::dto::memory::{
     PageQuery, ResetResponse, SessionQuery,
 };
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::QueryParams;
+use crate::extract::{Authed, QueryParams};
 use crate::state::AppState;
 
 /// A session's messages: `short` (default) the last N since the last reset, as a model would
@@ -23,9 +23,11 @@ use crate::state::AppState;
     ))]
 pub async fn get(
     State(state): State<AppState>,
+    Authed(caller): Authed,
     QueryParams(query): QueryParams<MemoryQuery>,
 ) -> Result<Json<MemoryResponse>, ApiError> {
     let session_id = session_or_default(query.session_id)?;
+    state.owners.check_read(&caller, &session_id).await?;
     let mode = query.mode.unwrap_or_default();
     let limit = state.config.short_limit;
     let messages = match mode {
@@ -52,9 +54,11 @@ pub async fn get(
     ))]
 pub async fn reset(
     State(state): State<AppState>,
+    Authed(caller): Authed,
     QueryParams(query): QueryParams<SessionQuery>,
 ) -> Result<Json<ResetResponse>, ApiError> {
     let session_id = session_or_default(query.session_id)?;
+    state.owners.check_read(&caller, &session_id).await?;
     let reset = state.store.reset_existing(&session_id).await?;
     match &reset {
         Some(reset) => tracing::info!(session_id = %session_id, seq = reset.seq, "memory reset"),
@@ -85,9 +89,11 @@ pub async fn reset(
     ))]
 pub async fn audit(
     State(state): State<AppState>,
+    Authed(caller): Authed,
     Path(session_id): Path<String>,
     QueryParams(page): QueryParams<PageQuery>,
 ) -> Result<Json<AuditResponse>, ApiError> {
+    state.owners.check_read(&caller, &session_id).await?;
     let limit = page_limit(page.limit)?;
     let short_limit = state.config.short_limit;
     let (timeline, counts, short, full) = tokio::try_join!(

@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use crate::dto::chat::{ModelList, ModelView, OpenAiErrorBody, OpenAiErrorDetail};
 use crate::error::ApiError;
-use crate::extract::body_error;
+use crate::extract::{Authed, body_error};
 use crate::state::AppState;
 
 /// The session a completion is logged under when the request names none.
@@ -39,11 +39,13 @@ pub const DEFAULT_OPENAI_SESSION: &str = "openai";
     responses(
         (status = 200, description = "A `chat.completion` object, or with `stream` a `text/event-stream` of `chat.completion.chunk` objects", body = Object),
         (status = 400, description = "Malformed JSON or an invalid request", body = OpenAiErrorBody),
+        (status = 403, description = "`/run` of a plugin the key is not granted", body = OpenAiErrorBody),
         (status = 502, description = "Every model provider failed", body = OpenAiErrorBody),
         (status = 503, description = "No model is configured", body = OpenAiErrorBody),
     ))]
 pub async fn completions(
     State(state): State<AppState>,
+    Authed(caller): Authed,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OpenAiError> {
@@ -53,7 +55,20 @@ pub async fn completions(
             "We could not parse the JSON body of your request: {e}"
         ))
     })?;
+    let last = request
+        .messages
+        .last()
+        .filter(|m| m.role == "user")
+        .map(|m| m.text_content())
+        .unwrap_or_default();
+    caller.check_command(&state.plugins, &last)?;
+    state.model_limit.check(&last)?;
+    let exclude = caller.not_granted(&state.plugins);
     let session_id = session_of(&headers, &request);
+    // A bad session id is answered where it always was, by the turn or the executor.
+    if codex_store::validate_session_id(&session_id).is_ok() {
+        state.owners.check_write(&caller, &session_id).await?;
+    }
     if request.stream == Some(true) {
         let include_usage = request
             .stream_options
@@ -61,7 +76,9 @@ pub async fn completions(
             .and_then(|options| options.get("include_usage"))
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        let mut chunks = state.chat.complete_stream(session_id, request);
+        let mut chunks = state
+            .chat
+            .complete_stream_excluding(session_id, request, exclude);
         // An error before the first chunk is answered with its status, as OpenAI does;
         // after it, the status is already sent and the error goes into the stream.
         let first = match chunks.next().await {
@@ -74,7 +91,10 @@ pub async fn completions(
             .keep_alive(KeepAlive::default())
             .into_response())
     } else {
-        let response = state.chat.complete(&session_id, request).await?;
+        let response = state
+            .chat
+            .complete_excluding(&session_id, request, exclude)
+            .await?;
         Ok(Json(response).into_response())
     }
 }

@@ -7,6 +7,7 @@ use axum::extract::State;
 
 use crate::dto::original::{ModelsResponse, PluginNames, SessionIds, StatusResponse};
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::Authed;
 use crate::state::AppState;
 
 /// The names of every loaded plugin, as the original frontend sends them back as `plugin`.
@@ -31,8 +32,19 @@ pub async fn plugin_names(State(state): State<AppState>) -> Json<PluginNames> {
         (status = 200, body = SessionIds),
         (status = 503, description = "The store is unavailable", body = ErrorBody),
     ))]
-pub async fn session_ids(State(state): State<AppState>) -> Result<Json<SessionIds>, ApiError> {
-    let sessions = state.store.sessions().await?;
+pub async fn session_ids(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+) -> Result<Json<SessionIds>, ApiError> {
+    let sessions = match caller.session_filter() {
+        None => state.store.sessions().await?,
+        // A user key lists its own sessions (a key owns far fewer than a page holds).
+        Some(owner) => {
+            let query =
+                codex_store::SessionQuery::new(codex_store::MAX_PAGE_SIZE).with_owner(owner);
+            state.store.session_page(&query).await?.items
+        }
+    };
     Ok(Json(SessionIds {
         sessions: sessions.into_iter().map(|s| s.id).collect(),
     }))

@@ -11,7 +11,7 @@ use crate::dto::{
     ToolList, ToolView,
 };
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::JsonBody;
+use crate::extract::{Authed, JsonBody};
 use crate::state::AppState;
 
 /// Every loaded plugin with its metadata, and the files that failed to load (`GET /plugins`
@@ -58,7 +58,9 @@ pub async fn get(
     responses(
         (status = 200, body = ExecuteResponse),
         (status = 400, description = "Malformed JSON or a missing field", body = ErrorBody),
-        (status = 403, description = "The plugin is disabled", body = ErrorBody),
+        (status = 401, description = "No valid key", body = ErrorBody),
+        (status = 403, description = "The plugin is disabled, or the key is not granted it", body = ErrorBody),
+        (status = 429, description = "The key's rate is used up (`Retry-After` says when to retry)", body = ErrorBody),
         (status = 404, description = "No such plugin", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
         (status = 422, description = "The plugin rejected its input", body = ErrorBody),
@@ -69,14 +71,25 @@ pub async fn get(
     ))]
 pub async fn execute(
     State(state): State<AppState>,
+    Authed(caller): Authed,
     JsonBody(request): JsonBody<ExecuteRequest>,
 ) -> Result<Json<ExecuteResponse>, ApiError> {
+    // Grants name plugins, not aliases; an unknown name goes on to be logged and answered
+    // 404 as before.
+    if let Ok(entry) = state.plugins.get(&request.plugin) {
+        caller.check_plugin(entry.name())?;
+    }
     let session_id = request.session_id.unwrap_or_else(|| "default".to_owned());
+    // A bad session id is answered where it always was, by the turn or the executor.
+    if codex_store::validate_session_id(&session_id).is_ok() {
+        state.owners.check_write(&caller, &session_id).await?;
+    }
     // Cancels the plugin call when the client goes away and this future is dropped.
     let cancel = CancellationToken::new();
     let _cancel_on_drop = cancel.clone().drop_guard();
     let mut call = ExecutionRequest::new(request.plugin.clone(), request.data)
-        .with_session(session_id.clone());
+        .with_session(session_id.clone())
+        .with_actor(caller.actor());
     call.cancel = cancel;
     let logged = state.executor.execute(call, ExecutionSource::Api).await?;
     let execution = logged.execution;
@@ -89,7 +102,8 @@ pub async fn execute(
     }))
 }
 
-/// Switches a plugin on.
+/// Switches a plugin on, for every server sharing the database (the switch is stored and
+/// survives restarts).
 #[utoipa::path(post, path = "/api/plugins/{name}/enable", operation_id = "enable_plugin", tag = "plugins",
     params(("name" = String, Path, description = "Plugin name or alias")),
     responses((status = 200, body = PluginView), (status = 404, body = ErrorBody)))]
@@ -97,11 +111,11 @@ pub async fn enable(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<PluginView>, ApiError> {
-    let entry = state.plugins.set_enabled(&name, true)?;
-    Ok(Json(PluginView::from(&*entry)))
+    switch(&state, &name, true).await
 }
 
-/// Switches a plugin off; calls get `plugin_disabled` until it is enabled again.
+/// Switches a plugin off, for every server sharing the database (the switch is stored and
+/// survives restarts); calls get `plugin_disabled` until it is enabled again.
 #[utoipa::path(post, path = "/api/plugins/{name}/disable", operation_id = "disable_plugin", tag = "plugins",
     params(("name" = String, Path, description = "Plugin name or alias")),
     responses((status = 200, body = PluginView), (status = 404, body = ErrorBody)))]
@@ -109,7 +123,17 @@ pub async fn disable(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<PluginView>, ApiError> {
-    let entry = state.plugins.set_enabled(&name, false)?;
+    switch(&state, &name, false).await
+}
+
+/// Stores the switch (announcing it to the other servers), then applies it here at once.
+async fn switch(state: &AppState, name: &str, enabled: bool) -> Result<Json<PluginView>, ApiError> {
+    let canonical = state.plugins.get(name)?.info.name.clone();
+    state
+        .store
+        .set_plugin_enabled(&canonical, Some(enabled))
+        .await?;
+    let entry = state.plugins.set_enabled(&canonical, enabled)?;
     Ok(Json(PluginView::from(&*entry)))
 }
 
@@ -130,8 +154,8 @@ pub async fn reload(State(state): State<AppState>) -> Json<ReloadResponse> {
 /// `GET /tools`).
 #[utoipa::path(get, path = "/api/tools", operation_id = "list_tools", tag = "plugins",
     responses((status = 200, body = ToolList)))]
-pub async fn tools(State(state): State<AppState>) -> Json<ToolList> {
-    let toolbox = state.plugins.toolbox::<&str>(&[]);
+pub async fn tools(State(state): State<AppState>, Authed(caller): Authed) -> Json<ToolList> {
+    let toolbox = state.plugins.toolbox(&caller.not_granted(&state.plugins));
     let tools = toolbox
         .iter()
         .zip(toolbox.definitions())

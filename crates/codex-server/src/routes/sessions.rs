@@ -7,7 +7,7 @@ use codex_store::{Cursor, ExecutionQuery};
 
 use crate::dto::memory::{LogPageQuery, PluginLogList, PurgeResponse};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::QueryParams;
+use crate::extract::{Authed, QueryParams};
 use crate::routes::memory::page_limit;
 use crate::state::AppState;
 
@@ -21,9 +21,12 @@ use crate::state::AppState;
     ))]
 pub async fn purge(
     State(state): State<AppState>,
+    Authed(caller): Authed,
     Path(session_id): Path<String>,
 ) -> Result<Json<PurgeResponse>, ApiError> {
+    state.owners.check_read(&caller, &session_id).await?;
     let deleted_events = state.store.delete_session(&session_id).await?;
+    state.owners.purged(&session_id).await?;
     tracing::info!(session_id = %session_id, deleted_events, "session purged");
     Ok(Json(PurgeResponse {
         session_id,
@@ -43,10 +46,12 @@ pub async fn purge(
     ))]
 pub async fn plugin_logs(
     State(state): State<AppState>,
+    Authed(caller): Authed,
     Path(session_id): Path<String>,
     QueryParams(page): QueryParams<LogPageQuery>,
 ) -> Result<Json<PluginLogList>, ApiError> {
     codex_store::validate_session_id(&session_id)?;
+    state.owners.check_read(&caller, &session_id).await?;
     let query = ExecutionQuery::new(page_limit(page.limit)?)
         .with_session(session_id.clone())
         .with_before(page.before.map(Cursor::from));

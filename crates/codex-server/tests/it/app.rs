@@ -86,6 +86,7 @@ pub const SHORT_LIMIT: usize = 3;
 pub struct Reply {
     pub status: StatusCode,
     pub body: Value,
+    pub headers: axum::http::HeaderMap,
 }
 
 impl TestApp {
@@ -216,6 +217,7 @@ impl TestApp {
             .await
             .expect("infallible");
         let status = response.status();
+        let headers = response.headers().clone();
         let bytes = response
             .into_body()
             .collect()
@@ -224,7 +226,11 @@ impl TestApp {
             .to_bytes();
         let body = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        Reply { status, body }
+        Reply {
+            status,
+            body,
+            headers,
+        }
     }
 }
 

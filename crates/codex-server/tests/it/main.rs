@@ -1,5 +1,6 @@
 //! Integration tests of the HTTP surface, through the real router with real plugins.
 
+mod access;
 mod analytics;
 mod app;
 mod chat;

@@ -1,6 +1,7 @@
 //! One module per command.
 
 mod chat;
+mod keys;
 mod mcp;
 mod migrate;
 mod plugins;
@@ -18,6 +19,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugins(args) => plugins::plugins(&cli, args).await,
         Command::Mcp => mcp::mcp(&cli).await,
         Command::Migrate => migrate::migrate(&cli).await,
+        Command::Keys(args) => keys::keys(&cli, args).await,
         Command::Chat(args) => chat::chat(&cli, args).await,
     }
 }

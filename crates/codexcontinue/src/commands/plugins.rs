@@ -1,4 +1,4 @@
-//! `codexcontinue plugins [list|info <name>] [--json]`.
+//! `codexcontinue plugins [list|info <name>|enable <name>|disable <name>] [--json]`.
 
 use std::process::ExitCode;
 
@@ -26,9 +26,35 @@ pub async fn plugins(cli: &Cli, args: &PluginsArgs) -> anyhow::Result<ExitCode> 
                 ExitCode::FAILURE
             }
         },
+        Some(PluginsCommand::Enable { name }) => switch(&settings, &manager, name, true).await?,
+        Some(PluginsCommand::Disable { name }) => switch(&settings, &manager, name, false).await?,
     };
     manager.shutdown().await;
     Ok(code)
+}
+
+/// Stores a plugin's switch for every server sharing the database; a running server hears of
+/// it over the store's bus and applies it within a second.
+async fn switch(
+    settings: &settings::Settings,
+    manager: &codex_host::PluginManager,
+    name: &str,
+    enabled: bool,
+) -> anyhow::Result<ExitCode> {
+    // Aliases resolve to the plugin's own name, which is what servers look up.
+    let name = match manager.get(name) {
+        Ok(entry) => entry.name().to_owned(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let store = super::keys::open_store(settings).await?;
+    let stored = store.set_plugin_enabled(&name, Some(enabled)).await;
+    store.close().await;
+    stored?;
+    println!("{name} {}", if enabled { "enabled" } else { "disabled" });
+    Ok(ExitCode::SUCCESS)
 }
 
 fn list(manager: &codex_host::PluginManager, as_json: bool) -> ExitCode {

@@ -1,0 +1,73 @@
+//! Wire types of `/api/keys`.
+
+use chrono::{DateTime, Utc};
+use codex_store::{ApiKeyRecord, KeyRole};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A key to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyRequest {
+    /// Unique: who uses the key (letters, digits, `-_.@`). Revoked names are not reused.
+    pub name: String,
+    /// `admin` or `user` (the default).
+    #[serde(default)]
+    pub role: Option<String>,
+    /// Plugin name patterns a user key may run (`calculator`, `github__*`).
+    #[serde(default)]
+    pub plugins: Vec<String>,
+    /// Requests per second the key may make (a token bucket); absent: no limit of its own.
+    #[serde(default)]
+    pub rate_per_second: Option<f64>,
+}
+
+/// A stored key, never its secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyView {
+    pub name: String,
+    /// `admin` or `user`.
+    pub role: String,
+    pub plugins: Vec<String>,
+    pub rate_per_second: Option<f64>,
+    pub created_at: DateTime<Utc>,
+    /// Written every few seconds, not on every request.
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<ApiKeyRecord> for KeyView {
+    fn from(key: ApiKeyRecord) -> Self {
+        KeyView {
+            name: key.name,
+            role: key.role.as_str().to_owned(),
+            plugins: key.grants,
+            rate_per_second: key.rate_per_second,
+            created_at: key.created_at,
+            last_used_at: key.last_used_at,
+            revoked_at: key.revoked_at,
+        }
+    }
+}
+
+/// Every stored key, revoked ones included.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyList {
+    pub keys: Vec<KeyView>,
+}
+
+/// A key just created: `key` is shown this once and never stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedKey {
+    pub key: String,
+    #[serde(flatten)]
+    pub record: KeyView,
+}
+
+/// The role a request names; `user` when it names none.
+pub fn role(name: Option<&str>) -> Option<KeyRole> {
+    match name {
+        None => Some(KeyRole::User),
+        Some(name) => KeyRole::parse(name),
+    }
+}

@@ -1,0 +1,91 @@
+//! Stored plugin switches, applied to this server's plugin manager and kept in step with the
+//! other servers on the database through the store's bus.
+//!
+//! At start every stored switch is applied; afterwards a notification on
+//! [`PLUGIN_SETTINGS_CHANNEL`] names the plugin to reread, a resync rereads them all, and a
+//! change of the plugin list (a reload that brought a plugin back) applies them again. A stored
+//! `None` leaves the plugin as the configuration says.
+
+use std::sync::Arc;
+
+use codex_host::PluginManager;
+use codex_store::{EventStore, PLUGIN_SETTINGS_CHANNEL, PluginSetting, StoreError, Subscription};
+use tokio_util::sync::CancellationToken;
+
+/// Subscribes, applies what is stored, and keeps applying changes until `stop` is cancelled
+/// or the store closes. Answers once the stored switches hold on this server.
+pub(crate) async fn start(
+    store: Arc<dyn EventStore>,
+    plugins: PluginManager,
+    stop: CancellationToken,
+) -> Result<(), StoreError> {
+    // Subscribe first, so a change made while the switches load is heard.
+    let subscription = store.subscribe(&[PLUGIN_SETTINGS_CHANNEL]).await?;
+    apply_all(store.as_ref(), &plugins).await?;
+    tokio::spawn(follow(store, plugins, subscription, stop));
+    Ok(())
+}
+
+async fn follow(
+    store: Arc<dyn EventStore>,
+    plugins: PluginManager,
+    mut subscription: Subscription,
+    stop: CancellationToken,
+) {
+    let mut generation = plugins.subscribe();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            changed = generation.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                // A reload may have brought back a plugin whose switch is stored.
+                if let Err(err) = apply_all(store.as_ref(), &plugins).await {
+                    tracing::warn!(error = %err, "cannot reapply stored plugin switches");
+                }
+            }
+            notification = subscription.recv() => {
+                let Some(notification) = notification else { return };
+                let applied = if notification.resync {
+                    apply_all(store.as_ref(), &plugins).await
+                } else {
+                    match store.plugin_setting(&notification.payload).await {
+                        Ok(Some(setting)) => {
+                            apply(&plugins, &setting);
+                            Ok(())
+                        }
+                        Ok(None) => Ok(()),
+                        Err(err) => Err(err),
+                    }
+                };
+                if let Err(err) = applied {
+                    tracing::warn!(error = %err, "cannot read stored plugin switches");
+                }
+            }
+        }
+    }
+}
+
+async fn apply_all(store: &dyn EventStore, plugins: &PluginManager) -> Result<(), StoreError> {
+    for setting in store.plugin_settings().await? {
+        apply(plugins, &setting);
+    }
+    Ok(())
+}
+
+/// Switches the plugin if the stored switch differs from its state here; a plugin this server
+/// does not have is left alone.
+fn apply(plugins: &PluginManager, setting: &PluginSetting) {
+    let Some(enabled) = setting.enabled else {
+        return;
+    };
+    let Ok(entry) = plugins.get(&setting.plugin) else {
+        return;
+    };
+    if entry.is_enabled() != enabled
+        && let Err(err) = plugins.set_enabled(&setting.plugin, enabled)
+    {
+        tracing::warn!(plugin = %setting.plugin, error = %err, "cannot apply a stored switch");
+    }
+}
