@@ -8,6 +8,7 @@ mod mcp;
 mod openai_client;
 mod original_frontend;
 mod serve;
+mod shared;
 mod web;
 
 use std::process::{ExitStatus, Output};
