@@ -252,7 +252,7 @@ impl PythonPlugin {
                 after: started.elapsed(),
             }
         } else {
-            PluginError::Failed("the call was cancelled".to_owned())
+            PluginError::Cancelled
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod chat;
 pub mod history;
 pub mod memory;
 pub mod original;
+pub mod running;
 
 use codex_host::{LoadError, PluginEntry};
 use serde::{Deserialize, Serialize};
@@ -113,6 +114,10 @@ pub struct ExecuteRequest {
     /// Defaults to `default`.
     #[serde(default)]
     pub session_id: Option<String>,
+    /// The run id to cancel this call by while it runs
+    /// (`POST /api/executions/{run_id}/cancel`); the server picks one when absent.
+    #[serde(default)]
+    pub run_id: Option<uuid::Uuid>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -123,8 +128,11 @@ pub struct ExecuteResponse {
     pub result: Value,
     /// Wall time of the call, in milliseconds.
     pub duration_ms: f64,
+    /// The id of the `plugin_execution` event that logged the run.
     pub execution_id: String,
     pub session_id: String,
+    /// The id the run was cancellable by while it ran.
+    pub run_id: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

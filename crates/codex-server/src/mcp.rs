@@ -87,7 +87,7 @@ impl McpServer {
                     error.to_string(),
                 )])),
             },
-            Err(ExecuteError::InvalidSession(error)) => {
+            Err(error @ (ExecuteError::InvalidSession(_) | ExecuteError::RunIdInUse(_))) => {
                 Err(ErrorData::invalid_params(error.to_string(), None))
             }
             Err(ExecuteError::Store(error)) => {

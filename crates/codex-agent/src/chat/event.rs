@@ -10,6 +10,7 @@ use futures::Stream;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
+use uuid::Uuid;
 
 /// One step of a turn. `Serialize` is for the `agent` plugin, whose result is its turn.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -19,6 +20,10 @@ pub enum Step {
         id: String,
         plugin: String,
         arguments: Value,
+        /// The call's run id while it runs (`POST /api/executions/{id}/cancel`); empty
+        /// for a call that never ran (an unknown tool, arguments that are not JSON).
+        #[serde(skip_serializing_if = "String::is_empty")]
+        run_id: String,
     },
     ToolResult {
         id: String,
@@ -50,6 +55,10 @@ pub struct TurnReply {
 /// [`ChatError`](super::ChatError) that ended the turn.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TurnEvent {
+    /// Always first: the turn's id, for `POST /api/turns/{id}/cancel`.
+    Started {
+        turn_id: Uuid,
+    },
     /// A piece of the model's reply text.
     Delta(String),
     /// A tool call or a tool result, as it happens.
@@ -70,9 +79,10 @@ impl Step {
 }
 
 impl TurnEvent {
-    /// The event's name on a stream: `delta`, the step's kind, or `done`.
+    /// The event's name on a stream: `turn`, `delta`, the step's kind, or `done`.
     pub fn name(&self) -> &'static str {
         match self {
+            TurnEvent::Started { .. } => "turn",
             TurnEvent::Delta(_) => "delta",
             TurnEvent::Step(step) => step.name(),
             TurnEvent::Done(_) => "done",

@@ -367,7 +367,7 @@ impl Plugin for McpTool {
         let call = peer.call_tool(params);
         let result = tokio::select! {
             result = tokio::time::timeout(timeout, call) => result,
-            _ = ctx.cancel.cancelled() => return Err(PluginError::failed("the call was cancelled")),
+            _ = ctx.cancel.cancelled() => return Err(PluginError::Cancelled),
         };
         match result {
             Err(_) => Err(PluginError::Timeout {

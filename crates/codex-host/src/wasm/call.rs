@@ -208,7 +208,7 @@ impl Failure {
 fn stopped(spec: &CallSpec, ran_for: Option<Duration>) -> PluginError {
     let now = Instant::now();
     if spec.cancel.is_cancelled() && now < spec.deadline {
-        return PluginError::Failed("the call was cancelled".to_owned());
+        return PluginError::Cancelled;
     }
     // Extism's own timer stops a call at `limits.timeout`; the host's deadline may be sooner.
     let after = match ran_for {

@@ -341,7 +341,7 @@ async fn a_cancelled_call_kills_its_worker() {
     let (mut conn, _) = listener.accept().await.unwrap();
     cancel.cancel();
     let error = call.await.unwrap().unwrap_err();
-    assert_eq!(error, PluginError::Failed("the call was cancelled".into()));
+    assert_eq!(error, PluginError::Cancelled);
     // The killed worker's socket closes.
     let mut buf = [0u8; 1];
     let read = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf)).await;
@@ -697,5 +697,87 @@ async fn python_plugins_get_the_manifest_config_at_initialize() {
     let replaced = run(&manager, "with_arg", json!(null)).await.unwrap();
     assert_ne!(replaced["pid"], first["pid"]);
     assert_eq!(replaced["given"], config);
+    manager.shutdown().await;
+}
+
+/// Sleeps in steps of 50 ms, writing its pid and then each step done into a file.
+const STEPPER: &str = r#"
+import os, time
+from codexcontinue import PluginInterface
+
+class StepperPlugin(PluginInterface):
+    def initialize(self):
+        pass
+
+    def shutdown(self):
+        pass
+
+    def execute(self, data):
+        if data == "pid":
+            return os.getpid()
+        with open(data["file"], "a") as out:
+            out.write(f"{os.getpid()}\n")
+            out.flush()
+            for step in range(data["steps"]):
+                time.sleep(0.05)
+                out.write(f"step {step}\n")
+                out.flush()
+        return "done"
+"#;
+
+/// Waits (bounded) until `ready` holds of the file's lines.
+async fn wait_for_lines(file: &Path, ready: impl Fn(&[&str]) -> bool) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        if ready(&lines) {
+            return lines.into_iter().map(str::to_owned).collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} holds {text:?}",
+            file.display()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_plugin_sleeping_in_steps_is_cancelled_midway_and_its_worker_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "stepper_plugin.py", STEPPER);
+    let manager = start(dir.path()).await;
+    let steps = dir.path().join("steps.txt");
+
+    let request = ExecutionRequest::new("stepper", json!({"file": steps, "steps": 200}));
+    let cancel = request.cancel.clone();
+    let call = tokio::spawn({
+        let manager = manager.clone();
+        async move { manager.execute(request).await }
+    });
+    let lines = wait_for_lines(&steps, |lines| lines.len() >= 3).await;
+    let worker: u32 = lines[0].parse().unwrap();
+    let cancelled_at = Instant::now();
+    cancel.cancel();
+    let error = call.await.unwrap().unwrap_err();
+    assert_eq!(error, PluginError::Cancelled);
+    assert!(
+        cancelled_at.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        cancelled_at.elapsed()
+    );
+    // The worker is killed: it is gone, and its steps stop midway.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(&format!("/proc/{worker}")).exists() {
+        assert!(Instant::now() < deadline, "worker {worker} still runs");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let written = std::fs::read_to_string(&steps).unwrap();
+    assert!(!written.contains("step 199"), "{written}");
+
+    // A replacement answers the next call.
+    let next = run(&manager, "stepper", json!("pid")).await.unwrap();
+    assert_ne!(next.as_u64().unwrap(), u64::from(worker));
     manager.shutdown().await;
 }

@@ -47,6 +47,10 @@ pub struct ToolCallView {
     pub plugin: String,
     /// Any JSON value (a `/run` input may be a plain string).
     pub arguments: Value,
+    /// The call's run id while it runs: `POST /api/executions/{run_id}/cancel` stops it.
+    /// Absent for a call that never runs (an unknown tool, arguments that are not JSON).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
 }
 
 /// A tool call's outcome: `output` when `ok`, `error` otherwise.
@@ -90,10 +94,12 @@ impl From<Step> for StepView {
                 id,
                 plugin,
                 arguments,
+                run_id,
             } => StepView::ToolCall(ToolCallView {
                 id,
                 plugin,
                 arguments,
+                run_id: (!run_id.is_empty()).then_some(run_id),
             }),
             Step::ToolResult {
                 id,
@@ -119,6 +125,10 @@ impl From<Step> for StepView {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum StreamEvent {
+    /// Always the first event: the turn's id, for `POST /api/turns/{turn_id}/cancel`.
+    Turn {
+        turn_id: String,
+    },
     /// A piece of the model's reply text, as it is generated.
     Delta {
         text: String,
@@ -134,6 +144,7 @@ impl StreamEvent {
     /// The SSE event name.
     pub fn name(&self) -> &'static str {
         match self {
+            StreamEvent::Turn { .. } => "turn",
             StreamEvent::Delta { .. } => "delta",
             StreamEvent::ToolCall(_) => "tool_call",
             StreamEvent::ToolResult(_) => "tool_result",
@@ -146,6 +157,9 @@ impl StreamEvent {
 impl From<TurnEvent> for StreamEvent {
     fn from(event: TurnEvent) -> Self {
         match event {
+            TurnEvent::Started { turn_id } => StreamEvent::Turn {
+                turn_id: turn_id.to_string(),
+            },
             TurnEvent::Delta(text) => StreamEvent::Delta { text },
             TurnEvent::Step(step) => match StepView::from(step) {
                 StepView::ToolCall(call) => StreamEvent::ToolCall(call),

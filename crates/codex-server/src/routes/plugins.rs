@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use codex_host::ExecutionRequest;
 use codex_store::ExecutionSource;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use crate::dto::{
     ExecuteRequest, ExecuteResponse, LoadErrorView, PluginList, PluginView, ReloadResponse,
@@ -60,12 +61,14 @@ pub async fn get(
         (status = 400, description = "Malformed JSON or a missing field", body = ErrorBody),
         (status = 403, description = "The plugin is disabled", body = ErrorBody),
         (status = 404, description = "No such plugin", body = ErrorBody),
+        (status = 409, description = "Another execution runs under the `run_id` asked for (`run_id_in_use`)", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
         (status = 422, description = "The plugin rejected its input", body = ErrorBody),
         (status = 500, description = "The plugin failed", body = ErrorBody),
         (status = 502, description = "The plugin crashed or its output was too large", body = ErrorBody),
         (status = 503, description = "The plugin is unavailable here (`plugin_unavailable`: the message says what enables it), or the run could not be logged and its result is withheld", body = ErrorBody),
         (status = 504, description = "The plugin timed out", body = ErrorBody),
+        (status = 499, description = "The call was cancelled (`cancelled`): `POST /api/executions/{run_id}/cancel`, or the client went away", body = ErrorBody),
     ))]
 pub async fn execute(
     State(state): State<AppState>,
@@ -78,7 +81,11 @@ pub async fn execute(
     let mut call = ExecutionRequest::new(request.plugin.clone(), request.data)
         .with_session(session_id.clone());
     call.cancel = cancel;
-    let logged = state.executor.execute(call, ExecutionSource::Api).await?;
+    let run_id = request.run_id.unwrap_or_else(Uuid::now_v7);
+    let logged = state
+        .executor
+        .execute_as(run_id, call, ExecutionSource::Api)
+        .await?;
     let execution = logged.execution;
     Ok(Json(ExecuteResponse {
         plugin: execution.plugin,
@@ -86,6 +93,7 @@ pub async fn execute(
         duration_ms: execution.duration.as_secs_f64() * 1000.0,
         execution_id: logged.execution_id.to_string(),
         session_id,
+        run_id: run_id.to_string(),
     }))
 }
 

@@ -2,6 +2,7 @@
 
 mod analytics;
 mod app;
+mod cancel;
 mod chat;
 mod errors;
 mod limits;

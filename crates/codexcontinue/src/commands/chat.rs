@@ -102,8 +102,9 @@ async fn turn(chat: &Chat, session: &str, message: &str) -> anyhow::Result<()> {
                 };
                 writeln!(out, "<- {plugin} {shown}")?;
             }
-            // A reply or a step-limit error arrives whole in `Done`.
-            Ok(TurnEvent::Step(_)) => {}
+            // A reply or a step-limit error arrives whole in `Done`; the turn's id matters
+            // only to HTTP clients that may cancel it.
+            Ok(TurnEvent::Step(_) | TurnEvent::Started { .. }) => {}
             Ok(TurnEvent::Done(reply)) => {
                 if streamed {
                     writeln!(out)?;
