@@ -1,11 +1,11 @@
 //! The executor: runs a plugin through the manager and appends the run to the session's log
 //! before answering, so every acknowledged execution is stored.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use codex_host::{Execution, ExecutionRequest, PluginManager};
-use codex_plugin::PluginError;
+use codex_plugin::{PluginError, Progress};
 use codex_store::{EventStore, ExecutionSource, NewEvent, PluginExecution, StoreError};
 use uuid::Uuid;
 
@@ -87,10 +87,13 @@ impl Executor {
     /// [`Executor::execute`] under run id `run_id`: while it runs,
     /// `running().cancel(RunKind::Execution, run_id, ..)` cancels `request.cancel`, and the
     /// run ends as [`PluginError::Cancelled`], logged with who cancelled it.
+    ///
+    /// The last progress message the plugin reports is kept on the logged event; the
+    /// reports themselves go to `request.progress`, as they come.
     pub async fn execute_as(
         &self,
         run_id: Uuid,
-        request: ExecutionRequest,
+        mut request: ExecutionRequest,
         source: ExecutionSource,
     ) -> Result<LoggedExecution, ExecuteError> {
         codex_store::validate_session_id(&request.session_id)
@@ -109,8 +112,23 @@ impl Executor {
             .running
             .register(info, request.cancel.clone())
             .ok_or(ExecuteError::RunIdInUse(run_id))?;
+        let last_message = Arc::new(Mutex::new(None::<String>));
+        let forward = request.progress.take();
+        let kept = last_message.clone();
+        request.progress = Some(Arc::new(move |report: Progress| {
+            if let Some(message) = &report.message {
+                *kept.lock().unwrap_or_else(PoisonError::into_inner) = Some(message.clone());
+            }
+            if let Some(forward) = &forward {
+                forward(report);
+            }
+        }));
         let started = Instant::now();
         let outcome = self.plugins.execute(request).await;
+        let last_message = last_message
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         let cancelled_by = registration.cancelled_by();
         drop(registration);
         let record = match &outcome {
@@ -133,6 +151,7 @@ impl Executor {
                 source,
             ),
         };
+        let record = record.with_progress(last_message);
         let stored = self
             .store
             .append_one(NewEvent::plugin_execution(&session_id, &record))

@@ -135,6 +135,40 @@ pub struct ExecuteResponse {
     pub run_id: String,
 }
 
+/// One server-sent event of a streamed `POST /api/plugins/execute`
+/// (`Accept: text/event-stream`); the SSE event name is `event`. The stream ends after
+/// `result` or `error`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ExecuteStreamEvent {
+    /// First: the run id to cancel the call by (`POST /api/executions/{run_id}/cancel`).
+    Started { run_id: String },
+    /// The plugin's progress report.
+    Progress {
+        /// 0.0 to 1.0, when the plugin said.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        fraction: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    /// The call's result, as the unstreamed call answers it.
+    Result(ExecuteResponse),
+    /// The call's failure, with the code and message an unstreamed call would answer.
+    Error(crate::error::ErrorDetail),
+}
+
+impl ExecuteStreamEvent {
+    /// The SSE event name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ExecuteStreamEvent::Started { .. } => "started",
+            ExecuteStreamEvent::Progress { .. } => "progress",
+            ExecuteStreamEvent::Result(_) => "result",
+            ExecuteStreamEvent::Error(_) => "error",
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReloadResponse {
     pub plugins: usize,

@@ -39,7 +39,7 @@ use crate::{dto, error, routes};
         routes::original::models,
         routes::original::status,
     ),
-    components(schemas(error::ErrorBody, error::ErrorDetail, dto::PluginView, dto::LoadErrorView)),
+    components(schemas(error::ErrorBody, error::ErrorDetail, dto::PluginView, dto::LoadErrorView, dto::ExecuteStreamEvent)),
     tags(
         (name = "plugins", description = "List, inspect, switch and run plugins"),
         (name = "memory", description = "Session memory, its reset, and the audit timeline"),

@@ -183,7 +183,8 @@ impl Chat {
                     Pumped::Progress(Progress::Delta(text)) => {
                         yield Ok(chunk(Delta { content: Some(text), ..Delta::default() }, None, None));
                     }
-                    Pumped::Progress(Progress::Step(_)) => {}
+                    // `/v1` has no events for steps or progress; the reply carries the outcome.
+                    Pumped::Progress(Progress::Step(_) | Progress::Tool(_)) => {}
                     Pumped::Finished(finished) => result = Some(finished),
                 }
             }

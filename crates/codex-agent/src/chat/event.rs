@@ -43,6 +43,20 @@ pub enum Step {
     },
 }
 
+/// How far a running tool call has got, as its plugin reported it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolProgress {
+    /// The tool call's id, as in its `ToolCall` step.
+    pub id: String,
+    pub run_id: String,
+    pub plugin: String,
+    /// 0.0 to 1.0, when the plugin said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fraction: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
 /// The outcome of a turn.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TurnReply {
@@ -63,6 +77,8 @@ pub enum TurnEvent {
     Delta(String),
     /// A tool call or a tool result, as it happens.
     Step(Step),
+    /// A running tool call's progress report (not kept in the reply's steps).
+    Progress(ToolProgress),
     Done(TurnReply),
 }
 
@@ -79,12 +95,13 @@ impl Step {
 }
 
 impl TurnEvent {
-    /// The event's name on a stream: `turn`, `delta`, the step's kind, or `done`.
+    /// The event's name on a stream: `turn`, `delta`, the step's kind, `progress` or `done`.
     pub fn name(&self) -> &'static str {
         match self {
             TurnEvent::Started { .. } => "turn",
             TurnEvent::Delta(_) => "delta",
             TurnEvent::Step(step) => step.name(),
+            TurnEvent::Progress(_) => "progress",
             TurnEvent::Done(_) => "done",
         }
     }
@@ -94,6 +111,31 @@ impl TurnEvent {
 pub(super) enum Progress {
     Delta(String),
     Step(Step),
+    Tool(ToolProgress),
+}
+
+/// A progress sink for one tool call that reports on the loop's channel.
+pub(super) fn tool_progress_sink(
+    tx: &Sender,
+    id: &str,
+    run_id: &str,
+    plugin: &str,
+) -> codex_plugin::ProgressSink {
+    let (tx, id, run_id, plugin) = (
+        tx.clone(),
+        id.to_owned(),
+        run_id.to_owned(),
+        plugin.to_owned(),
+    );
+    std::sync::Arc::new(move |report: codex_plugin::Progress| {
+        let _ = tx.send(Progress::Tool(ToolProgress {
+            id: id.clone(),
+            run_id: run_id.clone(),
+            plugin: plugin.clone(),
+            fraction: report.fraction,
+            message: report.message,
+        }));
+    })
 }
 
 /// Where the loop sends its reports.

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::event::{Progress, Sender, Step};
+use super::event::{Progress, Sender, Step, tool_progress_sink};
 use super::provider::ProviderChain;
 use super::{Chat, ChatError};
 use crate::ExecuteError;
@@ -217,6 +217,7 @@ impl Chat {
             let session_id = session_id.to_owned();
             let id = call.id.clone();
             let call_cancel = cancel.child_token();
+            let progress = tool_progress_sink(tx, &id, &run_id.to_string(), &plugin);
             runs.push(async move {
                 let outcome: Result<Result<Value, String>, ChatError> = match (entry, arguments) {
                     (None, _) => Ok(Err(format!("unknown tool '{plugin}'"))),
@@ -224,7 +225,8 @@ impl Chat {
                     (Some(entry), Ok(arguments)) => {
                         let input = Toolbox::input(&entry, arguments);
                         let mut request = ExecutionRequest::new(entry.info.name.clone(), input)
-                            .with_session(session_id);
+                            .with_session(session_id)
+                            .with_progress(progress);
                         request.cancel = call_cancel;
                         match executor
                             .execute_as(run_id, request, ExecutionSource::Chat)

@@ -12,7 +12,9 @@ use uuid::Uuid;
 
 use super::command::{self, Command, USAGE, render};
 use super::config::NO_MODEL_REPLY;
-use super::event::{Progress, Pumped, Sender, Step, TurnEvent, TurnReply, pump};
+use super::event::{
+    Progress, Pumped, Sender, Step, TurnEvent, TurnReply, pump, tool_progress_sink,
+};
 use super::tool_loop::{LoopEnd, LoopInput};
 use super::{Chat, ChatError};
 use crate::ExecuteError;
@@ -93,6 +95,7 @@ impl Chat {
                 let event = match item {
                     Pumped::Progress(Progress::Delta(text)) => Ok(TurnEvent::Delta(text)),
                     Pumped::Progress(Progress::Step(step)) => Ok(TurnEvent::Step(step)),
+                    Pumped::Progress(Progress::Tool(report)) => Ok(TurnEvent::Progress(report)),
                     Pumped::Finished(Ok(reply)) => Ok(TurnEvent::Done(reply)),
                     Pumped::Finished(Err(error)) => {
                         chat.log_error(&session_id, &error).await;
@@ -198,7 +201,9 @@ impl Chat {
             run_id: run_id.to_string(),
         };
         let _ = tx.send(Progress::Step(call.clone()));
-        let mut request = ExecutionRequest::new(plugin.clone(), input).with_session(&session_id);
+        let mut request = ExecutionRequest::new(plugin.clone(), input)
+            .with_session(&session_id)
+            .with_progress(tool_progress_sink(tx, &id, &run_id.to_string(), &plugin));
         request.cancel = cancel.child_token();
         let outcome = self
             .inner

@@ -433,3 +433,31 @@ async fn everythings_long_running_operation_is_cancelled_and_the_server_keeps_se
     assert!(text(&echoed).contains("still here"), "{echoed}");
     manager.shutdown().await;
 }
+
+#[tokio::test]
+async fn everythings_long_running_operation_reports_progress() {
+    let (manager, _plugins) = start([("everything", everything())]).await;
+    let long = "everything__trigger-long-running-operation";
+    wait_until(&manager, long, has(long)).await;
+    let reports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let request = ExecutionRequest::new(long, json!({"duration": 0.3, "steps": 3})).with_progress(
+        std::sync::Arc::new({
+            let reports = reports.clone();
+            move |report| reports.lock().unwrap().push(report)
+        }),
+    );
+    let result = manager.execute(request).await.unwrap();
+    assert!(
+        text(&result.result).contains("Steps: 3"),
+        "{}",
+        result.result
+    );
+    let fractions: Vec<f64> = reports
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.fraction.unwrap())
+        .collect();
+    assert_eq!(fractions, [1.0 / 3.0, 2.0 / 3.0, 1.0]);
+    manager.shutdown().await;
+}

@@ -722,6 +722,7 @@ class StepperPlugin(PluginInterface):
                 time.sleep(0.05)
                 out.write(f"step {step}\n")
                 out.flush()
+                self.progress((step + 1) / data["steps"], f"step {step + 1}")
         return "done"
 "#;
 
@@ -750,7 +751,12 @@ async fn a_plugin_sleeping_in_steps_is_cancelled_midway_and_its_worker_replaced(
     let manager = start(dir.path()).await;
     let steps = dir.path().join("steps.txt");
 
-    let request = ExecutionRequest::new("stepper", json!({"file": steps, "steps": 200}));
+    let reports = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let request = ExecutionRequest::new("stepper", json!({"file": steps, "steps": 200}))
+        .with_progress(Arc::new({
+            let reports = reports.clone();
+            move |report| reports.lock().unwrap().push(report)
+        }));
     let cancel = request.cancel.clone();
     let call = tokio::spawn({
         let manager = manager.clone();
@@ -775,9 +781,70 @@ async fn a_plugin_sleeping_in_steps_is_cancelled_midway_and_its_worker_replaced(
     }
     let written = std::fs::read_to_string(&steps).unwrap();
     assert!(!written.contains("step 199"), "{written}");
+    // Its progress reached the caller while it ran.
+    let reports = reports.lock().unwrap().clone();
+    assert!(reports.len() >= 2, "{reports:?}");
+    assert_eq!(
+        reports[0],
+        codex_plugin::Progress::new(Some(0.005), Some("step 1".to_owned()))
+    );
 
     // A replacement answers the next call.
     let next = run(&manager, "stepper", json!("pid")).await.unwrap();
     assert_ne!(next.as_u64().unwrap(), u64::from(worker));
+    manager.shutdown().await;
+}
+
+#[tokio::test]
+async fn progress_reports_reach_the_caller_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "reporter_plugin.py",
+        r#"
+import threading
+from codexcontinue import PluginInterface, report_progress
+
+class ReporterPlugin(PluginInterface):
+    def initialize(self):
+        pass
+
+    def shutdown(self):
+        pass
+
+    def execute(self, data):
+        self.progress(0.25, "a quarter")
+        self.progress(message="no fraction")
+        report_progress(fraction=2)
+        thread = threading.Thread(target=lambda: self.progress(0.5, "from a thread"))
+        thread.start()
+        thread.join()
+        return "done"
+"#,
+    );
+    let manager = start(dir.path()).await;
+    let reports = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let request = ExecutionRequest::new("reporter", json!(null)).with_progress(Arc::new({
+        let reports = reports.clone();
+        move |report| reports.lock().unwrap().push(report)
+    }));
+    let result = manager.execute(request).await.unwrap();
+    assert_eq!(result.result, json!("done"));
+    use codex_plugin::Progress;
+    assert_eq!(
+        *reports.lock().unwrap(),
+        [
+            Progress::new(Some(0.25), Some("a quarter".to_owned())),
+            Progress::new(None, Some("no fraction".to_owned())),
+            // Clamped to 0..=1.
+            Progress::new(Some(1.0), None),
+            Progress::new(Some(0.5), Some("from a thread".to_owned())),
+        ]
+    );
+    // Without a listener, reports are dropped and the call works the same.
+    assert_eq!(
+        run(&manager, "reporter", json!(null)).await.unwrap(),
+        json!("done")
+    );
     manager.shutdown().await;
 }

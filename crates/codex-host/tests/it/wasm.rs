@@ -669,3 +669,35 @@ async fn a_cancelled_loop_is_interrupted_and_the_next_call_works() {
     );
     manager.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_module_reports_progress_through_the_host_function() {
+    let fixture = Fixture::new();
+    fixture.add("hostile", "hostile");
+    let manager = fixture.start().await;
+    let reports = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let request = ExecutionRequest::new("hostile", json!({"mode": "progress", "steps": 2}))
+        .with_progress(Arc::new({
+            let reports = reports.clone();
+            move |report| reports.lock().unwrap().push(report)
+        }));
+    let result = manager.execute(request).await.unwrap();
+    assert_eq!(result.result, json!({"steps": 2}));
+    use codex_plugin::Progress;
+    assert_eq!(
+        *reports.lock().unwrap(),
+        [
+            Progress::new(Some(0.5), Some("step 1 of 2".to_owned())),
+            Progress::new(Some(1.0), Some("step 2 of 2".to_owned())),
+        ]
+    );
+    // Without a listener the module's reports go nowhere, and the instance is reused.
+    check(
+        &manager,
+        "hostile",
+        json!({"mode": "progress", "steps": 1}),
+        json!({"steps": 1}),
+    )
+    .await;
+    manager.shutdown().await;
+}

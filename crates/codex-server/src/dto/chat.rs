@@ -4,7 +4,7 @@
 //! The OpenAI bodies themselves are `codex_agent::openai` types passed through as they are;
 //! their schemas here are open objects, since OpenAI's own specification defines them.
 
-use codex_agent::chat::{ModelStatus, Step, TurnEvent, TurnReply};
+use codex_agent::chat::{ModelStatus, Step, ToolProgress, TurnEvent, TurnReply};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -64,6 +64,33 @@ pub struct ToolResultView {
     pub output: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// A running tool call's progress, as its plugin reported it. Not stored event by event:
+/// the call's `plugin_execution` event keeps the last message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProgressView {
+    /// The tool call's id, as in its `tool_call` event.
+    pub id: String,
+    pub run_id: String,
+    pub plugin: String,
+    /// 0.0 to 1.0, when the plugin said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fraction: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl From<ToolProgress> for ProgressView {
+    fn from(report: ToolProgress) -> Self {
+        ProgressView {
+            id: report.id,
+            run_id: report.run_id,
+            plugin: report.plugin,
+            fraction: report.fraction,
+            message: report.message,
+        }
+    }
 }
 
 /// Why a turn stopped (a step) or gave no reply (a stream's last event).
@@ -134,6 +161,8 @@ pub enum StreamEvent {
         text: String,
     },
     ToolCall(ToolCallView),
+    /// A running tool call's progress report.
+    Progress(ProgressView),
     ToolResult(ToolResultView),
     /// The finished turn, as `POST /chat` answers it.
     Done(ChatResponse),
@@ -147,6 +176,7 @@ impl StreamEvent {
             StreamEvent::Turn { .. } => "turn",
             StreamEvent::Delta { .. } => "delta",
             StreamEvent::ToolCall(_) => "tool_call",
+            StreamEvent::Progress(_) => "progress",
             StreamEvent::ToolResult(_) => "tool_result",
             StreamEvent::Done(_) => "done",
             StreamEvent::Error(_) => "error",
@@ -169,6 +199,7 @@ impl From<TurnEvent> for StreamEvent {
                 StepView::Reply { text } => StreamEvent::Delta { text },
                 StepView::Error(error) => StreamEvent::Error(error),
             },
+            TurnEvent::Progress(report) => StreamEvent::Progress(ProgressView::from(report)),
             TurnEvent::Done(reply) => StreamEvent::Done(ChatResponse::from(reply)),
         }
     }

@@ -102,6 +102,25 @@ impl Plugin for WaitingPlugin {
     }
 }
 
+/// Reports three progress steps through its context, then answers `{"steps": 3}`.
+pub struct ProgressPlugin(PluginInfo);
+
+#[async_trait]
+impl Plugin for ProgressPlugin {
+    fn info(&self) -> &PluginInfo {
+        &self.0
+    }
+    async fn execute(&self, _data: Value, ctx: &ExecContext) -> Result<Value, PluginError> {
+        for step in 1..=3 {
+            ctx.report_progress(codex_plugin::Progress::new(
+                Some(f64::from(step) / 3.0),
+                Some(format!("step {step} of 3")),
+            ));
+        }
+        Ok(json!({"steps": 3}))
+    }
+}
+
 pub struct TestApp {
     pub state: AppState,
     /// What `waiting` reports: `started` when a call begins, `cancelled` when its token fires.
@@ -174,7 +193,10 @@ impl TestApp {
             ..ServerConfig::default()
         };
         let (signals, waiting) = tokio::sync::mpsc::unbounded_channel();
-        let test_plugins: [Arc<dyn Plugin>; 5] = [
+        let test_plugins: [Arc<dyn Plugin>; 6] = [
+            Arc::new(ProgressPlugin(
+                PluginInfo::new("progress").with_input_schema(json!({"type": "object"})),
+            )),
             Arc::new(SlowPlugin(PluginInfo::new("slow"))),
             Arc::new(PanicPlugin(PluginInfo::new("panicky"))),
             Arc::new(BigPlugin(PluginInfo::new("big"))),

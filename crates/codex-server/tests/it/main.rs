@@ -12,6 +12,7 @@ mod openai;
 mod openapi;
 mod original;
 mod plugins;
+mod progress;
 mod scripted;
 mod server;
 mod web;
