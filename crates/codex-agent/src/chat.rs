@@ -31,7 +31,7 @@ pub use config::{
     ProviderStatus,
 };
 pub use error::ChatError;
-pub use event::{Step, TurnEvent, TurnReply};
+pub use event::{Step, ToolProgress, TurnEvent, TurnReply};
 pub use provider::{ChunkStream, ProviderChain, ProviderConfig, ProviderError, ProviderFailure};
 
 use crate::Executor;

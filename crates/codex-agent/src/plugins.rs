@@ -181,7 +181,7 @@ impl Plugin for AgentPlugin {
         let exclude = NOT_OFFERED_TO_AGENT.map(str::to_owned).to_vec();
         let turn = tokio::select! {
             turn = chat.turn_excluding(&ctx.session_id, &message, exclude) => turn.map_err(model_error)?,
-            () = ctx.cancel.cancelled() => return Err(PluginError::failed("cancelled")),
+            () = ctx.cancel.cancelled() => return Err(PluginError::Cancelled),
         };
         serde_json::to_value(&turn).map_err(|e| PluginError::failed(e.to_string()))
     }

@@ -1,5 +1,5 @@
-//! Running one call within its limits: concurrency slot, timeout, panic isolation and
-//! the output cap.
+//! Running one call within its limits: concurrency slot, timeout, cancellation, panic
+//! isolation and the output cap.
 
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
@@ -45,15 +45,23 @@ pub(crate) async fn run(
             },
         )
     };
-    let result = match tokio::time::timeout(timeout, call).await {
-        Ok(result) => result?,
-        Err(_) => {
-            ctx.cancel.cancel();
-            Err(PluginError::Timeout {
-                plugin: entry.info.name.clone(),
-                after: timeout,
-            })
-        }
+    // A cancel stops waiting at once, whatever the plugin does with its token: dropping
+    // the call is what stops the work of every runtime (a Python worker is killed with its
+    // lease, a Wasm call is interrupted by its watcher, rmcp sends
+    // `notifications/cancelled` for a dropped MCP request).
+    let result = tokio::select! {
+        biased;
+        () = ctx.cancel.cancelled() => Err(PluginError::Cancelled),
+        finished = tokio::time::timeout(timeout, call) => match finished {
+            Ok(result) => result?,
+            Err(_) => {
+                ctx.cancel.cancel();
+                Err(PluginError::Timeout {
+                    plugin: entry.info.name.clone(),
+                    after: timeout,
+                })
+            }
+        },
     };
     Ok(result.and_then(|value| {
         check_size(&value, entry.limits.max_output_bytes)?;

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use codex_plugin::{
     ExecContext, MemoryView, NativePlugin, Plugin, PluginDirectory, PluginError, PluginSummary,
+    ProgressSink,
 };
 use parking_lot::Mutex;
 use serde_json::Value;
@@ -32,7 +33,7 @@ use crate::runtime::Runtime;
 use crate::tools::Toolbox;
 
 /// One call to make.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ExecutionRequest {
     /// A name or an alias.
     pub plugin: String,
@@ -40,6 +41,19 @@ pub struct ExecutionRequest {
     pub session_id: String,
     /// Cancelled by the caller when it stops waiting (client gone, shutdown).
     pub cancel: CancellationToken,
+    /// Where the plugin's progress reports go while it runs; `None` drops them.
+    pub progress: Option<ProgressSink>,
+}
+
+impl std::fmt::Debug for ExecutionRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecutionRequest")
+            .field("plugin", &self.plugin)
+            .field("data", &self.data)
+            .field("session_id", &self.session_id)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
 }
 
 impl ExecutionRequest {
@@ -49,7 +63,13 @@ impl ExecutionRequest {
             data,
             session_id: "default".to_owned(),
             cancel: CancellationToken::new(),
+            progress: None,
         }
+    }
+
+    pub fn with_progress(mut self, progress: ProgressSink) -> Self {
+        self.progress = Some(progress);
+        self
     }
 
     pub fn with_session(mut self, session_id: impl Into<String>) -> Self {
@@ -245,6 +265,7 @@ impl PluginManager {
                 guard::deadline(entry.limits.timeout()),
             )
             .with_cancel(request.cancel.clone())
+            .with_progress(request.progress.clone())
             .with_plugins(self.inner.directory.clone())
             .with_config(entry.config.clone());
             if let Some(memory) = &self.inner.memory {

@@ -17,7 +17,8 @@ use crate::error::ApiError;
 use crate::mcp;
 use crate::openapi::ApiDoc;
 use crate::routes::{
-    analytics, chat, executions, history, memory, openai, original, plugins, sessions, system,
+    analytics, chat, executions, history, memory, openai, original, plugins, running, sessions,
+    system,
 };
 use crate::state::AppState;
 use crate::web;
@@ -33,6 +34,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/plugins/{name}/disable", post(plugins::disable))
         .route("/api/tools", get(plugins::tools))
         .route("/api/executions", get(executions::list))
+        .route(
+            "/api/executions/{id}/cancel",
+            post(running::cancel_execution),
+        )
+        .route("/api/turns/{id}/cancel", post(running::cancel_turn))
+        .route("/api/running", get(running::list))
         .route("/api/analytics", get(analytics::analytics))
         .route("/api/sessions", get(history::sessions))
         .route("/api/sessions/{id}/events", get(history::events))

@@ -155,6 +155,10 @@ pub struct PluginExecution {
     pub status: String,
     pub duration_ms: u64,
     pub source: ExecutionSource,
+    /// The last progress message the plugin reported while it ran, if it reported any.
+    /// Progress itself is not stored report by report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<String>,
 }
 
 impl PluginExecution {
@@ -174,6 +178,7 @@ impl PluginExecution {
             status: "ok".to_owned(),
             duration_ms,
             source,
+            progress: None,
         }
     }
 
@@ -194,12 +199,19 @@ impl PluginExecution {
             status: code.into(),
             duration_ms,
             source,
+            progress: None,
         }
     }
 
     /// Whether the run succeeded.
     pub fn is_ok(&self) -> bool {
         self.status == "ok"
+    }
+
+    /// The run with the last progress message its plugin reported.
+    pub fn with_progress(mut self, progress: Option<String>) -> Self {
+        self.progress = progress;
+        self
     }
 }
 

@@ -7,7 +7,24 @@
 from abc import ABC, abstractmethod
 from typing import Any
 
-__all__ = ["PluginInterface", "InvalidInput"]
+__all__ = ["PluginInterface", "InvalidInput", "report_progress"]
+
+# Set by the worker for the length of one `execute` call: sends one progress report to the
+# host. Outside a call (and outside a worker) reports go nowhere.
+_progress_sink = None
+
+
+def report_progress(fraction=None, message=None):
+    """Reports how far the running call has got: `fraction` done (0.0 to 1.0) and/or a
+    `message`. Callers of the plugin see it as a `progress` event while the call runs."""
+    sink = _progress_sink
+    if sink is None:
+        return
+    if fraction is not None:
+        fraction = float(fraction)
+    if message is not None:
+        message = str(message)
+    sink(fraction, message)
 
 
 class PluginInterface(ABC):
@@ -28,6 +45,10 @@ class PluginInterface(ABC):
 
     @abstractmethod
     def shutdown(self) -> None: ...
+
+    def progress(self, fraction: "float | None" = None, message: "str | None" = None) -> None:
+        """Reports how far the running `execute` has got (see `report_progress`)."""
+        report_progress(fraction, message)
 
 
 class InvalidInput(ValueError):

@@ -22,6 +22,8 @@ pub(crate) mod code {
 
 /// Methods the worker answers.
 pub(crate) mod method {
+    /// The one notification a worker sends: a progress report of the call in flight.
+    pub const PROGRESS: &str = "progress";
     pub const DESCRIBE: &str = "describe";
     pub const INITIALIZE: &str = "initialize";
     pub const EXECUTE: &str = "execute";
@@ -75,10 +77,16 @@ pub(crate) fn encode_request<P: Serialize>(
     Ok(())
 }
 
-/// One response line.
+/// One line from the worker: a response to the pending request, or a notification (a
+/// `method` and no id) such as `progress`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct Response {
     pub id: Option<u64>,
+    /// Set on notifications only.
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub params: Option<Value>,
     /// `null` and absent both read as `Null`; `error` decides success.
     #[serde(default)]
     pub result: Value,

@@ -34,9 +34,10 @@ pub async fn chat(
     Ok(Json(ChatResponse::from(reply)))
 }
 
-/// The same turn as server-sent events: `delta` (`{"text"}`), `tool_call`, `tool_result`,
-/// then `done` (the whole reply, as `POST /chat` answers it) or `error` (`{"code", "message"}`).
-/// Each event's data is JSON.
+/// The same turn as server-sent events: `turn` (`{"turn_id"}`, for
+/// `POST /api/turns/{id}/cancel`) first, then `delta` (`{"text"}`), `tool_call`,
+/// `progress`, `tool_result`, then `done` (the whole reply, as `POST /chat` answers it) or `error`
+/// (`{"code", "message"}`). Each event's data is JSON. Closing the stream cancels the turn.
 #[utoipa::path(post, path = "/chat/stream", operation_id = "chat_stream", tag = "chat",
     request_body = ChatRequest,
     responses(

@@ -150,19 +150,22 @@ async fn the_stream_sends_named_events_in_order_and_ends_with_done() {
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        ["tool_call", "tool_result", "delta", "delta", "done"],
+        ["turn", "tool_call", "tool_result", "delta", "delta", "done"],
         "{}",
         reply.body
     );
-    assert_eq!(events[0].1["plugin"], "calculator");
+    // The turn's id comes first, for `POST /api/turns/{id}/cancel`.
+    assert_eq!(events[0].1["turn_id"].as_str().unwrap().len(), 36);
+    assert_eq!(events[1].1["plugin"], "calculator");
+    assert_eq!(events[1].1["run_id"].as_str().unwrap().len(), 36);
     let text: String = events
         .iter()
         .filter(|(n, _)| n == "delta")
         .map(|(_, d)| d["text"].as_str().unwrap())
         .collect();
     assert_eq!(text, "The answer is 14.");
-    assert_eq!(events[4].1["reply"], "The answer is 14.");
-    assert_eq!(events[4].1["session_id"], "st");
+    assert_eq!(events[5].1["reply"], "The answer is 14.");
+    assert_eq!(events[5].1["session_id"], "st");
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 
 mod analytics;
 mod app;
+mod cancel;
 mod chat;
 mod errors;
 mod limits;
@@ -11,6 +12,7 @@ mod openai;
 mod openapi;
 mod original;
 mod plugins;
+mod progress;
 mod scripted;
 mod server;
 mod web;
