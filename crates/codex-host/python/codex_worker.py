@@ -9,7 +9,9 @@ plugin's `print`, a C extension's writes or a subprocess can never corrupt the p
 Usage: python codex_worker.py <plugin file> <class name>
 
 Methods: `describe` (metadata), `initialize` ({"config": ...}, the manifest's `[config]`),
-`execute` ({"data": ..., "context": {"session_id": ...}}), `shutdown`.
+`execute` ({"data": ..., "context": {"session_id": ..., "traceparent": ...}}), `shutdown`.
+During a call, `codexcontinue.context()` answers its context (the request's W3C
+`traceparent` among it).
 
 The plugin is the class named the PascalCase of the file stem; else a module-level
 instance (`plugin = ShellPlugin()`); else the one class in the file that subclasses a
@@ -24,6 +26,8 @@ The error codes below are mirrored in the host's `python/protocol.rs`.
 import json
 import os
 import sys
+
+import codexcontinue
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -403,10 +407,11 @@ def serve(proto_in, out_fd, instance, load_error):
         if method == "execute":
             try:
                 params = request["params"]
+                context = params.get("context") or {}
+                codexcontinue.CURRENT_CONTEXT = context
                 if execute is not None:
                     result = execute(params["data"])
                 else:
-                    context = params.get("context") or {}
                     result = run(params["data"], context.get("session_id", "default"))
                 if hasattr(type(result), "__await__"):
                     result = settle(result)

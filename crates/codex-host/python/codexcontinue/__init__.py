@@ -7,7 +7,17 @@
 from abc import ABC, abstractmethod
 from typing import Any
 
-__all__ = ["PluginInterface", "InvalidInput"]
+__all__ = ["PluginInterface", "InvalidInput", "context"]
+
+# Set by the worker before each call.
+CURRENT_CONTEXT: dict = {}
+
+
+def context() -> dict:
+    """The context of the call in progress: `session_id`, and `traceparent` (the W3C
+    trace context of the request it serves) when there is one. Pass `traceparent` on to
+    services the plugin calls so their work joins the same trace."""
+    return dict(CURRENT_CONTEXT)
 
 
 class PluginInterface(ABC):

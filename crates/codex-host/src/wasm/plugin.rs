@@ -48,11 +48,8 @@ impl WasmPlugin {
             plugin,
             initialized: !exports.initialize,
         };
-        Ok(WasmPlugin {
-            info,
-            pool: Arc::new(Pool::new(factory, pool_size, exports, first)),
-            limits,
-        })
+        let pool = Arc::new(Pool::new(&info.name, factory, pool_size, exports, first));
+        Ok(WasmPlugin { info, pool, limits })
     }
 
     fn spec(

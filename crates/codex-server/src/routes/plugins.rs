@@ -60,11 +60,12 @@ pub async fn get(
         (status = 400, description = "Malformed JSON or a missing field", body = ErrorBody),
         (status = 403, description = "The plugin is disabled", body = ErrorBody),
         (status = 404, description = "No such plugin", body = ErrorBody),
+        (status = 409, description = "The plugin is unavailable here (`plugin_unavailable`: the message says what enables it)", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
         (status = 422, description = "The plugin rejected its input", body = ErrorBody),
         (status = 500, description = "The plugin failed", body = ErrorBody),
         (status = 502, description = "The plugin crashed or its output was too large", body = ErrorBody),
-        (status = 503, description = "The plugin is unavailable here (`plugin_unavailable`: the message says what enables it), or the run could not be logged and its result is withheld", body = ErrorBody),
+        (status = 503, description = "The run could not be logged and its result is withheld", body = ErrorBody),
         (status = 504, description = "The plugin timed out", body = ErrorBody),
     ))]
 pub async fn execute(
