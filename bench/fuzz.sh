@@ -21,9 +21,13 @@ export RUSTFLAGS="-Cpasses=sancov-module \
 -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares \
 --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
-cargo build --release --locked --manifest-path fuzz/Cargo.toml --bins 2>&1 | tail -n 3 >&2
+# An explicit --target keeps RUSTFLAGS off build scripts and proc macros, which would not link
+# with the coverage instrumentation (cargo-fuzz does the same).
+host=$(rustc -vV | sed -n 's/^host: //p')
+cargo build --release --locked --target "$host" --manifest-path fuzz/Cargo.toml --bins >&2
 target_dir=$(cargo metadata --manifest-path fuzz/Cargo.toml --format-version 1 --no-deps \
     | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+target_dir="$target_dir/$host"
 
 results="bench/results/fuzz-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$results"
