@@ -59,8 +59,10 @@ pub fn model_plugins(handle: &Arc<ChatHandle>) -> Vec<NativePlugin> {
 
 fn model_error(error: ChatError) -> PluginError {
     match error {
-        ChatError::NoModel => PluginError::failed(
-            "no language model is configured: add a [[model.providers]] entry to the config",
+        // The server's configuration, not a failure: unavailable, saying what enables it.
+        ChatError::NoModel => PluginError::Unavailable(
+            "no language model is configured: add a [[model.providers]] entry to the config"
+                .to_owned(),
         ),
         ChatError::BadRequest(message) => PluginError::invalid_input(message),
         other => PluginError::failed(other.to_string()),

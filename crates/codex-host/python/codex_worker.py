@@ -9,7 +9,9 @@ plugin's `print`, a C extension's writes or a subprocess can never corrupt the p
 Usage: python codex_worker.py <plugin file> <class name>
 
 Methods: `describe` (metadata), `initialize` ({"config": ...}, the manifest's `[config]`),
-`execute` ({"data": ..., "context": {"session_id": ...}}), `shutdown`.
+`execute` ({"data": ..., "context": {"session_id": ..., "traceparent": ...}}), `shutdown`.
+During a call, `codexcontinue.context()` answers its context (the request's W3C
+`traceparent` among it).
 While `execute` runs, the plugin's progress reports (`self.progress(fraction, message)`,
 `codexcontinue.report_progress`) go to the host as notifications, lines without an id:
 `{"jsonrpc": "2.0", "method": "progress", "params": {"fraction": ..., "message": ...}}`.
@@ -28,6 +30,8 @@ import json
 import os
 import sys
 import threading
+
+import codexcontinue
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -451,10 +455,11 @@ def serve(proto_in, out_fd, instance, load_error):
             progress.start()
             try:
                 params = request["params"]
+                context = params.get("context") or {}
+                codexcontinue.CURRENT_CONTEXT = context
                 if execute is not None:
                     result = execute(params["data"])
                 else:
-                    context = params.get("context") or {}
                     result = run(params["data"], context.get("session_id", "default"))
                 if hasattr(type(result), "__await__"):
                     result = settle(result)

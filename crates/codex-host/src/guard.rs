@@ -9,6 +9,7 @@ use futures::FutureExt;
 use serde_json::Value;
 
 use crate::registry::PluginEntry;
+use crate::telemetry::{self, CallMetrics};
 
 /// The entry was retired (its slots closed) before the call got a slot, so the plugin
 /// never saw the call: the caller looks the name up again, a replacement may be serving.
@@ -23,6 +24,7 @@ pub(crate) async fn run(
     ctx: &ExecContext,
 ) -> Result<Result<Value, PluginError>, Unloaded> {
     let timeout = entry.limits.timeout();
+    let metrics = CallMetrics::start(&entry.info.name, entry.kind);
     let call = async {
         let Ok(_slot) = entry.slots.acquire().await else {
             return Err(Unloaded(data));
@@ -53,7 +55,13 @@ pub(crate) async fn run(
         biased;
         () = ctx.cancel.cancelled() => Err(PluginError::Cancelled),
         finished = tokio::time::timeout(timeout, call) => match finished {
-            Ok(result) => result?,
+            // A call that never reached the plugin is counted with the replacement that
+            // serves it.
+            Ok(Err(unloaded)) => {
+                metrics.discard();
+                return Err(unloaded);
+            }
+            Ok(Ok(result)) => result,
             Err(_) => {
                 ctx.cancel.cancel();
                 Err(PluginError::Timeout {
@@ -63,10 +71,12 @@ pub(crate) async fn run(
             }
         },
     };
-    Ok(result.and_then(|value| {
+    let result = result.and_then(|value| {
         check_size(&value, entry.limits.max_output_bytes)?;
         Ok(value)
-    }))
+    });
+    metrics.finish(telemetry::outcome(&result, ctx.cancel.is_cancelled()));
+    Ok(result)
 }
 
 /// The deadline a call started now must meet.

@@ -18,9 +18,9 @@
 //! worker's stderr tail.
 
 mod pool;
-mod protocol;
+pub(crate) mod protocol;
 mod shim;
-mod worker;
+pub(crate) mod worker;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

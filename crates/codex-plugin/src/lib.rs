@@ -9,6 +9,7 @@ mod error;
 mod info;
 pub mod naming;
 mod native;
+pub mod trace;
 
 pub use context::{
     ExecContext, MemoryMessage, MemoryView, PluginDirectory, PluginSummary, Progress, ProgressSink,

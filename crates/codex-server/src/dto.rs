@@ -5,8 +5,10 @@ pub mod analytics;
 pub mod chat;
 pub mod history;
 pub mod memory;
+pub mod openai;
 pub mod original;
 pub mod running;
+pub mod sse;
 
 use codex_host::{LoadError, PluginEntry};
 use serde::{Deserialize, Serialize};
@@ -21,8 +23,7 @@ pub struct PluginView {
     pub version: String,
     pub author: String,
     pub category: String,
-    /// An example input.
-    #[schema(value_type = Option<Object>)]
+    /// An example input: any JSON value, often a string.
     pub example: Option<Value>,
     /// JSON Schema of the input.
     #[schema(value_type = Object)]
@@ -109,10 +110,11 @@ pub struct ExecuteRequest {
     pub plugin: String,
     /// Any JSON value; a plain string always works.
     #[serde(default)]
-    #[schema(value_type = Object, example = "2*(3+4)")]
+    #[schema(example = "2*(3+4)")]
     pub data: Value,
     /// Defaults to `default`.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 256)]
     pub session_id: Option<String>,
     /// The run id to cancel this call by while it runs
     /// (`POST /api/executions/{run_id}/cancel`); the server picks one when absent.
@@ -124,7 +126,7 @@ pub struct ExecuteRequest {
 pub struct ExecuteResponse {
     /// The canonical plugin name (an alias resolved).
     pub plugin: String,
-    #[schema(value_type = Object)]
+    /// What the plugin answered: any JSON value.
     pub result: Value,
     /// Wall time of the call, in milliseconds.
     pub duration_ms: f64,

@@ -26,7 +26,7 @@ pub const CANCELLED: StatusCode = match StatusCode::from_u16(499) {
 pub enum ApiError {
     /// A plugin call failed. The status follows the failure: 404 `plugin_not_found` (with a
     /// "did you mean"), 403 `plugin_disabled` and `plugin_denied`, 422 `invalid_input`,
-    /// 504 `plugin_timeout`, 502 `plugin_crashed` and `plugin_output_too_large`, 503
+    /// 504 `plugin_timeout`, 502 `plugin_crashed` and `plugin_output_too_large`, 409
     /// `plugin_unavailable` (listed but not set up here; the message says what enables it),
     /// 500 `plugin_failed` (generic message, the cause is logged), 499 `cancelled` (the call
     /// was cancelled before it finished; see [`CANCELLED`]).
@@ -62,7 +62,7 @@ pub enum ApiError {
     #[error("internal server error")]
     Internal(String),
     /// A chat turn or completion that gave no reply: 400 `invalid_request` (a bad session
-    /// id or request), 503 `no_model`, 502 `provider_error` (the message lists each
+    /// id or request), 409 `no_model`, 502 `provider_error` (the message lists each
     /// provider's failure), 499 `cancelled`, or the store's failure as [`ApiError::Store`]
     /// answers it.
     #[error("{}", chat_message(.0))]
@@ -139,7 +139,10 @@ impl ApiError {
                 PluginError::Crashed(_) | PluginError::OutputTooLarge { .. } => {
                     StatusCode::BAD_GATEWAY
                 }
-                PluginError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                // Listed but not set up here (`huggingface` without a model): the server's
+                // configuration, which the caller can read and fix, not a failure (a 5xx would
+                // count as a server error in monitoring).
+                PluginError::Unavailable(_) => StatusCode::CONFLICT,
                 PluginError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 PluginError::Cancelled => CANCELLED,
             },
@@ -154,7 +157,9 @@ impl ApiError {
             ApiError::RunIdInUse(_) => StatusCode::CONFLICT,
             ApiError::Chat(error) => match error {
                 ChatError::InvalidSession(_) | ChatError::BadRequest(_) => StatusCode::BAD_REQUEST,
-                ChatError::NoModel => StatusCode::SERVICE_UNAVAILABLE,
+                // A server without a model is configured so, not failing: asking it for a
+                // model's answer conflicts with its state, as a client can tell and fix.
+                ChatError::NoModel => StatusCode::CONFLICT,
                 ChatError::Provider { .. } => StatusCode::BAD_GATEWAY,
                 ChatError::Store(error) => store_status(error),
                 ChatError::Cancelled => CANCELLED,
@@ -328,9 +333,11 @@ mod tests {
     }
 
     #[test]
-    fn an_unavailable_plugin_is_503_with_its_reason() {
+    // Was 503: an unavailable plugin is the server's configuration, not a server error
+    // (issue 17).
+    fn an_unavailable_plugin_is_409_with_its_reason() {
         let error = ApiError::from_plugin("p", PluginError::Unavailable("set x".into()));
-        assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(error.status(), StatusCode::CONFLICT);
         assert_eq!(error.code(), "plugin_unavailable");
         assert_eq!(error.to_string(), "set x");
     }

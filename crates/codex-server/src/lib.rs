@@ -4,6 +4,7 @@
 //! below it speaks domain types.
 
 mod app;
+mod correlation;
 mod dto;
 mod error;
 mod extract;
@@ -12,6 +13,7 @@ mod openapi;
 mod router;
 mod routes;
 mod state;
+pub mod telemetry;
 mod web;
 
 pub use app::{App, AppBuilder, AppConfig};

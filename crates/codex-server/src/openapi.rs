@@ -2,7 +2,7 @@
 
 use utoipa::OpenApi;
 
-use crate::{dto, error, routes};
+use crate::{dto, error, routes, telemetry};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,6 +30,7 @@ use crate::{dto, error, routes};
         routes::analytics::original,
         routes::system::health,
         routes::system::version,
+        telemetry::metrics,
         routes::chat::chat,
         routes::chat::stream,
         routes::openai::completions,
@@ -46,7 +47,7 @@ use crate::{dto, error, routes};
         (name = "sessions", description = "Sessions, their purge, their plugin logs, and the executions across them"),
         (name = "analytics", description = "Plugin calls, errors and latency over time"),
         (name = "running", description = "Executions and chat turns running now, and cancelling them"),
-        (name = "system", description = "Health and version"),
+        (name = "system", description = "Health, version and Prometheus metrics"),
         (name = "chat", description = "Chat turns: `/run` dispatch or the model's tool loop, whole or streamed"),
         (name = "openai", description = "OpenAI-compatible chat completions and model list"),
         (name = "original", description = "The original project's paths whose shapes differ from the richer ones under `/api/`"),

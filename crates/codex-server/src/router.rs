@@ -10,9 +10,11 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::correlation;
 use crate::error::ApiError;
 use crate::mcp;
 use crate::openapi::ApiDoc;
@@ -21,6 +23,7 @@ use crate::routes::{
     system,
 };
 use crate::state::AppState;
+use crate::telemetry;
 use crate::web;
 
 /// The whole HTTP surface.
@@ -56,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .route("/plugin-logs/{session_id}", get(sessions::plugin_logs))
         .route("/analytics", get(analytics::original))
         .route("/version", get(system::version))
+        .route("/metrics", get(telemetry::metrics))
         .route("/chat", post(chat::chat))
         .route("/chat/stream", post(chat::stream))
         .route("/v1/chat/completions", post(openai::completions))
@@ -89,6 +93,10 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(CatchPanicLayer::custom(panic_response))
+        // Outermost: every request gets an id first, then its span, trace and metrics.
+        .layer(middleware::from_fn(correlation::observe))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
 }
 

@@ -7,6 +7,7 @@ use codex_agent::Executor;
 use codex_agent::chat::Chat;
 use codex_host::PluginManager;
 use codex_store::EventStore;
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 
 /// HTTP settings, validated by the binary.
@@ -49,6 +50,8 @@ pub struct AppState {
     /// Cancelled when the server starts shutting down, so that long-lived responses (the
     /// `/mcp` event streams) end instead of holding the drain until its grace period.
     pub shutdown: CancellationToken,
+    /// Renders the process's metrics at `/metrics`.
+    pub metrics: PrometheusHandle,
 }
 
 impl AppState {
@@ -62,6 +65,7 @@ impl AppState {
             config: Arc::new(config),
             started: Instant::now(),
             shutdown: CancellationToken::new(),
+            metrics: crate::telemetry::install(),
         }
     }
 }

@@ -25,6 +25,8 @@ mod backend;
 mod dialect;
 mod error;
 mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 mod histogram;
 mod postgres;
 mod query;
@@ -32,6 +34,7 @@ mod reader;
 mod rollup;
 mod sqlite;
 mod store;
+pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 mod writer;

@@ -9,7 +9,7 @@
 
 mod derived;
 mod dialect;
-mod nul;
+pub(crate) mod nul;
 mod writer;
 
 use std::str::FromStr;

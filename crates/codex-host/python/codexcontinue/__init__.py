@@ -7,7 +7,7 @@
 from abc import ABC, abstractmethod
 from typing import Any
 
-__all__ = ["PluginInterface", "InvalidInput", "report_progress"]
+__all__ = ["PluginInterface", "InvalidInput", "context", "report_progress"]
 
 # Set by the worker for the length of one `execute` call: sends one progress report to the
 # host. Outside a call (and outside a worker) reports go nowhere.
@@ -25,6 +25,17 @@ def report_progress(fraction=None, message=None):
     if message is not None:
         message = str(message)
     sink(fraction, message)
+
+
+# Set by the worker before each call.
+CURRENT_CONTEXT: dict = {}
+
+
+def context() -> dict:
+    """The context of the call in progress: `session_id`, and `traceparent` (the W3C
+    trace context of the request it serves) when there is one. Pass `traceparent` on to
+    services the plugin calls so their work joins the same trace."""
+    return dict(CURRENT_CONTEXT)
 
 
 class PluginInterface(ABC):

@@ -32,6 +32,7 @@ use super::config::{McpServerConfig, Transport};
 use super::{group_id, plugin_name};
 use crate::manager::WeakManager;
 use crate::registry::LoadError;
+use crate::telemetry;
 
 /// The first wait before a restart; it doubles after each failed start up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
@@ -140,6 +141,7 @@ async fn supervise(shared: Arc<Shared>, manager: WeakManager, stop: Cancellation
         .without_max_times();
     let mut delays = restart_delays.build();
     let mut published = false;
+    telemetry::mcp_server_up(&shared.name, false);
     loop {
         let started = Instant::now();
         let tools_changed = Arc::new(Notify::new());
@@ -150,7 +152,10 @@ async fn supervise(shared: Arc<Shared>, manager: WeakManager, stop: Cancellation
         let error = match connected {
             Ok(Ok(running)) => {
                 match serve(&shared, &manager, &group, running, &tools_changed, &stop).await {
-                    Served::Stopped => return,
+                    Served::Stopped => {
+                        telemetry::mcp_server_up(&shared.name, false);
+                        return;
+                    }
                     Served::Died(why) => {
                         published = true;
                         why
@@ -166,6 +171,8 @@ async fn supervise(shared: Arc<Shared>, manager: WeakManager, stop: Cancellation
             shared.stderr_tail()
         );
         tracing::warn!(server = %shared.name, %error, "MCP server down; restarting");
+        telemetry::mcp_server_up(&shared.name, false);
+        telemetry::mcp_server_restarted(&shared.name);
         *shared.down_because.lock() = error.clone();
         if !published {
             // It never listed its tools: a load error, and no plugins yet.
@@ -210,6 +217,7 @@ async fn serve(
                         .map(|t| Arc::new(McpTool::new(shared.clone(), t)) as Arc<dyn Plugin>)
                         .collect();
                     *shared.peer.lock() = Some(peer.clone());
+                    telemetry::mcp_server_up(&shared.name, true);
                     publish(manager, group, plugins, None).await;
                     tracing::info!(server = %shared.name, "MCP server tools listed");
                 }
@@ -385,6 +393,12 @@ impl Plugin for McpTool {
         let mut params = CallToolRequestParams::new(self.tool.clone());
         if let Some(arguments) = arguments {
             params = params.with_arguments(arguments);
+        }
+        // The request's trace reaches the server in `_meta` (MCP's place for W3C trace context).
+        if let Some(trace) = codex_plugin::trace::current() {
+            let mut meta = rmcp::model::RequestMetaObject::new();
+            meta.set_traceparent(trace.traceparent());
+            params.meta = Some(meta);
         }
         let timeout = self.server.config.timeout();
         // Dropping the call (timeout, or the caller giving up) sends

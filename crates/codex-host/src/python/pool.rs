@@ -142,7 +142,10 @@ impl Pool {
     ) -> Result<Value, PluginError> {
         let params = ExecuteParams {
             data,
-            context: CallContext { session_id },
+            context: CallContext {
+                session_id,
+                traceparent: codex_plugin::trace::current().map(|trace| trace.traceparent()),
+            },
         };
         self.call(method::EXECUTE, params, progress).await
     }
@@ -301,6 +304,7 @@ impl Shared {
         match self.start_worker(initialize).await {
             Ok((worker, _)) => {
                 tracing::info!(plugin = %self.spec.plugin, pid = worker.pid(), "python worker restarted");
+                crate::telemetry::python_worker_restarted(&self.spec.plugin);
                 Ok(worker)
             }
             Err(e) => {

@@ -51,6 +51,9 @@ pub(crate) struct ExecuteParams<'a> {
 #[derive(Serialize)]
 pub(crate) struct CallContext<'a> {
     pub session_id: &'a str,
+    /// The W3C `traceparent` of the request the call serves, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// `initialize`'s parameters: the manifest's `[config]` table (`{}` without one).
@@ -162,7 +165,10 @@ mod tests {
         let data = json!("a\nb");
         let params = ExecuteParams {
             data: &data,
-            context: CallContext { session_id: "s-1" },
+            context: CallContext {
+                session_id: "s-1",
+                traceparent: None,
+            },
         };
         encode_request(&mut out, 7, method::EXECUTE, params).unwrap();
         assert_eq!(

@@ -15,7 +15,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -243,32 +243,7 @@ impl Worker {
     /// Reads one line into `self.line` (without the newline); `Ok(false)` at end of
     /// stream. A line over the limit is an error: a runaway worker cannot exhaust memory.
     async fn read_line(&mut self) -> Result<bool, String> {
-        self.line.clear();
-        loop {
-            let available = self
-                .stdout
-                .fill_buf()
-                .await
-                .map_err(|e| format!("cannot read from the worker ({e})"))?;
-            if available.is_empty() {
-                return Ok(false);
-            }
-            let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
-                Some(end) => (end, true),
-                None => (available.len(), false),
-            };
-            if self.line.len() + chunk > self.max_line_bytes {
-                return Err(format!(
-                    "the worker sent a response line over the limit of {} bytes",
-                    self.max_line_bytes
-                ));
-            }
-            self.line.extend_from_slice(&available[..chunk]);
-            self.stdout.consume(chunk + usize::from(done));
-            if done {
-                return Ok(true);
-            }
-        }
+        read_line(&mut self.stdout, &mut self.line, self.max_line_bytes).await
     }
 
     /// Describes the worker's death: the reason, its exit status and its stderr tail.
@@ -402,6 +377,39 @@ async fn drain_stderr(
     }
     if !pending.is_empty() {
         log(&pending);
+    }
+}
+
+/// Reads one line from `reader` into `line` (without the newline); `Ok(false)` at the end of
+/// the stream. A line over `max_line_bytes` is an error, found before it is all buffered.
+pub(crate) async fn read_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    line: &mut Vec<u8>,
+    max_line_bytes: usize,
+) -> Result<bool, String> {
+    line.clear();
+    loop {
+        let available = reader
+            .fill_buf()
+            .await
+            .map_err(|e| format!("cannot read from the worker ({e})"))?;
+        if available.is_empty() {
+            return Ok(false);
+        }
+        let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(end) => (end, true),
+            None => (available.len(), false),
+        };
+        if line.len() + chunk > max_line_bytes {
+            return Err(format!(
+                "the worker sent a response line over the limit of {max_line_bytes} bytes"
+            ));
+        }
+        line.extend_from_slice(&available[..chunk]);
+        reader.consume(chunk + usize::from(done));
+        if done {
+            return Ok(true);
+        }
     }
 }
 

@@ -46,11 +46,8 @@ impl WasmPlugin {
             parse_description(&output)?.apply(&mut info);
         }
         first.initialized = !exports.initialize;
-        Ok(WasmPlugin {
-            info,
-            pool: Arc::new(Pool::new(factory, pool_size, exports, first)),
-            limits,
-        })
+        let pool = Arc::new(Pool::new(&info.name, factory, pool_size, exports, first));
+        Ok(WasmPlugin { info, pool, limits })
     }
 
     fn spec(

@@ -15,6 +15,7 @@ use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::cache::ModuleCache;
+use crate::telemetry;
 
 /// One live instance of the module.
 pub(crate) struct Instance {
@@ -81,6 +82,8 @@ pub(crate) struct Exports {
 
 /// The instances of one plugin.
 pub(crate) struct Pool {
+    /// The plugin's name, the label of its pool size metric.
+    plugin: String,
     factory: InstanceFactory,
     pub exports: Exports,
     idle: Mutex<Vec<Instance>>,
@@ -92,12 +95,15 @@ pub(crate) struct Pool {
 impl Pool {
     /// A pool of up to `size` instances, starting with the one load already made.
     pub(crate) fn new(
+        plugin: &str,
         factory: InstanceFactory,
         size: usize,
         exports: Exports,
         first: Instance,
     ) -> Self {
+        telemetry::wasm_instances_pooled(plugin, 1);
         Pool {
+            plugin: plugin.to_owned(),
             factory,
             exports,
             idle: Mutex::new(vec![first]),
@@ -117,8 +123,12 @@ impl Pool {
 
     /// An idle instance, or a new one. Blocks when it has to create one.
     pub(crate) fn take(&self) -> Result<Instance, String> {
-        if let Some(instance) = self.idle.lock().pop() {
-            return Ok(instance);
+        {
+            let mut idle = self.idle.lock();
+            if let Some(instance) = idle.pop() {
+                telemetry::wasm_instances_pooled(&self.plugin, idle.len());
+                return Ok(instance);
+            }
         }
         self.factory.create(!self.exports.initialize)
     }
@@ -132,6 +142,7 @@ impl Pool {
         // Checked again under the lock, so `close` never misses an instance.
         if !self.closed.load(Ordering::Acquire) {
             idle.push(instance);
+            telemetry::wasm_instances_pooled(&self.plugin, idle.len());
         }
     }
 
@@ -140,6 +151,7 @@ impl Pool {
         let mut idle = self.idle.lock();
         self.closed.store(true, Ordering::Release);
         self.permits.close();
+        telemetry::wasm_instances_pooled(&self.plugin, 0);
         std::mem::take(&mut *idle)
     }
 }

@@ -461,3 +461,19 @@ async fn everythings_long_running_operation_reports_progress() {
     assert_eq!(fractions, [1.0 / 3.0, 2.0 / 3.0, 1.0]);
     manager.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_calls_trace_reaches_the_server_in_meta() {
+    let (manager, _dir) = start([("faulty", faulty("serve", None))]).await;
+    wait_until(&manager, "faulty__trace", has("faulty__trace")).await;
+    // Outside any trace, the call carries none.
+    let none = run(&manager, "faulty__trace", json!({})).await.unwrap();
+    assert!(!none.to_string().contains("-01"), "{none}");
+    let header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let trace = codex_plugin::trace::TraceContext::parse(header).unwrap();
+    let seen = codex_plugin::trace::scope(trace, run(&manager, "faulty__trace", json!({})))
+        .await
+        .unwrap();
+    assert!(seen.to_string().contains(header), "{seen}");
+    manager.shutdown().await;
+}

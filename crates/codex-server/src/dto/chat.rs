@@ -18,6 +18,7 @@ pub struct ChatRequest {
     pub message: String,
     /// Defaults to `default`.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 256)]
     pub session_id: Option<String>,
 }
 

@@ -11,6 +11,7 @@ use futures::stream::{Stream, StreamExt};
 
 use crate::dto::chat::{ChatRequest, ChatResponse, ErrorView, StreamEvent};
 use crate::dto::memory::DEFAULT_SESSION;
+use crate::dto::sse::ChatStreamFrame;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::JsonBody;
 use crate::state::AppState;
@@ -41,16 +42,18 @@ pub async fn chat(
 #[utoipa::path(post, path = "/chat/stream", operation_id = "chat_stream", tag = "chat",
     request_body = ChatRequest,
     responses(
-        (status = 200, description = "A `text/event-stream` of the turn's events: each SSE event is named after its `event` field, and its data is that object", content_type = "text/event-stream", body = StreamEvent),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 200, description = "A `text/event-stream` of the turn's events: each SSE event is named after its `event` field, and its data is that object", content_type = "text/event-stream", body = ChatStreamFrame),
+        (status = 400, description = "Malformed JSON or an invalid session id", body = ErrorBody),
     ))]
 pub async fn stream(
     State(state): State<AppState>,
     JsonBody(request): JsonBody<ChatRequest>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let session_id = session_of(&request);
+    // Refused before the stream starts, with its status, as a malformed body is.
+    codex_store::validate_session_id(&session_id)?;
     let events = state.chat.turn_stream(session_id, request.message);
-    Sse::new(sse_events(events)).keep_alive(KeepAlive::default())
+    Ok(Sse::new(sse_events(events)).keep_alive(KeepAlive::default()))
 }
 
 fn session_of(request: &ChatRequest) -> String {

@@ -210,4 +210,12 @@ async fn malformed_chat_requests_are_json_errors() {
     )
     .await
     .assert_error(StatusCode::BAD_REQUEST, "invalid_request");
+    // Regression: the stream answered 200 with an `error` event for a session id the schema
+    // refuses; it is refused before the stream starts, as `/chat` refuses it (Schemathesis).
+    app.post(
+        "/chat/stream",
+        json!({"message": "/run echo hi", "session_id": ""}),
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "invalid_request");
 }

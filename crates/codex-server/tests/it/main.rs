@@ -8,6 +8,7 @@ mod errors;
 mod limits;
 mod mcp_plugins;
 mod memory;
+mod observability;
 mod openai;
 mod openapi;
 mod original;

@@ -6,7 +6,9 @@ mod cli;
 mod durability;
 mod mcp;
 mod openai_client;
+mod operations;
 mod original_frontend;
+mod schemathesis;
 mod serve;
 mod web;
 
