@@ -53,13 +53,13 @@ import json, sys, urllib.request
 port = sys.argv[1]
 total = 0
 for s in json.load(sys.stdin)["sessions"]:
-    after, sid = 0, s["id"]
+    url = f"http://127.0.0.1:{port}/plugin-logs/{s}?limit=10000"
     while True:
-        url = f"http://127.0.0.1:{port}/plugin-logs/{sid}?limit=10000&after={after}"
         page = json.load(urllib.request.urlopen(url))
         total += len(page["logs"])
-        if page["next_after"] is None: break
-        after = page["next_after"]
+        if page["next_before"] is None: break
+        before = page["next_before"]
+        url = f"http://127.0.0.1:{port}/plugin-logs/{s}?limit=10000&before={before}"
 print(total)' "$OURS_PORT" || echo "n/a")
 
 # The writer's own counters: how many events a commit shared on average over the whole run.

@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
 # Installs the third-party programs the tests talk to, when missing, under
 # $HOME/.cache/codexcontinue (or CODEX_TOOLS_DIR):
-#   venv/  a Python virtualenv with the official `openai` and `mcp` SDKs, `mcp-server-time`, and
-#          `streamlit` (its AppTest harness runs the original-style frontend page)
+#   venv/  a Python virtualenv with the official `openai` and `mcp` SDKs, `mcp-server-time`,
+#          `streamlit` (its AppTest harness runs the original-style frontend page), and
+#          `schemathesis` (property-based tests of the API from its OpenAPI document)
 #   npm/   the npm package @modelcontextprotocol/server-everything; playwright-core and
 #          axe-core for the web UI's browser tests; typescript and the vendored UI libraries
 #          (for their type declarations) for the UI's type check
-# and Debian's `chromium`, the browser of the web UI's tests (playwright never downloads one).
-# Prints `CODEX_TEST_VENV=<dir>`, `CODEX_TEST_NPM=<dir>` and `CODEX_TEST_CHROMIUM=<path>` for
-# the caller to export.
+# and Debian's `chromium`, the browser of the web UI's tests (playwright never downloads one),
+# and Debian's `prometheus` (with `promtool`), which scrapes a served CodexContinue in a test.
+# Prints `CODEX_TEST_VENV=<dir>`, `CODEX_TEST_NPM=<dir>`, `CODEX_TEST_CHROMIUM=<path>`,
+# `CODEX_TEST_PROMETHEUS=<path>` and `CODEX_TEST_PROMTOOL=<path>` for the caller to export.
 set -euo pipefail
 
 tools="${CODEX_TOOLS_DIR:-$HOME/.cache/codexcontinue}"
 venv="$tools/venv"
 npm_dir="$tools/npm"
-python_packages=(openai mcp mcp-server-time streamlit)
+python_packages=(openai mcp mcp-server-time streamlit schemathesis)
 # name@version; the UI libraries are the versions web/VENDOR.md pins.
 npm_packages=(
     @modelcontextprotocol/server-everything@latest
@@ -66,6 +68,25 @@ if [ ! -x "$chromium" ]; then
     fi
 fi
 
+# Debian packages, installed when their program is missing (one apt-get update at most).
+apt_updated=""
+apt_install() {
+    local program="$1" package="$2"
+    if [ ! -x "$program" ]; then
+        echo "installing Debian's $package" >&2
+        if ! apt-get install -y -q "$package" >&2; then
+            if [ -z "$apt_updated" ]; then
+                apt-get update -q >&2
+                apt_updated=1
+            fi
+            apt-get install -y -q "$package" >&2
+        fi
+    fi
+}
+apt_install /usr/bin/prometheus prometheus
+
 echo "CODEX_TEST_VENV=$venv"
 echo "CODEX_TEST_NPM=$npm_dir"
 echo "CODEX_TEST_CHROMIUM=$chromium"
+echo "CODEX_TEST_PROMETHEUS=/usr/bin/prometheus"
+echo "CODEX_TEST_PROMTOOL=/usr/bin/promtool"

@@ -18,6 +18,8 @@ mod completion;
 mod config;
 mod error;
 mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 mod provider;
 mod tool_loop;
 mod turn;
@@ -31,8 +33,10 @@ pub use config::{
     ProviderStatus,
 };
 pub use error::ChatError;
-pub use event::{Step, TurnEvent, TurnReply};
-pub use provider::{ChunkStream, ProviderChain, ProviderConfig, ProviderError, ProviderFailure};
+pub use event::{Step, ToolProgress, TurnEvent, TurnReply};
+pub use provider::{
+    ChunkStream, ProviderChain, ProviderConfig, ProviderError, ProviderFailure, describe_metrics,
+};
 
 use crate::Executor;
 use crate::openai::{ChatCompletionRequest, ChatMessage};

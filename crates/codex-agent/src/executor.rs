@@ -1,13 +1,15 @@
 //! The executor: runs a plugin through the manager and appends the run to the session's log
 //! before answering, so every acknowledged execution is stored.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use codex_host::{Execution, ExecutionRequest, PluginManager};
-use codex_plugin::PluginError;
+use codex_plugin::{PluginError, Progress};
 use codex_store::{EventStore, ExecutionSource, NewEvent, PluginExecution, StoreError};
 use uuid::Uuid;
+
+use crate::running::{RunInfo, RunKind, Running};
 
 /// A successful run and where its log event landed.
 #[derive(Debug, Clone)]
@@ -25,6 +27,9 @@ pub enum ExecuteError {
     /// The session id is refused by the store (empty or too long); nothing ran.
     #[error("invalid session id: {0}")]
     InvalidSession(StoreError),
+    /// Another execution is running under the run id asked for; nothing ran.
+    #[error("an execution with run id {0} is already running")]
+    RunIdInUse(Uuid),
     /// The plugin failed; the failure is in the log under `execution_id`.
     #[error("{error}")]
     Plugin {
@@ -44,11 +49,21 @@ pub enum ExecuteError {
 pub struct Executor {
     plugins: PluginManager,
     store: Arc<dyn EventStore>,
+    running: Running,
 }
 
 impl Executor {
     pub fn new(plugins: PluginManager, store: Arc<dyn EventStore>) -> Self {
-        Executor { plugins, store }
+        Executor {
+            plugins,
+            store,
+            running: Running::new(),
+        }
+    }
+
+    /// The executions and turns running now, by id, for cancel requests.
+    pub fn running(&self) -> &Running {
+        &self.running
     }
 
     pub fn plugins(&self) -> &PluginManager {
@@ -66,14 +81,57 @@ impl Executor {
         request: ExecutionRequest,
         source: ExecutionSource,
     ) -> Result<LoggedExecution, ExecuteError> {
+        self.execute_as(Uuid::now_v7(), request, source).await
+    }
+
+    /// [`Executor::execute`] under run id `run_id`: while it runs,
+    /// `running().cancel(RunKind::Execution, run_id, ..)` cancels `request.cancel`, and the
+    /// run ends as [`PluginError::Cancelled`], logged with who cancelled it.
+    ///
+    /// The last progress message the plugin reports is kept on the logged event; the
+    /// reports themselves go to `request.progress`, as they come.
+    pub async fn execute_as(
+        &self,
+        run_id: Uuid,
+        mut request: ExecutionRequest,
+        source: ExecutionSource,
+    ) -> Result<LoggedExecution, ExecuteError> {
         codex_store::validate_session_id(&request.session_id)
             .map_err(ExecuteError::InvalidSession)?;
         let session_id = request.session_id.clone();
         let actor = request.actor.clone();
         let asked = request.plugin.clone();
         let input = request.data.clone();
+        let info = RunInfo {
+            id: run_id,
+            kind: RunKind::Execution,
+            session_id: session_id.clone(),
+            plugin: Some(self.canonical_name(&asked)),
+            started_at: chrono::Utc::now(),
+        };
+        let registration = self
+            .running
+            .register(info, request.cancel.clone())
+            .ok_or(ExecuteError::RunIdInUse(run_id))?;
+        let last_message = Arc::new(Mutex::new(None::<String>));
+        let forward = request.progress.take();
+        let kept = last_message.clone();
+        request.progress = Some(Arc::new(move |report: Progress| {
+            if let Some(message) = &report.message {
+                *kept.lock().unwrap_or_else(PoisonError::into_inner) = Some(message.clone());
+            }
+            if let Some(forward) = &forward {
+                forward(report);
+            }
+        }));
         let started = Instant::now();
         let outcome = self.plugins.execute(request).await;
+        let last_message = last_message
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let cancelled_by = registration.cancelled_by();
+        drop(registration);
         let record = match &outcome {
             Ok(execution) => PluginExecution::ok(
                 execution.plugin.clone(),
@@ -86,11 +144,15 @@ impl Executor {
                 self.canonical_name(&asked),
                 input,
                 error.code(),
-                error.to_string(),
+                match (error, cancelled_by) {
+                    (PluginError::Cancelled, Some(by)) => format!("{error} (cancelled by {by})"),
+                    _ => error.to_string(),
+                },
                 millis(started.elapsed()),
                 source,
             ),
         };
+        let record = record.with_progress(last_message);
         let stored = self
             .store
             .append_one(

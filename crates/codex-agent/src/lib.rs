@@ -9,6 +9,7 @@ mod executor;
 mod memory;
 pub mod openai;
 pub mod plugins;
+pub mod running;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 
@@ -18,3 +19,4 @@ pub use chat::{
 };
 pub use executor::{ExecuteError, Executor, LoggedExecution};
 pub use memory::{DEFAULT_SHORT_LIMIT, StoreMemory};
+pub use running::{CancelError, Registration, RunInfo, RunKind, Running};

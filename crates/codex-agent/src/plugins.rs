@@ -59,8 +59,10 @@ pub fn model_plugins(handle: &Arc<ChatHandle>) -> Vec<NativePlugin> {
 
 fn model_error(error: ChatError) -> PluginError {
     match error {
-        ChatError::NoModel => PluginError::failed(
-            "no language model is configured: add a [[model.providers]] entry to the config",
+        // The server's configuration, not a failure: unavailable, saying what enables it.
+        ChatError::NoModel => PluginError::Unavailable(
+            "no language model is configured: add a [[model.providers]] entry to the config"
+                .to_owned(),
         ),
         ChatError::BadRequest(message) => PluginError::invalid_input(message),
         other => PluginError::failed(other.to_string()),
@@ -181,7 +183,7 @@ impl Plugin for AgentPlugin {
         let exclude = NOT_OFFERED_TO_AGENT.map(str::to_owned).to_vec();
         let turn = tokio::select! {
             turn = chat.turn_excluding(&ctx.session_id, &message, exclude) => turn.map_err(model_error)?,
-            () = ctx.cancel.cancelled() => return Err(PluginError::failed("cancelled")),
+            () = ctx.cancel.cancelled() => return Err(PluginError::Cancelled),
         };
         serde_json::to_value(&turn).map_err(|e| PluginError::failed(e.to_string()))
     }

@@ -79,6 +79,8 @@ impl Scripted {
 struct Script {
     answers: Mutex<VecDeque<Scripted>>,
     requests: Mutex<Vec<Value>>,
+    /// Each request's `traceparent` header, in order.
+    traceparents: Mutex<Vec<Option<String>>>,
     calls: Mutex<u64>,
 }
 
@@ -136,6 +138,11 @@ impl ScriptedServer {
         lock(&self.script.requests).clone()
     }
 
+    /// Each request's `traceparent` header so far, in order.
+    pub fn traceparents(&self) -> Vec<Option<String>> {
+        lock(&self.script.traceparents).clone()
+    }
+
     /// How many answers are left.
     pub fn remaining(&self) -> usize {
         lock(&self.script.answers).len()
@@ -156,8 +163,18 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-async fn answer(State(script): State<Arc<Script>>, Json(body): Json<Value>) -> Response {
+async fn answer(
+    State(script): State<Arc<Script>>,
+    headers: axum::http::HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
     lock(&script.requests).push(body.clone());
+    lock(&script.traceparents).push(
+        headers
+            .get("traceparent")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned),
+    );
     let next = lock(&script.answers).pop_front();
     let mut next = next.unwrap_or_else(|| Scripted::Status(500, "script exhausted".to_owned()));
     while let Scripted::Slow(delay, then) = next {

@@ -10,6 +10,8 @@ use codex_plugin::NativePlugin;
 
 pub mod calculator;
 pub mod echo;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod huggingface;
 pub mod memory;
 pub mod memory_inspect;

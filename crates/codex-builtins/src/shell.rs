@@ -225,7 +225,7 @@ impl Plugin for ShellPlugin {
                 ));
             }
             Some(Err(e)) => PluginError::failed(format!("reading the command's output: {e}")),
-            None if ctx.cancel.is_cancelled() => PluginError::failed("the command was cancelled"),
+            None if ctx.cancel.is_cancelled() => PluginError::Cancelled,
             None => timeout(),
         };
         // Killed here rather than in `Drop` so the group is gone when the error returns.

@@ -9,7 +9,12 @@ plugin's `print`, a C extension's writes or a subprocess can never corrupt the p
 Usage: python codex_worker.py <plugin file> <class name>
 
 Methods: `describe` (metadata), `initialize` ({"config": ...}, the manifest's `[config]`),
-`execute` ({"data": ..., "context": {"session_id": ...}}), `shutdown`.
+`execute` ({"data": ..., "context": {"session_id": ..., "traceparent": ...}}), `shutdown`.
+During a call, `codexcontinue.context()` answers its context (the request's W3C
+`traceparent` among it).
+While `execute` runs, the plugin's progress reports (`self.progress(fraction, message)`,
+`codexcontinue.report_progress`) go to the host as notifications, lines without an id:
+`{"jsonrpc": "2.0", "method": "progress", "params": {"fraction": ..., "message": ...}}`.
 
 The plugin is the class named the PascalCase of the file stem; else a module-level
 instance (`plugin = ShellPlugin()`); else the one class in the file that subclasses a
@@ -24,6 +29,9 @@ The error codes below are mirrored in the host's `python/protocol.rs`.
 import json
 import os
 import sys
+import threading
+
+import codexcontinue
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -74,6 +82,48 @@ def send(fd, data):
     while written < len(data):
         data = data[written:]
         written = os.write(fd, data)
+
+
+def progress_line(fraction, message):
+    params = {}
+    if fraction is not None and fraction == fraction:  # NaN is dropped.
+        params["fraction"] = min(max(fraction, 0.0), 1.0)
+    if message is not None:
+        params["message"] = message
+    return (_encode({"jsonrpc": "2.0", "method": "progress", "params": params}) + "\n").encode()
+
+
+class ProgressChannel:
+    """Sends progress notifications for the call in flight, from any thread of the plugin;
+    closed before the call's response is written, so none follows it."""
+
+    def __init__(self, out_fd):
+        self.out_fd = out_fd
+        self.lock = threading.Lock()
+        self.open = False
+
+    def __call__(self, fraction, message):
+        try:
+            line = progress_line(fraction, message)
+        except (TypeError, ValueError):
+            return
+        with self.lock:
+            if self.open:
+                send(self.out_fd, line)
+
+    def start(self):
+        import codexcontinue
+
+        with self.lock:
+            self.open = True
+        codexcontinue._progress_sink = self
+
+    def stop(self):
+        import codexcontinue
+
+        codexcontinue._progress_sink = None
+        with self.lock:
+            self.open = False
 
 
 def error_line(rid, code, message, data=None):
@@ -384,6 +434,7 @@ def serve(proto_in, out_fd, instance, load_error):
     execute, run = entry_point(instance) if instance is not None else (None, None)
     if load_error is None and execute is None and run is None:
         load_error = "%s has neither an execute nor a run method" % type(instance).__name__
+    progress = ProgressChannel(out_fd)
     while True:
         line = readline()
         if not line:
@@ -401,18 +452,22 @@ def serve(proto_in, out_fd, instance, load_error):
             send(out_fd, error_line(rid, LOAD_FAILED, load_error))
             continue
         if method == "execute":
+            progress.start()
             try:
                 params = request["params"]
+                context = params.get("context") or {}
+                codexcontinue.CURRENT_CONTEXT = context
                 if execute is not None:
                     result = execute(params["data"])
                 else:
-                    context = params.get("context") or {}
                     result = run(params["data"], context.get("session_id", "default"))
                 if hasattr(type(result), "__await__"):
                     result = settle(result)
             except Exception as exc:
+                progress.stop()
                 send(out_fd, exception_line(rid, exc))
                 continue
+            progress.stop()
             try:
                 out = result_line(rid, result)
             except Exception as exc:

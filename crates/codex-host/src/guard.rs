@@ -1,5 +1,5 @@
-//! Running one call within its limits: concurrency slot, timeout, panic isolation and
-//! the output cap.
+//! Running one call within its limits: concurrency slot, timeout, cancellation, panic
+//! isolation and the output cap.
 
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
@@ -9,6 +9,7 @@ use futures::FutureExt;
 use serde_json::Value;
 
 use crate::registry::PluginEntry;
+use crate::telemetry::{self, CallMetrics};
 
 /// The entry was retired (its slots closed) before the call got a slot, so the plugin
 /// never saw the call: the caller looks the name up again, a replacement may be serving.
@@ -23,6 +24,7 @@ pub(crate) async fn run(
     ctx: &ExecContext,
 ) -> Result<Result<Value, PluginError>, Unloaded> {
     let timeout = entry.limits.timeout();
+    let metrics = CallMetrics::start(&entry.info.name, entry.kind);
     let call = async {
         let Ok(_slot) = entry.slots.acquire().await else {
             return Err(Unloaded(data));
@@ -45,20 +47,36 @@ pub(crate) async fn run(
             },
         )
     };
-    let result = match tokio::time::timeout(timeout, call).await {
-        Ok(result) => result?,
-        Err(_) => {
-            ctx.cancel.cancel();
-            Err(PluginError::Timeout {
-                plugin: entry.info.name.clone(),
-                after: timeout,
-            })
-        }
+    // A cancel stops waiting at once, whatever the plugin does with its token: dropping
+    // the call is what stops the work of every runtime (a Python worker is killed with its
+    // lease, a Wasm call is interrupted by its watcher, rmcp sends
+    // `notifications/cancelled` for a dropped MCP request).
+    let result = tokio::select! {
+        biased;
+        () = ctx.cancel.cancelled() => Err(PluginError::Cancelled),
+        finished = tokio::time::timeout(timeout, call) => match finished {
+            // A call that never reached the plugin is counted with the replacement that
+            // serves it.
+            Ok(Err(unloaded)) => {
+                metrics.discard();
+                return Err(unloaded);
+            }
+            Ok(Ok(result)) => result,
+            Err(_) => {
+                ctx.cancel.cancel();
+                Err(PluginError::Timeout {
+                    plugin: entry.info.name.clone(),
+                    after: timeout,
+                })
+            }
+        },
     };
-    Ok(result.and_then(|value| {
+    let result = result.and_then(|value| {
         check_size(&value, entry.limits.max_output_bytes)?;
         Ok(value)
-    }))
+    });
+    metrics.finish(telemetry::outcome(&result, ctx.cancel.is_cancelled()));
+    Ok(result)
 }
 
 /// The deadline a call started now must meet.

@@ -7,12 +7,15 @@
 mod config;
 mod discovery;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod guard;
 mod manager;
 mod manifest;
 pub mod mcp;
 mod registry;
 mod runtime;
+pub mod telemetry;
 pub mod tools;
 mod watch;
 

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use codex_plugin::{
     ExecContext, MemoryView, NativePlugin, Plugin, PluginDirectory, PluginError, PluginSummary,
+    ProgressSink,
 };
 use parking_lot::Mutex;
 use serde_json::Value;
@@ -32,7 +33,7 @@ use crate::runtime::Runtime;
 use crate::tools::Toolbox;
 
 /// One call to make.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ExecutionRequest {
     /// A name or an alias.
     pub plugin: String,
@@ -42,6 +43,20 @@ pub struct ExecutionRequest {
     pub cancel: CancellationToken,
     /// Who asked (an API key's name), recorded with the run; `None` when no key was needed.
     pub actor: Option<String>,
+    /// Where the plugin's progress reports go while it runs; `None` drops them.
+    pub progress: Option<ProgressSink>,
+}
+
+impl std::fmt::Debug for ExecutionRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecutionRequest")
+            .field("plugin", &self.plugin)
+            .field("data", &self.data)
+            .field("session_id", &self.session_id)
+            .field("actor", &self.actor)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
 }
 
 impl ExecutionRequest {
@@ -52,7 +67,13 @@ impl ExecutionRequest {
             session_id: "default".to_owned(),
             cancel: CancellationToken::new(),
             actor: None,
+            progress: None,
         }
+    }
+
+    pub fn with_progress(mut self, progress: ProgressSink) -> Self {
+        self.progress = Some(progress);
+        self
     }
 
     pub fn with_session(mut self, session_id: impl Into<String>) -> Self {
@@ -253,6 +274,7 @@ impl PluginManager {
                 guard::deadline(entry.limits.timeout()),
             )
             .with_cancel(request.cancel.clone())
+            .with_progress(request.progress.clone())
             .with_plugins(self.inner.directory.clone())
             .with_config(entry.config.clone());
             if let Some(memory) = &self.inner.memory {

@@ -18,9 +18,9 @@
 //! worker's stderr tail.
 
 mod pool;
-mod protocol;
+pub(crate) mod protocol;
 mod shim;
-mod worker;
+pub(crate) mod worker;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -233,7 +233,7 @@ impl Plugin for PythonPlugin {
         let deadline = tokio::time::Instant::from_std(ctx.deadline);
         tokio::select! {
             biased;
-            result = self.pool.execute(&data, &ctx.session_id) => result,
+            result = self.pool.execute(&data, &ctx.session_id, ctx.progress.as_ref()) => result,
             () = ctx.cancel.cancelled() => Err(self.abandoned(ctx, started)),
             () = tokio::time::sleep_until(deadline) => Err(self.abandoned(ctx, started)),
         }
@@ -252,7 +252,7 @@ impl PythonPlugin {
                 after: started.elapsed(),
             }
         } else {
-            PluginError::Failed("the call was cancelled".to_owned())
+            PluginError::Cancelled
         }
     }
 }

@@ -1,5 +1,5 @@
-//! What a plugin sees of the world during a call: session, deadline, cancellation,
-//! and read-only views of memory and of the other plugins.
+//! What a plugin sees of the world during a call: session, deadline, cancellation, where
+//! to report progress, and read-only views of memory and of the other plugins.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -50,6 +50,29 @@ pub trait PluginDirectory: Send + Sync {
     fn plugins(&self) -> Vec<PluginSummary>;
 }
 
+/// How far a running call has got: a fraction done (0.0 to 1.0) and/or a message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Progress {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fraction: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl Progress {
+    /// A report with a fraction (clamped to 0.0..=1.0; NaN is dropped) and/or a message.
+    pub fn new(fraction: Option<f64>, message: Option<String>) -> Self {
+        Progress {
+            fraction: fraction.filter(|f| !f.is_nan()).map(|f| f.clamp(0.0, 1.0)),
+            message,
+        }
+    }
+}
+
+/// Where a call's progress reports go (the caller's stream, an MCP client). Called from
+/// any thread, also from blocking ones: it must not block.
+pub type ProgressSink = Arc<dyn Fn(Progress) + Send + Sync>;
+
 /// The context of one call.
 #[derive(Clone)]
 pub struct ExecContext {
@@ -63,6 +86,8 @@ pub struct ExecContext {
     pub plugins: Option<Arc<dyn PluginDirectory>>,
     /// Plugin-specific configuration from the config file or manifest.
     pub config: Arc<Value>,
+    /// Where [`ExecContext::report_progress`] sends reports; `None` when nobody listens.
+    pub progress: Option<ProgressSink>,
 }
 
 impl ExecContext {
@@ -74,6 +99,19 @@ impl ExecContext {
             memory: None,
             plugins: None,
             config: Arc::new(Value::Null),
+            progress: None,
+        }
+    }
+
+    pub fn with_progress(mut self, progress: Option<ProgressSink>) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// Reports how far the call has got; nothing happens when nobody listens.
+    pub fn report_progress(&self, progress: Progress) {
+        if let Some(sink) = &self.progress {
+            sink(progress);
         }
     }
 
@@ -110,6 +148,7 @@ impl std::fmt::Debug for ExecContext {
             .field("deadline", &self.deadline)
             .field("memory", &self.memory.is_some())
             .field("plugins", &self.plugins.is_some())
+            .field("progress", &self.progress.is_some())
             .finish()
     }
 }

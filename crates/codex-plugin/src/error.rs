@@ -33,6 +33,12 @@ pub enum PluginError {
     /// The plugin asked for something it is not allowed to do.
     #[error("denied: {0}")]
     Denied(String),
+    /// The caller cancelled the call (a cancel request, the client going away, the turn
+    /// being stopped) before it finished. The work itself was stopped: a Python worker
+    /// killed and replaced, a Wasm call interrupted, an MCP server sent
+    /// `notifications/cancelled`, a native plugin's token cancelled.
+    #[error("the call was cancelled")]
+    Cancelled,
     /// The result was larger than the configured cap.
     #[error("plugin output of {size} bytes exceeds the limit of {limit} bytes")]
     OutputTooLarge { size: usize, limit: usize },
@@ -68,6 +74,7 @@ impl PluginError {
             PluginError::Crashed(_) => "plugin_crashed",
             PluginError::Unavailable(_) => "plugin_unavailable",
             PluginError::Denied(_) => "plugin_denied",
+            PluginError::Cancelled => "cancelled",
             PluginError::OutputTooLarge { .. } => "plugin_output_too_large",
             PluginError::Failed(_) => "plugin_failed",
         }

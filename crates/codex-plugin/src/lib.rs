@@ -9,8 +9,11 @@ mod error;
 mod info;
 pub mod naming;
 mod native;
+pub mod trace;
 
-pub use context::{ExecContext, MemoryMessage, MemoryView, PluginDirectory, PluginSummary};
+pub use context::{
+    ExecContext, MemoryMessage, MemoryView, PluginDirectory, PluginSummary, Progress, ProgressSink,
+};
 pub use error::{PluginError, Result, panic_message};
 pub use info::{PluginInfo, PluginKind};
 pub use native::NativePlugin;

@@ -6,7 +6,10 @@ pub mod chat;
 pub mod history;
 pub mod keys;
 pub mod memory;
+pub mod openai;
 pub mod original;
+pub mod running;
+pub mod sse;
 
 use codex_host::{LoadError, PluginEntry};
 use serde::{Deserialize, Serialize};
@@ -21,8 +24,7 @@ pub struct PluginView {
     pub version: String,
     pub author: String,
     pub category: String,
-    /// An example input.
-    #[schema(value_type = Option<Object>)]
+    /// An example input: any JSON value, often a string.
     pub example: Option<Value>,
     /// JSON Schema of the input.
     #[schema(value_type = Object)]
@@ -109,23 +111,65 @@ pub struct ExecuteRequest {
     pub plugin: String,
     /// Any JSON value; a plain string always works.
     #[serde(default)]
-    #[schema(value_type = Object, example = "2*(3+4)")]
+    #[schema(example = "2*(3+4)")]
     pub data: Value,
     /// Defaults to `default`.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 256)]
     pub session_id: Option<String>,
+    /// The run id to cancel this call by while it runs
+    /// (`POST /api/executions/{run_id}/cancel`); the server picks one when absent.
+    #[serde(default)]
+    pub run_id: Option<uuid::Uuid>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExecuteResponse {
     /// The canonical plugin name (an alias resolved).
     pub plugin: String,
-    #[schema(value_type = Object)]
+    /// What the plugin answered: any JSON value.
     pub result: Value,
     /// Wall time of the call, in milliseconds.
     pub duration_ms: f64,
+    /// The id of the `plugin_execution` event that logged the run.
     pub execution_id: String,
     pub session_id: String,
+    /// The id the run was cancellable by while it ran.
+    pub run_id: String,
+}
+
+/// One server-sent event of a streamed `POST /api/plugins/execute`
+/// (`Accept: text/event-stream`); the SSE event name is `event`. The stream ends after
+/// `result` or `error`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ExecuteStreamEvent {
+    /// First: the run id to cancel the call by (`POST /api/executions/{run_id}/cancel`).
+    Started { run_id: String },
+    /// The plugin's progress report.
+    Progress {
+        /// 0.0 to 1.0, when the plugin said.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        fraction: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    /// The call's result, as the unstreamed call answers it.
+    Result(ExecuteResponse),
+    /// The call's failure, with the code and message an unstreamed call would answer.
+    Error(crate::error::ErrorDetail),
+}
+
+impl ExecuteStreamEvent {
+    /// The SSE event name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ExecuteStreamEvent::Started { .. } => "started",
+            ExecuteStreamEvent::Progress { .. } => "progress",
+            ExecuteStreamEvent::Result(_) => "result",
+            ExecuteStreamEvent::Error(_) => "error",
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

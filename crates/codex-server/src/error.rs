@@ -8,20 +8,28 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use codex_agent::ExecuteError;
 use codex_agent::chat::ChatError;
+use codex_agent::{CancelError, ExecuteError};
 use codex_plugin::PluginError;
 use codex_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+/// The status of a cancelled call or turn: 499 "Client Closed Request", as nginx logs a
+/// request its client gave up on. Not a registered status; clients read the `cancelled` code.
+pub const CANCELLED: StatusCode = match StatusCode::from_u16(499) {
+    Ok(status) => status,
+    Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// A plugin call failed. The status follows the failure: 404 `plugin_not_found` (with a
     /// "did you mean"), 403 `plugin_disabled` and `plugin_denied`, 422 `invalid_input`,
-    /// 504 `plugin_timeout`, 502 `plugin_crashed` and `plugin_output_too_large`, 503
+    /// 504 `plugin_timeout`, 502 `plugin_crashed` and `plugin_output_too_large`, 409
     /// `plugin_unavailable` (listed but not set up here; the message says what enables it),
-    /// 500 `plugin_failed` (generic message, the cause is logged).
+    /// 500 `plugin_failed` (generic message, the cause is logged), 499 `cancelled` (the call
+    /// was cancelled before it finished; see [`CANCELLED`]).
     #[error("{}", plugin_message(.plugin, .error))]
     Plugin { plugin: String, error: PluginError },
     /// 400 `invalid_request`: malformed JSON, a missing or mistyped field.
@@ -57,12 +65,20 @@ pub enum ApiError {
     /// 405 `method_not_allowed`.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// 404 `not_running`: no execution or turn runs under that id here (it finished, or
+    /// never existed).
+    #[error("{0}")]
+    NotRunning(CancelError),
+    /// 409 `run_id_in_use`: an execution is already running under the run id asked for.
+    #[error("an execution with run id {0} is already running")]
+    RunIdInUse(uuid::Uuid),
     /// 500 `internal_error`: generic message, the cause is logged.
     #[error("internal server error")]
     Internal(String),
     /// A chat turn or completion that gave no reply: 400 `invalid_request` (a bad session
-    /// id or request), 503 `no_model`, 502 `provider_error` (the message lists each
-    /// provider's failure), or the store's failure as [`ApiError::Store`] answers it.
+    /// id or request), 409 `no_model`, 502 `provider_error` (the message lists each
+    /// provider's failure), 499 `cancelled`, or the store's failure as [`ApiError::Store`]
+    /// answers it.
     #[error("{}", chat_message(.0))]
     Chat(ChatError),
     /// 503 `store_unavailable` when the database cannot be reached or the store is closed,
@@ -137,8 +153,12 @@ impl ApiError {
                 PluginError::Crashed(_) | PluginError::OutputTooLarge { .. } => {
                     StatusCode::BAD_GATEWAY
                 }
-                PluginError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                // Listed but not set up here (`huggingface` without a model): the server's
+                // configuration, which the caller can read and fix, not a failure (a 5xx would
+                // count as a server error in monitoring).
+                PluginError::Unavailable(_) => StatusCode::CONFLICT,
                 PluginError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                PluginError::Cancelled => CANCELLED,
             },
             ApiError::RouteNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
@@ -151,11 +171,16 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::NotRunning(_) => StatusCode::NOT_FOUND,
+            ApiError::RunIdInUse(_) => StatusCode::CONFLICT,
             ApiError::Chat(error) => match error {
                 ChatError::InvalidSession(_) | ChatError::BadRequest(_) => StatusCode::BAD_REQUEST,
-                ChatError::NoModel => StatusCode::SERVICE_UNAVAILABLE,
+                // A server without a model is configured so, not failing: asking it for a
+                // model's answer conflicts with its state, as a client can tell and fix.
+                ChatError::NoModel => StatusCode::CONFLICT,
                 ChatError::Provider { .. } => StatusCode::BAD_GATEWAY,
                 ChatError::Store(error) => store_status(error),
+                ChatError::Cancelled => CANCELLED,
             },
             ApiError::Store(error) => store_status(error),
         }
@@ -177,6 +202,8 @@ impl ApiError {
             ApiError::OriginNotAllowed(_) => "origin_not_allowed",
             ApiError::RouteNotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::NotRunning(_) => "not_running",
+            ApiError::RunIdInUse(_) => "run_id_in_use",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -261,6 +288,7 @@ impl From<ExecuteError> for ApiError {
     fn from(error: ExecuteError) -> Self {
         match error {
             ExecuteError::InvalidSession(error) | ExecuteError::Store(error) => error.into(),
+            ExecuteError::RunIdInUse(id) => ApiError::RunIdInUse(id),
             ExecuteError::Plugin {
                 plugin,
                 error,
@@ -270,6 +298,12 @@ impl From<ExecuteError> for ApiError {
                 execution_id: execution_id.to_string(),
             },
         }
+    }
+}
+
+impl From<CancelError> for ApiError {
+    fn from(error: CancelError) -> Self {
+        ApiError::NotRunning(error)
     }
 }
 
@@ -329,11 +363,21 @@ mod tests {
     }
 
     #[test]
-    fn an_unavailable_plugin_is_503_with_its_reason() {
+    // Was 503: an unavailable plugin is the server's configuration, not a server error
+    // (issue 17).
+    fn an_unavailable_plugin_is_409_with_its_reason() {
         let error = ApiError::from_plugin("p", PluginError::Unavailable("set x".into()));
-        assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(error.status(), StatusCode::CONFLICT);
         assert_eq!(error.code(), "plugin_unavailable");
         assert_eq!(error.to_string(), "set x");
+    }
+
+    #[test]
+    fn a_cancelled_call_and_turn_answer_499_cancelled() {
+        let call = ApiError::from_plugin("p", PluginError::Cancelled);
+        assert_eq!((call.status().as_u16(), call.code()), (499, "cancelled"));
+        let turn = ApiError::from(ChatError::Cancelled);
+        assert_eq!((turn.status().as_u16(), turn.code()), (499, "cancelled"));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod access;
 mod app;
+mod correlation;
 mod dto;
 mod error;
 mod extract;
@@ -14,6 +15,7 @@ mod router;
 mod routes;
 mod state;
 mod switches;
+pub mod telemetry;
 mod web;
 
 pub use app::{App, AppBuilder, AppConfig};

@@ -15,17 +15,20 @@ use axum::response::{IntoResponse, Response};
 use codex_agent::{ExecuteError, Executor};
 use codex_host::ExecutionRequest;
 use codex_host::tools::{ToolDefinition, Toolbox};
-use codex_plugin::PluginError;
+use codex_plugin::{PluginError, Progress};
 use codex_store::ExecutionSource;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    JsonObject, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ProgressToken,
+    ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
+use rmcp::{ErrorData, Peer, RoleServer, ServerHandler, ServiceExt};
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::access::{Caller, SessionOwners};
 use crate::error::ApiError;
@@ -103,12 +106,38 @@ impl McpServer {
         {
             return Err(ErrorData::invalid_params(error.to_string(), None));
         }
+        let token = request
+            .meta
+            .as_ref()
+            .and_then(|meta| meta.get_progress_token())
+            .or_else(|| context.meta.get_progress_token());
         let mut execution = ExecutionRequest::new(plugin, data)
             .with_session(session_id)
             .with_actor(caller.actor());
         // A client's `notifications/cancelled` cancels the call's token.
         execution.cancel = context.ct.child_token();
-        match self.executor.execute(execution, ExecutionSource::Mcp).await {
+        // A client that sent a progress token gets the plugin's reports as
+        // `notifications/progress`, all of them before the result.
+        let forwarder = token.map(|token| {
+            let (reports, queued) = mpsc::unbounded_channel();
+            execution.progress = Some(Arc::new(move |report: Progress| {
+                let _ = reports.send(report);
+            }));
+            let done = CancellationToken::new();
+            let task = tokio::spawn(forward_progress(
+                context.peer.clone(),
+                token,
+                queued,
+                done.clone(),
+            ));
+            (done, task)
+        });
+        let outcome = self.executor.execute(execution, ExecutionSource::Mcp).await;
+        if let Some((done, task)) = forwarder {
+            done.cancel();
+            let _ = task.await;
+        }
+        match outcome {
             Ok(logged) => Ok(CallToolResult::structured(structured(
                 logged.execution.result,
             ))),
@@ -120,13 +149,49 @@ impl McpServer {
                     error.to_string(),
                 )])),
             },
-            Err(ExecuteError::InvalidSession(error)) => {
+            Err(error @ (ExecuteError::InvalidSession(_) | ExecuteError::RunIdInUse(_))) => {
                 Err(ErrorData::invalid_params(error.to_string(), None))
             }
             Err(ExecuteError::Store(error)) => {
                 tracing::error!(plugin = %name, error = %error, "mcp call not logged");
                 Err(ErrorData::internal_error("the event store failed", None))
             }
+        }
+    }
+}
+
+/// Sends a call's progress reports to the client as `notifications/progress` for `token`
+/// until `done`, then those still queued. A report with a fraction is sent as
+/// `progress: fraction, total: 1`; one without, as the count of reports so far, which
+/// keeps `progress` increasing as the protocol asks.
+async fn forward_progress(
+    peer: Peer<RoleServer>,
+    token: ProgressToken,
+    mut queued: mpsc::UnboundedReceiver<Progress>,
+    done: CancellationToken,
+) {
+    let mut sent = 0.0;
+    loop {
+        let report = tokio::select! {
+            biased;
+            Some(report) = queued.recv() => report,
+            () = done.cancelled() => match queued.try_recv() {
+                Ok(report) => report,
+                Err(_) => return,
+            },
+        };
+        sent += 1.0;
+        let mut notification = match report.fraction {
+            Some(fraction) => {
+                ProgressNotificationParam::new(token.clone(), fraction).with_total(1.0)
+            }
+            None => ProgressNotificationParam::new(token.clone(), sent),
+        };
+        if let Some(message) = report.message {
+            notification = notification.with_message(message);
+        }
+        if peer.notify_progress(notification).await.is_err() {
+            return;
         }
     }
 }

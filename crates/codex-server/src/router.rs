@@ -10,17 +10,21 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::correlation;
 use crate::error::ApiError;
 use crate::extract::Authed;
 use crate::mcp;
 use crate::openapi::ApiDoc;
 use crate::routes::{
-    analytics, chat, executions, history, keys, memory, openai, original, plugins, sessions, system,
+    analytics, chat, executions, history, keys, memory, openai, original, plugins, running,
+    sessions, system,
 };
 use crate::state::AppState;
+use crate::telemetry;
 use crate::web;
 
 /// The whole HTTP surface.
@@ -31,6 +35,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/plugins/{name}", get(plugins::get))
         .route("/api/tools", get(plugins::tools))
         .route("/api/executions", get(executions::list))
+        .route(
+            "/api/executions/{id}/cancel",
+            post(running::cancel_execution),
+        )
+        .route("/api/turns/{id}/cancel", post(running::cancel_turn))
+        .route("/api/running", get(running::list))
         .route("/api/analytics", get(analytics::analytics))
         .route("/api/sessions", get(history::sessions))
         .route("/api/sessions/{id}/events", get(history::events))
@@ -61,8 +71,9 @@ pub fn router(state: AppState) -> Router {
                     mcp::check_origin,
                 )),
         );
-    // Switches, reloads and keys: admin keys only.
+    // Switches, reloads, keys and the process's metrics: admin keys only.
     let admin = Router::new()
+        .route("/metrics", get(telemetry::metrics))
         .route("/api/plugins/reload", post(plugins::reload))
         .route("/api/plugins/{name}/enable", post(plugins::enable))
         .route("/api/plugins/{name}/disable", post(plugins::disable))
@@ -84,6 +95,10 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(CatchPanicLayer::custom(panic_response))
+        // Outermost: every request gets an id first, then its span, trace and metrics.
+        .layer(middleware::from_fn(correlation::observe))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
 }
 

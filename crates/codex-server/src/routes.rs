@@ -9,5 +9,6 @@ pub mod memory;
 pub mod openai;
 pub mod original;
 pub mod plugins;
+pub mod running;
 pub mod sessions;
 pub mod system;

@@ -7,6 +7,7 @@ use codex_agent::Executor;
 use codex_agent::chat::Chat;
 use codex_host::PluginManager;
 use codex_store::{EventStore, StoreError};
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::access::{KeyRing, ModelLimit, SessionOwners};
@@ -61,6 +62,8 @@ pub struct AppState {
     /// Cancelled when the server starts shutting down, so that long-lived responses (the
     /// `/mcp` event streams) end instead of holding the drain until its grace period.
     pub shutdown: CancellationToken,
+    /// Renders the process's metrics at `/metrics`.
+    pub metrics: PrometheusHandle,
 }
 
 impl AppState {
@@ -87,6 +90,7 @@ impl AppState {
             model_limit,
             started: Instant::now(),
             shutdown,
+            metrics: crate::telemetry::install(),
         })
     }
 }

@@ -158,6 +158,10 @@ pub struct PluginExecution {
     /// The name of the key that asked for the run; absent when no key was needed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
+    /// The last progress message the plugin reported while it ran, if it reported any.
+    /// Progress itself is not stored report by report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<String>,
 }
 
 impl PluginExecution {
@@ -178,6 +182,7 @@ impl PluginExecution {
             duration_ms,
             source,
             actor: None,
+            progress: None,
         }
     }
 
@@ -199,12 +204,19 @@ impl PluginExecution {
             duration_ms,
             source,
             actor: None,
+            progress: None,
         }
     }
 
     /// Whether the run succeeded.
     pub fn is_ok(&self) -> bool {
         self.status == "ok"
+    }
+
+    /// The run with the last progress message its plugin reported.
+    pub fn with_progress(mut self, progress: Option<String>) -> Self {
+        self.progress = progress;
+        self
     }
 }
 

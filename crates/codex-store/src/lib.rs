@@ -26,6 +26,8 @@ pub mod bus;
 mod dialect;
 mod error;
 mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 mod histogram;
 mod keys;
 mod owners;
@@ -36,6 +38,7 @@ mod rollup;
 mod settings;
 mod sqlite;
 mod store;
+pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 mod writer;

@@ -10,7 +10,7 @@
 mod bus;
 mod derived;
 mod dialect;
-mod nul;
+pub(crate) mod nul;
 mod writer;
 
 use std::str::FromStr;

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
@@ -16,6 +17,7 @@ use uuid::Uuid;
 use crate::error::{Result, StoreError};
 use crate::event::{EventKind, EventRef, MessageFacts, NewEvent, Role};
 use crate::store::CommitStats;
+use crate::telemetry;
 
 /// How often a batch is retried when the database aborts it for a transient reason
 /// (a deadlock between servers, for instance).
@@ -256,6 +258,7 @@ async fn run<W: LogWriter>(
     // `recv_many` waits for one command, then takes whatever else is already queued: the
     // appends that arrived while the previous commit was syncing form the next batch.
     while rx.recv_many(&mut commands, max_batch).await > 0 {
+        telemetry::queue_depth(commands.len() + rx.len());
         for command in commands.drain(..) {
             match command {
                 Command::Append { events, reply } => pending.push((events, reply)),
@@ -320,7 +323,10 @@ async fn flush<W: LogWriter>(
         all.extend(events);
         replies.push(reply);
     }
-    match commit_retrying(writer, &all).await {
+    let started = Instant::now();
+    let committed = commit_retrying(writer, &all).await;
+    telemetry::committed(all.len(), started.elapsed(), committed.is_ok());
+    match committed {
         Ok(refs) => {
             counters.commits.fetch_add(1, Ordering::Relaxed);
             counters
@@ -348,7 +354,9 @@ async fn flush<W: LogWriter>(
             for (reply, len) in replies.into_iter().zip(lengths) {
                 let events = &all[start..start + len];
                 start += len;
+                let started = Instant::now();
                 let result = commit_retrying(writer, events).await;
+                telemetry::committed(len, started.elapsed(), result.is_ok());
                 if result.is_ok() {
                     counters.commits.fetch_add(1, Ordering::Relaxed);
                     counters.requests.fetch_add(1, Ordering::Relaxed);

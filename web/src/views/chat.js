@@ -253,10 +253,17 @@ function Conversation({ sessionId, onShowSessions }) {
               if (speaking) speaking.streaming = false;
               speaking = null;
               /** @type {ToolItem} */
-              const tool = { type: 'tool', key: nextKey(), id: data.id, plugin: data.plugin, arguments: data.arguments, status: 'running', startedAt: performance.now(), sessionId };
+              const tool = { type: 'tool', key: nextKey(), id: data.id, plugin: data.plugin, arguments: data.arguments, status: 'running', startedAt: performance.now(), sessionId, runId: data.run_id };
               tools.set(data.id, tool);
               turnTools.push(tool);
               items.push(tool);
+              break;
+            }
+            case 'progress': {
+              const tool = tools.get(data.id);
+              if (!tool) break;
+              if (typeof data.fraction === 'number') tool.fraction = data.fraction;
+              if (typeof data.message === 'string') tool.progressMessage = data.message;
               break;
             }
             case 'tool_result': {
@@ -283,7 +290,7 @@ function Conversation({ sessionId, onShowSessions }) {
               items.push({ type: 'error', key: nextKey(), code: data.code || 'error', message: data.message || '' });
               break;
             default:
-              // Later kinds (progress, approvals) are for the tool-control issue.
+              // `turn` (the turn's id) and kinds added later.
               break;
           }
           scheduleRender();

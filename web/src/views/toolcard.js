@@ -1,8 +1,8 @@
 // @ts-check
 /**
  * A tool call in the chat, as a collapsible card: plugin, status, duration, then arguments
- * and result (or error) as JSON with copy buttons. The slot under the header is where the
- * tool-control issue puts its progress bar and approval buttons.
+ * and result (or error) as JSON with copy buttons. The slot under the header holds the
+ * progress bar while the call runs.
  */
 
 import { formatDuration } from '../format.js';
@@ -25,7 +25,25 @@ import { JsonBlock, Spinner, StatusBadge } from '../ui.js';
  * @property {number} [startedAt] `performance.now()` at the call
  * @property {string} [executionId]
  * @property {string} [sessionId]
+ * @property {string} [runId] the run id while it runs (`POST /api/executions/{id}/cancel`)
+ * @property {number} [fraction] the last progress fraction reported (0 to 1)
+ * @property {string} [progressMessage] the last progress message reported
  */
+
+/**
+ * The running call's progress: a bar when the plugin reported a fraction, and its last
+ * message.
+ * @param {{tool: ToolItem}} props
+ */
+function ToolProgress({ tool }) {
+  const percent = tool.fraction === undefined ? undefined : Math.round(tool.fraction * 100);
+  return html`<div class="tool-progress">
+    ${percent !== undefined &&
+    html`<progress max="100" value=${percent} aria-label=${`${tool.plugin} progress`}>${percent}%</progress>
+      <span class="small mono">${percent}%</span>`}
+    ${tool.progressMessage && html`<span class="small muted progress-message">${tool.progressMessage}</span>`}
+  </div>`;
+}
 
 /** @param {{tool: ToolItem}} props */
 export function ToolCard({ tool }) {
@@ -38,7 +56,7 @@ export function ToolCard({ tool }) {
       ${running ? html`<${Spinner} label="Running" />` : html`<${StatusBadge} status=${tool.status} />`}
       <span class="duration">${duration}</span>
     </summary>
-    <div class="tool-slot"></div>
+    <div class="tool-slot">${running && (tool.fraction !== undefined || tool.progressMessage) ? html`<${ToolProgress} tool=${tool} />` : null}</div>
     <div class="tool-body">
       <${JsonBlock} title="Arguments" value=${tool.arguments} />
       ${running

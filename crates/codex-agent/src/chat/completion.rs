@@ -4,6 +4,7 @@
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use codex_store::{NewEvent, Role};
@@ -101,6 +102,9 @@ impl Chat {
     ) -> BoxStream<'static, Result<ChatCompletionChunk, ChatError>> {
         let chat = self.clone();
         async_stream::stream! {
+            // A client that goes away drops this stream, and with it the running calls.
+            let cancel = CancellationToken::new();
+            let _cancel_when_dropped = cancel.clone().drop_guard();
             if let Err(error) = codex_store::validate_session_id(&session_id) {
                 yield Err(ChatError::InvalidSession(error));
                 return;
@@ -156,7 +160,7 @@ impl Chat {
             if let Some((text, command)) = command {
                 // The steps are not streamed on `/v1`; the reply carries the result.
                 let (tx, _steps) = tokio::sync::mpsc::unbounded_channel();
-                match chat.run_command(session_id.clone(), &text, command, &tx).await {
+                match chat.run_command(session_id.clone(), &text, command, &tx, &cancel).await {
                     Ok(reply) => {
                         yield Ok(chunk(Delta { content: Some(reply.reply), ..Delta::default() }, None, None));
                         yield Ok(chunk(Delta::default(), Some("stop"), None));
@@ -190,6 +194,7 @@ impl Chat {
                 tool_choice: request.tool_choice,
                 extra: request.extra,
                 stream: request.stream == Some(true),
+                cancel: cancel.clone(),
             };
             let looping = chat.clone();
             let pumped = pump(move |tx| async move { looping.run_loop(input, &tx).await });
@@ -200,7 +205,8 @@ impl Chat {
                     Pumped::Progress(Progress::Delta(text)) => {
                         yield Ok(chunk(Delta { content: Some(text), ..Delta::default() }, None, None));
                     }
-                    Pumped::Progress(Progress::Step(_)) => {}
+                    // `/v1` has no events for steps or progress; the reply carries the outcome.
+                    Pumped::Progress(Progress::Step(_) | Progress::Tool(_)) => {}
                     Pumped::Finished(finished) => result = Some(finished),
                 }
             }

@@ -17,6 +17,11 @@ pub enum ChatError {
     BadRequest(String),
     #[error("the session log is unavailable: {0}")]
     Store(StoreError),
+    /// The turn was cancelled (`POST /api/turns/{id}/cancel`, the client going away): the
+    /// model request was dropped and running tool calls were cancelled. What was logged
+    /// before stays logged.
+    #[error("the turn was cancelled")]
+    Cancelled,
 }
 
 impl ChatError {
@@ -27,6 +32,7 @@ impl ChatError {
             ChatError::NoModel => "no_model",
             ChatError::Provider { .. } => "provider_error",
             ChatError::BadRequest(_) => "invalid_request",
+            ChatError::Cancelled => "cancelled",
         }
     }
 }

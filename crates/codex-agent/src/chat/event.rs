@@ -10,6 +10,7 @@ use futures::Stream;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
+use uuid::Uuid;
 
 /// One step of a turn. `Serialize` is for the `agent` plugin, whose result is its turn.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -19,6 +20,10 @@ pub enum Step {
         id: String,
         plugin: String,
         arguments: Value,
+        /// The call's run id while it runs (`POST /api/executions/{id}/cancel`); empty
+        /// for a call that never ran (an unknown tool, arguments that are not JSON).
+        #[serde(skip_serializing_if = "String::is_empty")]
+        run_id: String,
     },
     ToolResult {
         id: String,
@@ -38,6 +43,20 @@ pub enum Step {
     },
 }
 
+/// How far a running tool call has got, as its plugin reported it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolProgress {
+    /// The tool call's id, as in its `ToolCall` step.
+    pub id: String,
+    pub run_id: String,
+    pub plugin: String,
+    /// 0.0 to 1.0, when the plugin said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fraction: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
 /// The outcome of a turn.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TurnReply {
@@ -50,10 +69,16 @@ pub struct TurnReply {
 /// [`ChatError`](super::ChatError) that ended the turn.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TurnEvent {
+    /// Always first: the turn's id, for `POST /api/turns/{id}/cancel`.
+    Started {
+        turn_id: Uuid,
+    },
     /// A piece of the model's reply text.
     Delta(String),
     /// A tool call or a tool result, as it happens.
     Step(Step),
+    /// A running tool call's progress report (not kept in the reply's steps).
+    Progress(ToolProgress),
     Done(TurnReply),
 }
 
@@ -70,11 +95,13 @@ impl Step {
 }
 
 impl TurnEvent {
-    /// The event's name on a stream: `delta`, the step's kind, or `done`.
+    /// The event's name on a stream: `turn`, `delta`, the step's kind, `progress` or `done`.
     pub fn name(&self) -> &'static str {
         match self {
+            TurnEvent::Started { .. } => "turn",
             TurnEvent::Delta(_) => "delta",
             TurnEvent::Step(step) => step.name(),
+            TurnEvent::Progress(_) => "progress",
             TurnEvent::Done(_) => "done",
         }
     }
@@ -84,6 +111,31 @@ impl TurnEvent {
 pub(super) enum Progress {
     Delta(String),
     Step(Step),
+    Tool(ToolProgress),
+}
+
+/// A progress sink for one tool call that reports on the loop's channel.
+pub(super) fn tool_progress_sink(
+    tx: &Sender,
+    id: &str,
+    run_id: &str,
+    plugin: &str,
+) -> codex_plugin::ProgressSink {
+    let (tx, id, run_id, plugin) = (
+        tx.clone(),
+        id.to_owned(),
+        run_id.to_owned(),
+        plugin.to_owned(),
+    );
+    std::sync::Arc::new(move |report: codex_plugin::Progress| {
+        let _ = tx.send(Progress::Tool(ToolProgress {
+            id: id.clone(),
+            run_id: run_id.clone(),
+            plugin: plugin.clone(),
+            fraction: report.fraction,
+            message: report.message,
+        }));
+    })
 }
 
 /// Where the loop sends its reports.

@@ -5,7 +5,7 @@
 //! same provider with backoff (honouring `Retry-After`, bounded) before moving on; any other
 //! 4xx is our request's fault, so it is answered at once without trying the others.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use eventsource_stream::Eventsource;
@@ -14,6 +14,9 @@ use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
 use crate::openai::{ChatCompletionChunk, ChatCompletionRequest};
+
+mod metered;
+pub use metered::describe as describe_metrics;
 
 /// The longest wait between two tries of a rate-limited provider, whatever it asks.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(10);
@@ -144,9 +147,11 @@ impl ProviderChain {
     ) -> Result<ChunkStream, Vec<ProviderFailure>> {
         let mut failures = Vec::new();
         for provider in self.providers.iter() {
+            let started = Instant::now();
             match self.open(provider, request).await {
-                Ok(stream) => return Ok(stream),
+                Ok(stream) => return Ok(metered::metered(&provider.config.name, started, stream)),
                 Err(error) => {
+                    metered::failed(&provider.config.name, started, &error);
                     tracing::warn!(provider = %provider.config.name, error = %error, "model provider failed");
                     let falls_back = error.falls_back();
                     failures.push(ProviderFailure {
@@ -186,6 +191,8 @@ impl ProviderChain {
             }
             None => None,
         };
+        // The request's trace, passed on from our own span (see `codex_plugin::trace`).
+        let traceparent = codex_plugin::trace::current().map(|trace| trace.traceparent());
         let timeout = Duration::from_millis(config.timeout_ms);
         let deadline = tokio::time::Instant::now() + timeout;
         // 429s are retried with exponential backoff from BASE_BACKOFF, or after the wait
@@ -198,6 +205,9 @@ impl ProviderChain {
         let mut retries = 0;
         let response = loop {
             let mut call = self.client.post(&provider.url).json(&body).timeout(timeout);
+            if let Some(trace) = &traceparent {
+                call = call.header("traceparent", trace);
+            }
             if let Some(key) = &key {
                 call = call.bearer_auth(key);
             }
@@ -279,14 +289,14 @@ impl ProviderChain {
 }
 
 /// Why an event ends the stream.
-enum ParsedEnd {
+pub(super) enum ParsedEnd {
     /// `data: [DONE]`.
     Done,
     Failed(ProviderError),
 }
 
 /// One server-sent event's data: a chunk, nothing (an empty keep-alive), or the end.
-fn parse_event(data: &str) -> Result<Option<ChatCompletionChunk>, ParsedEnd> {
+pub(super) fn parse_event(data: &str) -> Result<Option<ChatCompletionChunk>, ParsedEnd> {
     let data = data.trim();
     if data == "[DONE]" {
         return Err(ParsedEnd::Done);

@@ -9,8 +9,10 @@ use codex_host::tools::Toolbox;
 use codex_store::{ExecutionSource, NewEvent, Role};
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
-use super::event::{Progress, Sender, Step};
+use super::event::{Progress, Sender, Step, tool_progress_sink};
 use super::provider::ProviderChain;
 use super::{Chat, ChatError};
 use crate::ExecuteError;
@@ -31,6 +33,9 @@ pub(super) struct LoopInput {
     /// Whether the model's answers are streamed; a client that wants one whole answer gets
     /// the provider's whole answers, whose usage every provider reports.
     pub stream: bool,
+    /// Cancels the turn: the model request in flight is dropped and every tool call's own
+    /// token (a child of this one) is cancelled.
+    pub cancel: CancellationToken,
 }
 
 /// How the loop ended.
@@ -64,6 +69,7 @@ impl Chat {
             tool_choice,
             extra,
             stream,
+            cancel,
         } = input;
         let client_names: HashSet<String> = client_tools
             .iter()
@@ -99,7 +105,12 @@ impl Chat {
                 stream_options: None,
                 extra: extra.clone(),
             };
-            let (message, used) = call_model(chain, &request, Some(tx)).await?;
+            // Dropping the model's stream closes its connection: the provider stops generating.
+            let (message, used) = tokio::select! {
+                biased;
+                () = cancel.cancelled() => return Err(ChatError::Cancelled),
+                answer = call_model(chain, &request, Some(tx)) => answer?,
+            };
             usage.add(&used);
             let calls = message.tool_calls.clone().unwrap_or_default();
             let text = message.text_content();
@@ -121,8 +132,12 @@ impl Chat {
                 .into_iter()
                 .partition(|call| client_names.contains(&call.function.name));
             let results = self
-                .run_tools(&session_id, &ours, &mine, &mut steps, tx)
+                .run_tools(&session_id, &ours, &mine, &mut steps, tx, &cancel)
                 .await?;
+            // The calls' results are logged; the turn stops before the next model call.
+            if cancel.is_cancelled() {
+                return Err(ChatError::Cancelled);
+            }
             if !theirs.is_empty() {
                 return Ok(LoopOutcome {
                     end: LoopEnd::ClientCalls(ChatMessage {
@@ -163,6 +178,7 @@ impl Chat {
         calls: &[ToolCall],
         steps: &mut Vec<Step>,
         tx: &Sender,
+        cancel: &CancellationToken,
     ) -> Result<Vec<ChatMessage>, ChatError> {
         if calls.is_empty() {
             return Ok(Vec::new());
@@ -182,10 +198,17 @@ impl Chat {
                 &plugin,
                 shown.clone(),
             ));
+            let runs_here = entry.is_some() && arguments.is_ok();
+            let run_id = Uuid::now_v7();
             let step = Step::ToolCall {
                 id: call.id.clone(),
                 plugin: plugin.clone(),
                 arguments: shown,
+                run_id: if runs_here {
+                    run_id.to_string()
+                } else {
+                    String::new()
+                },
             };
             let _ = tx.send(Progress::Step(step.clone()));
             steps.push(step);
@@ -193,21 +216,29 @@ impl Chat {
             let entry = entry.cloned();
             let session_id = session_id.to_owned();
             let id = call.id.clone();
+            let call_cancel = cancel.child_token();
+            let progress = tool_progress_sink(tx, &id, &run_id.to_string(), &plugin);
             runs.push(async move {
                 let outcome: Result<Result<Value, String>, ChatError> = match (entry, arguments) {
                     (None, _) => Ok(Err(format!("unknown tool '{plugin}'"))),
                     (Some(_), Err(error)) => Ok(Err(error)),
                     (Some(entry), Ok(arguments)) => {
                         let input = Toolbox::input(&entry, arguments);
-                        let request = ExecutionRequest::new(entry.info.name.clone(), input)
-                            .with_session(session_id);
-                        match executor.execute(request, ExecutionSource::Chat).await {
+                        let mut request = ExecutionRequest::new(entry.info.name.clone(), input)
+                            .with_session(session_id)
+                            .with_progress(progress);
+                        request.cancel = call_cancel;
+                        match executor
+                            .execute_as(run_id, request, ExecutionSource::Chat)
+                            .await
+                        {
                             Ok(logged) => Ok(Ok(logged.execution.result)),
                             Err(ExecuteError::Plugin { error, .. }) => Ok(Err(error.to_string())),
                             Err(ExecuteError::InvalidSession(e)) => {
                                 Err(ChatError::InvalidSession(e))
                             }
                             Err(ExecuteError::Store(e)) => Err(ChatError::Store(e)),
+                            Err(e @ ExecuteError::RunIdInUse(_)) => Ok(Err(e.to_string())),
                         }
                     }
                 };

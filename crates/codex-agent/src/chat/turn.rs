@@ -6,15 +6,20 @@ use codex_store::{ExecutionSource, NewEvent, Role};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde_json::Map;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::command::{self, Command, USAGE, render};
 use super::config::NO_MODEL_REPLY;
-use super::event::{Progress, Pumped, Sender, Step, TurnEvent, TurnReply, pump};
+use super::event::{
+    Progress, Pumped, Sender, Step, TurnEvent, TurnReply, pump, tool_progress_sink,
+};
 use super::tool_loop::{LoopEnd, LoopInput};
 use super::{Chat, ChatError};
 use crate::ExecuteError;
 use crate::openai::ChatMessage;
+use crate::running::{RunInfo, RunKind};
 
 impl Chat {
     /// One turn, collected.
@@ -62,28 +67,60 @@ impl Chat {
         self.events(session_id, message, exclude)
     }
 
+    /// The turn runs in a task of its own, registered under its id while it runs, so that a
+    /// cancel request reaches it and a client dropping the stream cancels it (the task then
+    /// ends the turn as cancelled and logs that) instead of dropping it half-logged.
     fn events(
         &self,
         session_id: String,
         message: String,
         exclude: Vec<String>,
     ) -> BoxStream<'static, Result<TurnEvent, ChatError>> {
+        let turn_id = Uuid::now_v7();
+        let cancel = CancellationToken::new();
+        let registration = self.inner.executor.running().register(
+            RunInfo {
+                id: turn_id,
+                kind: RunKind::Turn,
+                session_id: session_id.clone(),
+                plugin: None,
+                started_at: chrono::Utc::now(),
+            },
+            cancel.clone(),
+        );
+        let (out, mut events) = mpsc::unbounded_channel();
         let chat = self.clone();
         let session = session_id.clone();
-        let pumped = pump(move |tx| chat.clone().run_turn(session, message, exclude, tx));
+        let work_cancel = cancel.clone();
+        let pumped = pump(move |tx| {
+            chat.clone()
+                .run_turn(session, message, exclude, tx, work_cancel)
+        });
         let chat = self.clone();
-        async_stream::stream! {
+        tokio::spawn(async move {
+            let _registration = registration;
             futures::pin_mut!(pumped);
+            // Sends fail once the client is gone; the turn still runs to its (cancelled)
+            // end so that its log is complete.
             while let Some(item) = pumped.next().await {
-                match item {
-                    Pumped::Progress(Progress::Delta(text)) => yield Ok(TurnEvent::Delta(text)),
-                    Pumped::Progress(Progress::Step(step)) => yield Ok(TurnEvent::Step(step)),
-                    Pumped::Finished(Ok(reply)) => yield Ok(TurnEvent::Done(reply)),
+                let event = match item {
+                    Pumped::Progress(Progress::Delta(text)) => Ok(TurnEvent::Delta(text)),
+                    Pumped::Progress(Progress::Step(step)) => Ok(TurnEvent::Step(step)),
+                    Pumped::Progress(Progress::Tool(report)) => Ok(TurnEvent::Progress(report)),
+                    Pumped::Finished(Ok(reply)) => Ok(TurnEvent::Done(reply)),
                     Pumped::Finished(Err(error)) => {
                         chat.log_error(&session_id, &error).await;
-                        yield Err(error);
+                        Err(error)
                     }
-                }
+                };
+                let _ = out.send(event);
+            }
+        });
+        async_stream::stream! {
+            let _cancel_when_dropped = cancel.drop_guard();
+            yield Ok(TurnEvent::Started { turn_id });
+            while let Some(event) = events.recv().await {
+                yield event;
             }
         }
         .boxed()
@@ -95,10 +132,13 @@ impl Chat {
         message: String,
         exclude: Vec<String>,
         tx: Sender,
+        cancel: CancellationToken,
     ) -> Result<TurnReply, ChatError> {
         codex_store::validate_session_id(&session_id).map_err(ChatError::InvalidSession)?;
         if let Some(command) = command::parse(&message) {
-            return self.run_command(session_id, &message, command, &tx).await;
+            return self
+                .run_command(session_id, &message, command, &tx, &cancel)
+                .await;
         }
         let store = self.inner.executor.store();
         let memory = store
@@ -130,6 +170,7 @@ impl Chat {
                     tool_choice: None,
                     extra: Map::new(),
                     stream: true,
+                    cancel,
                 },
                 &tx,
             )
@@ -152,6 +193,7 @@ impl Chat {
         message: &str,
         command: Command,
         tx: &Sender,
+        cancel: &CancellationToken,
     ) -> Result<TurnReply, ChatError> {
         self.append(NewEvent::message(&session_id, Role::User, message))
             .await?;
@@ -162,17 +204,22 @@ impl Chat {
             Command::Run { plugin, input } => (plugin, input),
         };
         let id = format!("run_{}", Uuid::now_v7().simple());
+        let run_id = Uuid::now_v7();
         let call = Step::ToolCall {
             id: id.clone(),
             plugin: plugin.clone(),
             arguments: input.clone(),
+            run_id: run_id.to_string(),
         };
         let _ = tx.send(Progress::Step(call.clone()));
-        let request = ExecutionRequest::new(plugin.clone(), input).with_session(&session_id);
+        let mut request = ExecutionRequest::new(plugin.clone(), input)
+            .with_session(&session_id)
+            .with_progress(tool_progress_sink(tx, &id, &run_id.to_string(), &plugin));
+        request.cancel = cancel.child_token();
         let outcome = self
             .inner
             .executor
-            .execute(request, ExecutionSource::Chat)
+            .execute_as(run_id, request, ExecutionSource::Chat)
             .await;
         let (result, text) = match outcome {
             Ok(logged) => (
@@ -212,8 +259,14 @@ impl Chat {
                 return Err(ChatError::InvalidSession(error));
             }
             Err(ExecuteError::Store(error)) => return Err(ChatError::Store(error)),
+            Err(error @ ExecuteError::RunIdInUse(_)) => {
+                return Err(ChatError::BadRequest(error.to_string()));
+            }
         };
         let _ = tx.send(Progress::Step(result.clone()));
+        if cancel.is_cancelled() {
+            return Err(ChatError::Cancelled);
+        }
         self.reply(session_id, text, vec![call, result]).await
     }
 

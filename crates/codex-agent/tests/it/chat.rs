@@ -140,6 +140,7 @@ async fn a_tool_call_runs_and_its_result_goes_back_to_the_model() {
         id,
         plugin,
         arguments,
+        ..
     } = &reply.steps[0]
     else {
         panic!("{:?}", reply.steps);
@@ -373,6 +374,7 @@ async fn the_stream_reports_deltas_tool_steps_and_done_in_order() {
     assert_eq!(
         names,
         [
+            "turn",
             "tool_call",
             "tool_result",
             "delta",
@@ -394,7 +396,10 @@ async fn the_stream_reports_deltas_tool_steps_and_done_in_order() {
         .turn_stream("st".to_owned(), "go".to_owned())
         .collect()
         .await;
-    assert!(matches!(events.as_slice(), [Err(error)] if error.code() == "provider_error"));
+    assert!(
+        matches!(events.as_slice(), [Ok(TurnEvent::Started { .. }), Err(error)] if error.code() == "provider_error"),
+        "{events:?}"
+    );
 }
 
 #[tokio::test]
@@ -556,4 +561,44 @@ async fn a_providers_max_tokens_caps_each_request_unless_the_client_set_its_own(
         requests[1]
     );
     assert!(requests[1].get("max_tokens").is_none(), "{}", requests[1]);
+}
+
+#[tokio::test]
+async fn cancelling_a_turn_drops_the_model_request_and_logs_the_end() {
+    let server = ScriptedServer::start(vec![Scripted::slow(
+        Duration::from_secs(30),
+        Scripted::reply("too late"),
+    )])
+    .await;
+    let (chat, f) = chat_with(vec![provider("main", server.base_url())], 8).await;
+    let mut events = chat.turn_stream("cx".to_owned(), "take your time".to_owned());
+    let Some(Ok(TurnEvent::Started { turn_id })) = events.next().await else {
+        panic!("a turn starts with its id");
+    };
+    // The model request is in flight once the server has recorded it.
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while server.requests().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no model request");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let started = std::time::Instant::now();
+    let running = f.executor.running();
+    assert!(running.contains(codex_agent::RunKind::Turn, turn_id));
+    running
+        .cancel(codex_agent::RunKind::Turn, turn_id, "test")
+        .unwrap();
+    let rest: Vec<Result<TurnEvent, ChatError>> =
+        tokio::time::timeout(LIMIT, events.collect()).await.unwrap();
+    assert!(
+        matches!(rest.as_slice(), [Err(ChatError::Cancelled)]),
+        "{rest:?}"
+    );
+    // The model's 30 s answer was not waited for.
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!running.contains(codex_agent::RunKind::Turn, turn_id));
+    assert_eq!(kinds(&f, "cx").await, ["message:user", "error"]);
 }

@@ -255,7 +255,7 @@ impl Plugin for HuggingFacePlugin {
         tokio::task::spawn_blocking(move || {
             let guard = move || -> Result<()> {
                 if cancel.is_cancelled() {
-                    Err(PluginError::failed("huggingface: the call was cancelled"))
+                    Err(PluginError::Cancelled)
                 } else if Instant::now() >= deadline {
                     Err(PluginError::Timeout {
                         plugin: HuggingFacePlugin::NAME.to_owned(),

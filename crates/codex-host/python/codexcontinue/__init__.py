@@ -7,7 +7,35 @@
 from abc import ABC, abstractmethod
 from typing import Any
 
-__all__ = ["PluginInterface", "InvalidInput"]
+__all__ = ["PluginInterface", "InvalidInput", "context", "report_progress"]
+
+# Set by the worker for the length of one `execute` call: sends one progress report to the
+# host. Outside a call (and outside a worker) reports go nowhere.
+_progress_sink = None
+
+
+def report_progress(fraction=None, message=None):
+    """Reports how far the running call has got: `fraction` done (0.0 to 1.0) and/or a
+    `message`. Callers of the plugin see it as a `progress` event while the call runs."""
+    sink = _progress_sink
+    if sink is None:
+        return
+    if fraction is not None:
+        fraction = float(fraction)
+    if message is not None:
+        message = str(message)
+    sink(fraction, message)
+
+
+# Set by the worker before each call.
+CURRENT_CONTEXT: dict = {}
+
+
+def context() -> dict:
+    """The context of the call in progress: `session_id`, and `traceparent` (the W3C
+    trace context of the request it serves) when there is one. Pass `traceparent` on to
+    services the plugin calls so their work joins the same trace."""
+    return dict(CURRENT_CONTEXT)
 
 
 class PluginInterface(ABC):
@@ -28,6 +56,10 @@ class PluginInterface(ABC):
 
     @abstractmethod
     def shutdown(self) -> None: ...
+
+    def progress(self, fraction: "float | None" = None, message: "str | None" = None) -> None:
+        """Reports how far the running `execute` has got (see `report_progress`)."""
+        report_progress(fraction, message)
 
 
 class InvalidInput(ValueError):

@@ -7,9 +7,17 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use backon::{BackoffBuilder, ExponentialBuilder};
-use codex_plugin::{ExecContext, Plugin, PluginError, PluginInfo, PluginKind};
+use codex_plugin::{
+    ExecContext, Plugin, PluginError, PluginInfo, PluginKind, Progress, ProgressSink,
+};
+use futures::StreamExt;
 use parking_lot::Mutex;
-use rmcp::model::{CallToolRequestParams, CallToolResult, ContentBlock};
+use rmcp::handler::client::progress::{ProgressDispatcher, ProgressSubscriber};
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotificationParam,
+    ClientRequest, ContentBlock, ProgressNotificationParam, RequestId, ServerResult,
+};
+use rmcp::service::PeerRequestOptions;
 use rmcp::service::{NotificationContext, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
@@ -24,6 +32,7 @@ use super::config::{McpServerConfig, Transport};
 use super::{group_id, plugin_name};
 use crate::manager::WeakManager;
 use crate::registry::LoadError;
+use crate::telemetry;
 
 /// The first wait before a restart; it doubles after each failed start up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
@@ -43,6 +52,9 @@ struct Shared {
     /// Why the server is not running (shown by its tools meanwhile).
     down_because: Mutex<String>,
     stderr: Arc<Mutex<VecDeque<u8>>>,
+    /// Routes the server's `notifications/progress` to the call whose request carried
+    /// their token.
+    progress: ProgressDispatcher,
 }
 
 impl Shared {
@@ -75,6 +87,7 @@ impl Supervisor {
             peer: Mutex::new(None),
             down_because: Mutex::new("the server is starting".to_owned()),
             stderr: Arc::new(Mutex::new(VecDeque::new())),
+            progress: ProgressDispatcher::new(),
         });
         let task = tokio::spawn(supervise(shared, manager, stop.clone()));
         Supervisor { stop, task }
@@ -92,14 +105,24 @@ impl Supervisor {
     }
 }
 
-/// Tells the supervisor when the server says its tool list changed.
+/// Tells the supervisor when the server says its tool list changed, and hands progress
+/// notifications to the calls waiting for them.
 struct Handler {
     tools_changed: Arc<Notify>,
+    progress: ProgressDispatcher,
 }
 
 impl ClientHandler for Handler {
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
         self.tools_changed.notify_one();
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.progress.handle_notification(params).await;
     }
 }
 
@@ -118,6 +141,7 @@ async fn supervise(shared: Arc<Shared>, manager: WeakManager, stop: Cancellation
         .without_max_times();
     let mut delays = restart_delays.build();
     let mut published = false;
+    telemetry::mcp_server_up(&shared.name, false);
     loop {
         let started = Instant::now();
         let tools_changed = Arc::new(Notify::new());
@@ -128,7 +152,10 @@ async fn supervise(shared: Arc<Shared>, manager: WeakManager, stop: Cancellation
         let error = match connected {
             Ok(Ok(running)) => {
                 match serve(&shared, &manager, &group, running, &tools_changed, &stop).await {
-                    Served::Stopped => return,
+                    Served::Stopped => {
+                        telemetry::mcp_server_up(&shared.name, false);
+                        return;
+                    }
                     Served::Died(why) => {
                         published = true;
                         why
@@ -144,6 +171,8 @@ async fn supervise(shared: Arc<Shared>, manager: WeakManager, stop: Cancellation
             shared.stderr_tail()
         );
         tracing::warn!(server = %shared.name, %error, "MCP server down; restarting");
+        telemetry::mcp_server_up(&shared.name, false);
+        telemetry::mcp_server_restarted(&shared.name);
         *shared.down_because.lock() = error.clone();
         if !published {
             // It never listed its tools: a load error, and no plugins yet.
@@ -188,6 +217,7 @@ async fn serve(
                         .map(|t| Arc::new(McpTool::new(shared.clone(), t)) as Arc<dyn Plugin>)
                         .collect();
                     *shared.peer.lock() = Some(peer.clone());
+                    telemetry::mcp_server_up(&shared.name, true);
                     publish(manager, group, plugins, None).await;
                     tracing::info!(server = %shared.name, "MCP server tools listed");
                 }
@@ -224,7 +254,10 @@ async fn serve(
 
 /// Starts the process (or opens the HTTP session) and does the MCP handshake.
 async fn connect(shared: &Shared, tools_changed: Arc<Notify>) -> Result<Running, String> {
-    let handler = Handler { tools_changed };
+    let handler = Handler {
+        tools_changed,
+        progress: shared.progress.clone(),
+    };
     let config = &shared.config;
     match config.validate()? {
         Transport::Stdio { command } => {
@@ -361,13 +394,24 @@ impl Plugin for McpTool {
         if let Some(arguments) = arguments {
             params = params.with_arguments(arguments);
         }
+        // The request's trace reaches the server in `_meta` (MCP's place for W3C trace context).
+        if let Some(trace) = codex_plugin::trace::current() {
+            let mut meta = rmcp::model::RequestMetaObject::new();
+            meta.set_traceparent(trace.traceparent());
+            params.meta = Some(meta);
+        }
         let timeout = self.server.config.timeout();
-        // Dropping the call (timeout, or the caller giving up) makes rmcp send
-        // `notifications/cancelled` for it.
-        let call = peer.call_tool(params);
+        // Dropping the call (timeout, or the caller giving up) sends
+        // `notifications/cancelled` for it: rmcp does for `call_tool`, and
+        // `call_reporting_progress` does the same.
         let result = tokio::select! {
-            result = tokio::time::timeout(timeout, call) => result,
-            _ = ctx.cancel.cancelled() => return Err(PluginError::failed("the call was cancelled")),
+            result = tokio::time::timeout(timeout, async {
+                match &ctx.progress {
+                    Some(sink) => self.call_reporting_progress(&peer, params, sink).await,
+                    None => peer.call_tool(params).await,
+                }
+            }) => result,
+            _ = ctx.cancel.cancelled() => return Err(PluginError::Cancelled),
         };
         match result {
             Err(_) => Err(PluginError::Timeout {
@@ -385,6 +429,114 @@ impl Plugin for McpTool {
             Ok(Err(e)) => Err(PluginError::Failed(e.to_string())),
             Ok(Ok(result)) => to_value(result),
         }
+    }
+}
+
+/// How long reports that the server sent just before its result may still take to come
+/// through: rmcp hands each notification to a task of its own, so the last one can be
+/// behind the result by a moment.
+const TRAILING_PROGRESS: Duration = Duration::from_millis(25);
+
+impl McpTool {
+    /// `tools/call` with the server's `notifications/progress` for it handed to `sink`.
+    /// rmcp gives every request a progress token of its own; the reports for that token
+    /// are forwarded until the result is in.
+    async fn call_reporting_progress(
+        &self,
+        peer: &Peer<RoleClient>,
+        params: CallToolRequestParams,
+        sink: &ProgressSink,
+    ) -> Result<CallToolResult, ServiceError> {
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+        let handle = peer
+            .send_request_with_option(request, PeerRequestOptions::no_options())
+            .await?;
+        let subscriber = self
+            .server
+            .progress
+            .subscribe(handle.progress_token.clone())
+            .await;
+        let done = CancellationToken::new();
+        let forwarding = Forwarding {
+            done: done.clone(),
+            task: tokio::spawn(forward_progress(subscriber, sink.clone(), done)),
+        };
+        let mut abandoned = CancelOnDrop(Some((peer.clone(), handle.id.clone())));
+        let response = handle.await_response().await;
+        abandoned.0 = None;
+        forwarding.finish().await;
+        match response? {
+            ServerResult::CallToolResult(result) => Ok(result),
+            _ => Err(ServiceError::UnexpectedResponse),
+        }
+    }
+}
+
+/// Sends `notifications/cancelled` for a request whose caller stopped waiting for it.
+struct CancelOnDrop(Option<(Peer<RoleClient>, RequestId)>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let Some((peer, id)) = self.0.take() else {
+            return;
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let reason = Some("the call was cancelled".to_owned());
+                let _ = peer
+                    .notify_cancelled(CancelledNotificationParam::new(Some(id), reason))
+                    .await;
+            });
+        }
+    }
+}
+
+/// Hands an MCP server's progress reports to a call's sink (`progress / total` as the
+/// fraction when the server says the total, and its message), until the call is `done`
+/// and no report came for [`TRAILING_PROGRESS`].
+async fn forward_progress(
+    mut reports: ProgressSubscriber,
+    sink: ProgressSink,
+    done: CancellationToken,
+) {
+    loop {
+        let report = tokio::select! {
+            report = reports.next() => report,
+            () = done.cancelled() => {
+                match tokio::time::timeout(TRAILING_PROGRESS, reports.next()).await {
+                    Ok(report) => report,
+                    Err(_) => return,
+                }
+            }
+        };
+        let Some(report) = report else {
+            return;
+        };
+        let fraction = report
+            .total
+            .filter(|total| *total > 0.0)
+            .map(|total| report.progress / total);
+        sink(Progress::new(fraction, report.message));
+    }
+}
+
+/// The task forwarding one call's progress; [`Forwarding::finish`] lets it take the
+/// trailing reports, and dropping it (the call abandoned) stops it.
+struct Forwarding {
+    done: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Forwarding {
+    async fn finish(mut self) {
+        self.done.cancel();
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Forwarding {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 

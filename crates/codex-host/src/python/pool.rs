@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
-use codex_plugin::PluginError;
+use codex_plugin::{PluginError, ProgressSink};
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -132,16 +132,30 @@ impl Pool {
         Ok(())
     }
 
-    /// Runs one call in an idle worker, waiting for one if all are busy.
-    pub async fn execute(&self, data: &Value, session_id: &str) -> Result<Value, PluginError> {
+    /// Runs one call in an idle worker, waiting for one if all are busy; its progress
+    /// reports go to `progress`.
+    pub async fn execute(
+        &self,
+        data: &Value,
+        session_id: &str,
+        progress: Option<&ProgressSink>,
+    ) -> Result<Value, PluginError> {
         let params = ExecuteParams {
             data,
-            context: CallContext { session_id },
+            context: CallContext {
+                session_id,
+                traceparent: codex_plugin::trace::current().map(|trace| trace.traceparent()),
+            },
         };
-        self.call(method::EXECUTE, params).await
+        self.call(method::EXECUTE, params, progress).await
     }
 
-    async fn call<P: Serialize>(&self, method: &str, params: P) -> Result<Value, PluginError> {
+    async fn call<P: Serialize>(
+        &self,
+        method: &str,
+        params: P,
+        progress: Option<&ProgressSink>,
+    ) -> Result<Value, PluginError> {
         let shared = &self.shared;
         let permit = shared
             .permits
@@ -158,7 +172,7 @@ impl Pool {
         let Some(worker) = lease.worker.as_mut() else {
             return Err(PluginError::Crashed("no worker was available".to_owned()));
         };
-        let outcome = worker.call(method, params).await;
+        let outcome = worker.call_with_progress(method, params, progress).await;
         match outcome {
             Ok(value) => {
                 shared.call_succeeded();
@@ -290,6 +304,7 @@ impl Shared {
         match self.start_worker(initialize).await {
             Ok((worker, _)) => {
                 tracing::info!(plugin = %self.spec.plugin, pid = worker.pid(), "python worker restarted");
+                crate::telemetry::python_worker_restarted(&self.spec.plugin);
                 Ok(worker)
             }
             Err(e) => {

@@ -22,6 +22,8 @@ pub(crate) mod code {
 
 /// Methods the worker answers.
 pub(crate) mod method {
+    /// The one notification a worker sends: a progress report of the call in flight.
+    pub const PROGRESS: &str = "progress";
     pub const DESCRIBE: &str = "describe";
     pub const INITIALIZE: &str = "initialize";
     pub const EXECUTE: &str = "execute";
@@ -49,6 +51,9 @@ pub(crate) struct ExecuteParams<'a> {
 #[derive(Serialize)]
 pub(crate) struct CallContext<'a> {
     pub session_id: &'a str,
+    /// The W3C `traceparent` of the request the call serves, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// `initialize`'s parameters: the manifest's `[config]` table (`{}` without one).
@@ -75,10 +80,16 @@ pub(crate) fn encode_request<P: Serialize>(
     Ok(())
 }
 
-/// One response line.
+/// One line from the worker: a response to the pending request, or a notification (a
+/// `method` and no id) such as `progress`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct Response {
     pub id: Option<u64>,
+    /// Set on notifications only.
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub params: Option<Value>,
     /// `null` and absent both read as `Null`; `error` decides success.
     #[serde(default)]
     pub result: Value,
@@ -154,7 +165,10 @@ mod tests {
         let data = json!("a\nb");
         let params = ExecuteParams {
             data: &data,
-            context: CallContext { session_id: "s-1" },
+            context: CallContext {
+                session_id: "s-1",
+                traceparent: None,
+            },
         };
         encode_request(&mut out, 7, method::EXECUTE, params).unwrap();
         assert_eq!(

@@ -15,13 +15,15 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::protocol::{self, Response, RpcError};
+use codex_plugin::{Progress, ProgressSink};
+
+use super::protocol::{self, Response, RpcError, method};
 use super::shim::ShimDir;
 
 /// How long a worker that closed its stdout gets to exit before it is killed, and how
@@ -46,6 +48,12 @@ pub(crate) struct WorkerSpec {
     pub stderr_tail_bytes: usize,
     /// The manifest's `[config]` table, handed to `initialize` in every worker.
     pub config: Value,
+}
+
+/// One line read while a request is pending.
+enum Incoming {
+    Progress(Progress),
+    Response(Response),
 }
 
 /// Why a call did not produce a result.
@@ -151,6 +159,17 @@ impl Worker {
         method: &str,
         params: P,
     ) -> Result<Value, CallError> {
+        self.call_with_progress(method, params, None).await
+    }
+
+    /// [`Worker::call`], handing the progress notifications that arrive before the
+    /// response to `progress`.
+    pub async fn call_with_progress<P: Serialize>(
+        &mut self,
+        method: &str,
+        params: P,
+        progress: Option<&ProgressSink>,
+    ) -> Result<Value, CallError> {
         let id = self.next_id;
         self.next_id += 1;
         self.out.clear();
@@ -169,13 +188,24 @@ impl Worker {
                 .died(format!("the worker stopped reading ({e})"), false)
                 .await);
         }
-        let read = self.read_line().await;
-        // Anything but a clean end of stream means the worker is in an unknown state.
-        let broke_protocol = !matches!(read, Ok(false));
-        let result = match read {
-            Ok(true) => self.parse_response(id),
-            Ok(false) => Err("the worker exited".to_owned()),
-            Err(e) => Err(e),
+        let (result, broke_protocol) = loop {
+            let read = self.read_line().await;
+            // Anything but a clean end of stream means the worker is in an unknown state.
+            let broke_protocol = !matches!(read, Ok(false));
+            let result = match read {
+                Ok(true) => self.parse_response(id),
+                Ok(false) => Err("the worker exited".to_owned()),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(Incoming::Progress(report)) => {
+                    if let Some(sink) = progress {
+                        sink(report);
+                    }
+                }
+                Ok(Incoming::Response(response)) => break (Ok(response), broke_protocol),
+                Err(e) => break (Err(e), broke_protocol),
+            }
         };
         if self.line.capacity() > KEEP_LINE_CAPACITY {
             self.line = Vec::with_capacity(1024);
@@ -189,47 +219,31 @@ impl Worker {
         }
     }
 
-    fn parse_response(&self, id: u64) -> Result<Response, String> {
+    fn parse_response(&self, id: u64) -> Result<Incoming, String> {
         let response: Response = serde_json::from_slice(&self.line)
             .map_err(|e| format!("the worker broke the protocol ({e})"))?;
+        if response.id.is_none() && response.method.as_deref() == Some(method::PROGRESS) {
+            let params = response.params.unwrap_or(Value::Null);
+            let report: Progress = serde_json::from_value(params)
+                .map_err(|e| format!("the worker sent a bad progress report ({e})"))?;
+            return Ok(Incoming::Progress(Progress::new(
+                report.fraction,
+                report.message,
+            )));
+        }
         if response.id != Some(id) {
             return Err(format!(
                 "the worker answered request {:?} while {id} was pending",
                 response.id
             ));
         }
-        Ok(response)
+        Ok(Incoming::Response(response))
     }
 
     /// Reads one line into `self.line` (without the newline); `Ok(false)` at end of
     /// stream. A line over the limit is an error: a runaway worker cannot exhaust memory.
     async fn read_line(&mut self) -> Result<bool, String> {
-        self.line.clear();
-        loop {
-            let available = self
-                .stdout
-                .fill_buf()
-                .await
-                .map_err(|e| format!("cannot read from the worker ({e})"))?;
-            if available.is_empty() {
-                return Ok(false);
-            }
-            let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
-                Some(end) => (end, true),
-                None => (available.len(), false),
-            };
-            if self.line.len() + chunk > self.max_line_bytes {
-                return Err(format!(
-                    "the worker sent a response line over the limit of {} bytes",
-                    self.max_line_bytes
-                ));
-            }
-            self.line.extend_from_slice(&available[..chunk]);
-            self.stdout.consume(chunk + usize::from(done));
-            if done {
-                return Ok(true);
-            }
-        }
+        read_line(&mut self.stdout, &mut self.line, self.max_line_bytes).await
     }
 
     /// Describes the worker's death: the reason, its exit status and its stderr tail.
@@ -363,6 +377,39 @@ async fn drain_stderr(
     }
     if !pending.is_empty() {
         log(&pending);
+    }
+}
+
+/// Reads one line from `reader` into `line` (without the newline); `Ok(false)` at the end of
+/// the stream. A line over `max_line_bytes` is an error, found before it is all buffered.
+pub(crate) async fn read_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    line: &mut Vec<u8>,
+    max_line_bytes: usize,
+) -> Result<bool, String> {
+    line.clear();
+    loop {
+        let available = reader
+            .fill_buf()
+            .await
+            .map_err(|e| format!("cannot read from the worker ({e})"))?;
+        if available.is_empty() {
+            return Ok(false);
+        }
+        let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(end) => (end, true),
+            None => (available.len(), false),
+        };
+        if line.len() + chunk > max_line_bytes {
+            return Err(format!(
+                "the worker sent a response line over the limit of {max_line_bytes} bytes"
+            ));
+        }
+        line.extend_from_slice(&available[..chunk]);
+        reader.consume(chunk + usize::from(done));
+        if done {
+            return Ok(true);
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use codex_plugin::PluginError;
+use codex_plugin::{PluginError, ProgressSink};
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
@@ -21,6 +21,8 @@ pub(crate) struct CallSpec {
     pub deadline: Instant,
     pub cancel: CancellationToken,
     pub limits: CallLimits,
+    /// Where the module's `codex_progress` reports go during `execute`.
+    pub progress: Option<ProgressSink>,
 }
 
 /// Runs `spec` on an instance from `pool`; `Ok(None)` when there was no input.
@@ -104,9 +106,11 @@ fn run_blocking(
         pool.give_back(instance);
         return Ok(None);
     };
+    set_progress(&instance, spec.progress.clone());
     let outcome = instance
         .plugin
         .call_get_error_code::<&[u8], Vec<u8>>("execute", input.as_slice());
+    set_progress(&instance, None);
     // No cancellation can reach this instance after this point, so it is safe to reuse.
     drop(finish);
     match outcome {
@@ -121,6 +125,17 @@ fn run_blocking(
             }
             Err(failure.into_error(spec))
         }
+    }
+}
+
+/// Points the instance's `codex_progress` at `sink` (or at nothing).
+fn set_progress(instance: &Instance, sink: Option<ProgressSink>) {
+    match instance.progress.get() {
+        Ok(slot) => match slot.lock() {
+            Ok(mut slot) => *slot = sink,
+            Err(poisoned) => *poisoned.into_inner() = sink,
+        },
+        Err(error) => tracing::warn!(%error, "the Wasm progress slot is unavailable"),
     }
 }
 
@@ -208,7 +223,7 @@ impl Failure {
 fn stopped(spec: &CallSpec, ran_for: Option<Duration>) -> PluginError {
     let now = Instant::now();
     if spec.cancel.is_cancelled() && now < spec.deadline {
-        return PluginError::Failed("the call was cancelled".to_owned());
+        return PluginError::Cancelled;
     }
     // Extism's own timer stops a call at `limits.timeout`; the host's deadline may be sooner.
     let after = match ran_for {

@@ -5,14 +5,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use codex_plugin::{ExecContext, Plugin, PluginError, PluginInfo, Result};
+use codex_plugin::{ExecContext, Plugin, PluginError, PluginInfo, ProgressSink, Result};
 use serde::Deserialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::CallLimits;
 use super::call::{self, CallSpec};
-use super::pool::{Exports, Instance, InstanceFactory, Pool};
+use super::pool::{Exports, InstanceFactory, Pool};
 
 pub(crate) struct WasmPlugin {
     info: PluginInfo,
@@ -29,7 +29,8 @@ impl WasmPlugin {
         pool_size: usize,
         limits: CallLimits,
     ) -> Result<WasmPlugin, String> {
-        let mut plugin = factory.create()?;
+        let mut first = factory.create(true)?;
+        let plugin = &mut first.plugin;
         if !plugin.function_exists("execute") {
             return Err("missing export execute".to_owned());
         }
@@ -44,15 +45,9 @@ impl WasmPlugin {
                 .map_err(|e| format!("describe failed: {}", e.root_cause()))?;
             parse_description(&output)?.apply(&mut info);
         }
-        let first = Instance {
-            plugin,
-            initialized: !exports.initialize,
-        };
-        Ok(WasmPlugin {
-            info,
-            pool: Arc::new(Pool::new(factory, pool_size, exports, first)),
-            limits,
-        })
+        first.initialized = !exports.initialize;
+        let pool = Arc::new(Pool::new(&info.name, factory, pool_size, exports, first));
+        Ok(WasmPlugin { info, pool, limits })
     }
 
     fn spec(
@@ -60,6 +55,7 @@ impl WasmPlugin {
         input: Option<Vec<u8>>,
         deadline: Instant,
         cancel: CancellationToken,
+        progress: Option<ProgressSink>,
     ) -> CallSpec {
         CallSpec {
             plugin: self.info.name.clone(),
@@ -68,6 +64,7 @@ impl WasmPlugin {
             deadline,
             cancel,
             limits: self.limits,
+            progress,
         }
     }
 }
@@ -85,7 +82,7 @@ impl Plugin for WasmPlugin {
             return Ok(());
         }
         let deadline = Instant::now() + self.limits.timeout;
-        let spec = self.spec(None, deadline, CancellationToken::new());
+        let spec = self.spec(None, deadline, CancellationToken::new(), None);
         call::run(self.pool.clone(), spec).await.map(|_| ())
     }
 
@@ -93,7 +90,12 @@ impl Plugin for WasmPlugin {
         let input = serde_json::to_vec(&data).map_err(|e| {
             PluginError::invalid_input(format!("the input is not serialisable: {e}"))
         })?;
-        let spec = self.spec(Some(input), ctx.deadline, ctx.cancel.clone());
+        let spec = self.spec(
+            Some(input),
+            ctx.deadline,
+            ctx.cancel.clone(),
+            ctx.progress.clone(),
+        );
         let output = call::run(self.pool.clone(), spec)
             .await?
             .unwrap_or_default();

@@ -10,18 +10,29 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use codex_plugin::PluginError;
+use codex_plugin::{PluginError, Progress, ProgressSink};
 use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::cache::ModuleCache;
+use crate::telemetry;
 
 /// One live instance of the module.
 pub(crate) struct Instance {
     pub plugin: extism::Plugin,
     /// Whether the module's `initialize` export has run on this instance (or there is none).
     pub initialized: bool,
+    /// Where this instance's `codex_progress` calls go: set for the length of a call.
+    pub progress: ProgressSlot,
 }
+
+/// The sink of the call an instance runs, read by its `codex_progress` host function.
+pub(crate) type ProgressSlot = extism::UserData<Option<ProgressSink>>;
+
+/// The name of the host function modules import to report progress
+/// (`extism:host/user` namespace): one string argument, a JSON object
+/// `{"fraction": 0.0..1.0, "message": "..."}`, either member optional.
+pub(crate) const PROGRESS_FUNCTION: &str = "codex_progress";
 
 /// Builds instances of one module with its sandbox.
 pub(crate) struct InstanceFactory {
@@ -36,16 +47,29 @@ impl InstanceFactory {
         }
     }
 
-    /// Compiles (or loads from the cache) and instantiates. Blocks: call it on a blocking
-    /// thread.
-    pub(crate) fn create(&self) -> Result<extism::Plugin, String> {
+    /// Compiles (or loads from the cache) and instantiates, with a progress function of
+    /// the instance's own. Blocks: call it on a blocking thread.
+    pub(crate) fn create(&self, initialized: bool) -> Result<Instance, String> {
+        let progress: ProgressSlot = extism::UserData::new(None);
         let compiled = self
             .builder
             .clone()
+            .with_function(
+                PROGRESS_FUNCTION,
+                [extism::PTR],
+                [],
+                progress.clone(),
+                report_progress,
+            )
             .compile()
             .map_err(|e| format!("not a loadable WebAssembly module: {e:#}"))?;
-        extism::Plugin::new_from_compiled(&compiled)
-            .map_err(|e| format!("cannot instantiate the module: {e:#}"))
+        let plugin = extism::Plugin::new_from_compiled(&compiled)
+            .map_err(|e| format!("cannot instantiate the module: {e:#}"))?;
+        Ok(Instance {
+            plugin,
+            initialized,
+            progress,
+        })
     }
 }
 
@@ -58,6 +82,8 @@ pub(crate) struct Exports {
 
 /// The instances of one plugin.
 pub(crate) struct Pool {
+    /// The plugin's name, the label of its pool size metric.
+    plugin: String,
     factory: InstanceFactory,
     pub exports: Exports,
     idle: Mutex<Vec<Instance>>,
@@ -69,12 +95,15 @@ pub(crate) struct Pool {
 impl Pool {
     /// A pool of up to `size` instances, starting with the one load already made.
     pub(crate) fn new(
+        plugin: &str,
         factory: InstanceFactory,
         size: usize,
         exports: Exports,
         first: Instance,
     ) -> Self {
+        telemetry::wasm_instances_pooled(plugin, 1);
         Pool {
+            plugin: plugin.to_owned(),
             factory,
             exports,
             idle: Mutex::new(vec![first]),
@@ -94,14 +123,14 @@ impl Pool {
 
     /// An idle instance, or a new one. Blocks when it has to create one.
     pub(crate) fn take(&self) -> Result<Instance, String> {
-        if let Some(instance) = self.idle.lock().pop() {
-            return Ok(instance);
+        {
+            let mut idle = self.idle.lock();
+            if let Some(instance) = idle.pop() {
+                telemetry::wasm_instances_pooled(&self.plugin, idle.len());
+                return Ok(instance);
+            }
         }
-        let plugin = self.factory.create()?;
-        Ok(Instance {
-            plugin,
-            initialized: !self.exports.initialize,
-        })
+        self.factory.create(!self.exports.initialize)
     }
 
     /// Returns a healthy instance for the next call; after shutdown it is dropped instead.
@@ -113,6 +142,7 @@ impl Pool {
         // Checked again under the lock, so `close` never misses an instance.
         if !self.closed.load(Ordering::Acquire) {
             idle.push(instance);
+            telemetry::wasm_instances_pooled(&self.plugin, idle.len());
         }
     }
 
@@ -121,6 +151,35 @@ impl Pool {
         let mut idle = self.idle.lock();
         self.closed.store(true, Ordering::Release);
         self.permits.close();
+        telemetry::wasm_instances_pooled(&self.plugin, 0);
         std::mem::take(&mut *idle)
     }
+}
+
+/// The `codex_progress` host function: hands the module's report to the sink of the call
+/// running on this instance. A malformed report is the module's error.
+fn report_progress(
+    plugin: &mut extism::CurrentPlugin,
+    inputs: &[extism::Val],
+    _outputs: &mut [extism::Val],
+    slot: ProgressSlot,
+) -> Result<(), extism::Error> {
+    let Some(input) = inputs.first() else {
+        return Err(extism::Error::msg("codex_progress takes one string"));
+    };
+    let text: String = plugin.memory_get_val(input)?;
+    let report: Progress = serde_json::from_str(&text).map_err(|e| {
+        extism::Error::msg(format!(
+            "codex_progress takes a JSON object {{\"fraction\", \"message\"}}: {e}"
+        ))
+    })?;
+    let sink = slot
+        .get()?
+        .lock()
+        .map_err(|_| extism::Error::msg("the progress slot was poisoned"))?
+        .clone();
+    if let Some(sink) = sink {
+        sink(Progress::new(report.fraction, report.message));
+    }
+    Ok(())
 }

@@ -115,14 +115,14 @@ async fn an_app_plugins_interface_codex_tool_is_called_through_execute() {
     manager.shutdown().await;
 }
 
-// Rename to `shell_plugin.py` once files may shadow built-ins: the original's own name.
+// The original's own file name: with no native `shell` here, the file's plugin is `shell`.
 #[tokio::test]
 async fn a_brain_codex_tool_with_only_an_async_run_gets_the_text_and_the_session() {
-    let dir = folder(&["shell_like_plugin.py"]);
+    let dir = folder(&["shell_plugin.py"]);
     let manager = start(dir.path()).await;
     assert_eq!(manager.load_errors(), []);
 
-    let info = &manager.get("shell_like").unwrap().info;
+    let info = &manager.get("shell").unwrap().info;
     assert_eq!(info.description, "Run a shell command");
     assert_eq!(info.author, "CodexContinueGPT");
     assert_eq!(info.version, "1.0");
@@ -135,13 +135,13 @@ async fn a_brain_codex_tool_with_only_an_async_run_gets_the_text_and_the_session
     assert_eq!(info.example, Some(json!("run shell echo hello")));
 
     assert_eq!(
-        run(&manager, "shell_like", json!("echo hello")).await,
+        run(&manager, "shell", json!("echo hello")).await,
         Ok(json!("hello"))
     );
     assert_eq!(
         run_in(
             &manager,
-            "shell_like_plugin",
+            "shell_plugin",
             json!("echo oops >&2; exit 3"),
             "s-42"
         )

@@ -373,3 +373,107 @@ async fn tools_list_changed_refreshes_the_plugins() {
     assert_eq!(text(&extra), "extra", "{extra}");
     manager.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_cancelled_call_reaches_the_server_as_notifications_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("cancelled.log");
+    let (manager, _plugins) = start([("faulty", faulty("serve", Some(&log)))]).await;
+    wait_until(&manager, "faulty__hang", has("faulty__hang")).await;
+
+    let request = ExecutionRequest::new("faulty__hang", json!({}));
+    let cancel = request.cancel.clone();
+    let call = tokio::spawn({
+        let manager = manager.clone();
+        async move { manager.execute(request).await }
+    });
+    // A cancel before the request went out is as final; this only lets it go out first.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    cancel.cancel();
+    let err = call.await.unwrap().unwrap_err();
+    assert_eq!(err, PluginError::Cancelled);
+    // The server got `notifications/cancelled` and stopped the call.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&log).unwrap_or_default() != "hang\n" {
+        assert!(
+            Instant::now() < deadline,
+            "no cancellation reached the server"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    run(&manager, "faulty__ok", json!({})).await.unwrap();
+    manager.shutdown().await;
+}
+
+#[tokio::test]
+async fn everythings_long_running_operation_is_cancelled_and_the_server_keeps_serving() {
+    let (manager, _plugins) = start([("everything", everything())]).await;
+    let long = "everything__trigger-long-running-operation";
+    wait_until(&manager, long, has(long)).await;
+
+    let request = ExecutionRequest::new(long, json!({"duration": 60, "steps": 60}));
+    let cancel = request.cancel.clone();
+    let call = tokio::spawn({
+        let manager = manager.clone();
+        async move { manager.execute(request).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let cancelled_at = Instant::now();
+    cancel.cancel();
+    let err = call.await.unwrap().unwrap_err();
+    assert_eq!(err, PluginError::Cancelled);
+    assert!(cancelled_at.elapsed() < Duration::from_millis(500));
+    let echoed = run(
+        &manager,
+        "everything__echo",
+        json!({"message": "still here"}),
+    )
+    .await
+    .unwrap();
+    assert!(text(&echoed).contains("still here"), "{echoed}");
+    manager.shutdown().await;
+}
+
+#[tokio::test]
+async fn everythings_long_running_operation_reports_progress() {
+    let (manager, _plugins) = start([("everything", everything())]).await;
+    let long = "everything__trigger-long-running-operation";
+    wait_until(&manager, long, has(long)).await;
+    let reports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let request = ExecutionRequest::new(long, json!({"duration": 0.3, "steps": 3})).with_progress(
+        std::sync::Arc::new({
+            let reports = reports.clone();
+            move |report| reports.lock().unwrap().push(report)
+        }),
+    );
+    let result = manager.execute(request).await.unwrap();
+    assert!(
+        text(&result.result).contains("Steps: 3"),
+        "{}",
+        result.result
+    );
+    let fractions: Vec<f64> = reports
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.fraction.unwrap())
+        .collect();
+    assert_eq!(fractions, [1.0 / 3.0, 2.0 / 3.0, 1.0]);
+    manager.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_calls_trace_reaches_the_server_in_meta() {
+    let (manager, _dir) = start([("faulty", faulty("serve", None))]).await;
+    wait_until(&manager, "faulty__trace", has("faulty__trace")).await;
+    // Outside any trace, the call carries none.
+    let none = run(&manager, "faulty__trace", json!({})).await.unwrap();
+    assert!(!none.to_string().contains("-01"), "{none}");
+    let header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let trace = codex_plugin::trace::TraceContext::parse(header).unwrap();
+    let seen = codex_plugin::trace::scope(trace, run(&manager, "faulty__trace", json!({})))
+        .await
+        .unwrap();
+    assert!(seen.to_string().contains(header), "{seen}");
+    manager.shutdown().await;
+}

@@ -341,7 +341,7 @@ async fn a_cancelled_call_kills_its_worker() {
     let (mut conn, _) = listener.accept().await.unwrap();
     cancel.cancel();
     let error = call.await.unwrap().unwrap_err();
-    assert_eq!(error, PluginError::Failed("the call was cancelled".into()));
+    assert_eq!(error, PluginError::Cancelled);
     // The killed worker's socket closes.
     let mut buf = [0u8; 1];
     let read = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf)).await;
@@ -697,5 +697,154 @@ async fn python_plugins_get_the_manifest_config_at_initialize() {
     let replaced = run(&manager, "with_arg", json!(null)).await.unwrap();
     assert_ne!(replaced["pid"], first["pid"]);
     assert_eq!(replaced["given"], config);
+    manager.shutdown().await;
+}
+
+/// Sleeps in steps of 50 ms, writing its pid and then each step done into a file.
+const STEPPER: &str = r#"
+import os, time
+from codexcontinue import PluginInterface
+
+class StepperPlugin(PluginInterface):
+    def initialize(self):
+        pass
+
+    def shutdown(self):
+        pass
+
+    def execute(self, data):
+        if data == "pid":
+            return os.getpid()
+        with open(data["file"], "a") as out:
+            out.write(f"{os.getpid()}\n")
+            out.flush()
+            for step in range(data["steps"]):
+                time.sleep(0.05)
+                out.write(f"step {step}\n")
+                out.flush()
+                self.progress((step + 1) / data["steps"], f"step {step + 1}")
+        return "done"
+"#;
+
+/// Waits (bounded) until `ready` holds of the file's lines.
+async fn wait_for_lines(file: &Path, ready: impl Fn(&[&str]) -> bool) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        if ready(&lines) {
+            return lines.into_iter().map(str::to_owned).collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} holds {text:?}",
+            file.display()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_plugin_sleeping_in_steps_is_cancelled_midway_and_its_worker_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "stepper_plugin.py", STEPPER);
+    let manager = start(dir.path()).await;
+    let steps = dir.path().join("steps.txt");
+
+    let reports = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let request = ExecutionRequest::new("stepper", json!({"file": steps, "steps": 200}))
+        .with_progress(Arc::new({
+            let reports = reports.clone();
+            move |report| reports.lock().unwrap().push(report)
+        }));
+    let cancel = request.cancel.clone();
+    let call = tokio::spawn({
+        let manager = manager.clone();
+        async move { manager.execute(request).await }
+    });
+    let lines = wait_for_lines(&steps, |lines| lines.len() >= 3).await;
+    let worker: u32 = lines[0].parse().unwrap();
+    let cancelled_at = Instant::now();
+    cancel.cancel();
+    let error = call.await.unwrap().unwrap_err();
+    assert_eq!(error, PluginError::Cancelled);
+    assert!(
+        cancelled_at.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        cancelled_at.elapsed()
+    );
+    // The worker is killed: it is gone, and its steps stop midway.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(&format!("/proc/{worker}")).exists() {
+        assert!(Instant::now() < deadline, "worker {worker} still runs");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let written = std::fs::read_to_string(&steps).unwrap();
+    assert!(!written.contains("step 199"), "{written}");
+    // Its progress reached the caller while it ran.
+    let reports = reports.lock().unwrap().clone();
+    assert!(reports.len() >= 2, "{reports:?}");
+    assert_eq!(
+        reports[0],
+        codex_plugin::Progress::new(Some(0.005), Some("step 1".to_owned()))
+    );
+
+    // A replacement answers the next call.
+    let next = run(&manager, "stepper", json!("pid")).await.unwrap();
+    assert_ne!(next.as_u64().unwrap(), u64::from(worker));
+    manager.shutdown().await;
+}
+
+#[tokio::test]
+async fn progress_reports_reach_the_caller_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "reporter_plugin.py",
+        r#"
+import threading
+from codexcontinue import PluginInterface, report_progress
+
+class ReporterPlugin(PluginInterface):
+    def initialize(self):
+        pass
+
+    def shutdown(self):
+        pass
+
+    def execute(self, data):
+        self.progress(0.25, "a quarter")
+        self.progress(message="no fraction")
+        report_progress(fraction=2)
+        thread = threading.Thread(target=lambda: self.progress(0.5, "from a thread"))
+        thread.start()
+        thread.join()
+        return "done"
+"#,
+    );
+    let manager = start(dir.path()).await;
+    let reports = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let request = ExecutionRequest::new("reporter", json!(null)).with_progress(Arc::new({
+        let reports = reports.clone();
+        move |report| reports.lock().unwrap().push(report)
+    }));
+    let result = manager.execute(request).await.unwrap();
+    assert_eq!(result.result, json!("done"));
+    use codex_plugin::Progress;
+    assert_eq!(
+        *reports.lock().unwrap(),
+        [
+            Progress::new(Some(0.25), Some("a quarter".to_owned())),
+            Progress::new(None, Some("no fraction".to_owned())),
+            // Clamped to 0..=1.
+            Progress::new(Some(1.0), None),
+            Progress::new(Some(0.5), Some("from a thread".to_owned())),
+        ]
+    );
+    // Without a listener, reports are dropped and the call works the same.
+    assert_eq!(
+        run(&manager, "reporter", json!(null)).await.unwrap(),
+        json!("done")
+    );
     manager.shutdown().await;
 }

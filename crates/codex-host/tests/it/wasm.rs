@@ -624,3 +624,80 @@ fn compiled_modules(dir: &Path) -> Vec<(PathBuf, SystemTime)> {
     found.sort();
     found
 }
+
+#[tokio::test]
+async fn a_cancelled_loop_is_interrupted_and_the_next_call_works() {
+    let fixture = Fixture::new();
+    // One instance and a minute of timeout: only an interrupt frees the instance in time.
+    fixture.add("hostile", "hostile").write(
+        "hostile_plugin.toml",
+        "timeout_ms = 60000\n[wasm]\npool_size = 1\n",
+    );
+    let manager = fixture.start().await;
+    check(
+        &manager,
+        "hostile",
+        json!("echo"),
+        json!({"input": "echo", "initialized": true}),
+    )
+    .await;
+    let request = ExecutionRequest::new("hostile", json!("loop"));
+    let cancel = request.cancel.clone();
+    let looping = tokio::spawn({
+        let manager = manager.clone();
+        async move { manager.execute(request).await }
+    });
+    // Let the loop spin a little; a cancel that came before the call started would be
+    // just as final, so this is no synchronisation.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let cancelled_at = Instant::now();
+    cancel.cancel();
+    let error = looping.await.unwrap().unwrap_err();
+    assert_eq!(error, PluginError::Cancelled);
+    // The one instance is free again only once the loop has really stopped.
+    let next = tokio::time::timeout(
+        Duration::from_secs(10),
+        call(&manager, "hostile", json!("echo")),
+    )
+    .await
+    .expect("the interrupted instance came back");
+    assert_eq!(next.unwrap(), json!({"input": "echo", "initialized": true}));
+    assert!(
+        cancelled_at.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        cancelled_at.elapsed()
+    );
+    manager.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_module_reports_progress_through_the_host_function() {
+    let fixture = Fixture::new();
+    fixture.add("hostile", "hostile");
+    let manager = fixture.start().await;
+    let reports = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let request = ExecutionRequest::new("hostile", json!({"mode": "progress", "steps": 2}))
+        .with_progress(Arc::new({
+            let reports = reports.clone();
+            move |report| reports.lock().unwrap().push(report)
+        }));
+    let result = manager.execute(request).await.unwrap();
+    assert_eq!(result.result, json!({"steps": 2}));
+    use codex_plugin::Progress;
+    assert_eq!(
+        *reports.lock().unwrap(),
+        [
+            Progress::new(Some(0.5), Some("step 1 of 2".to_owned())),
+            Progress::new(Some(1.0), Some("step 2 of 2".to_owned())),
+        ]
+    );
+    // Without a listener the module's reports go nowhere, and the instance is reused.
+    check(
+        &manager,
+        "hostile",
+        json!({"mode": "progress", "steps": 1}),
+        json!({"steps": 1}),
+    )
+    .await;
+    manager.shutdown().await;
+}

@@ -17,6 +17,7 @@ pub struct AnalyticsQuery {
     /// RFC 3339; defaults to now. Widened up to a bucket boundary.
     pub until: Option<DateTime<Utc>>,
     /// `hour` (default) or `day` (UTC).
+    #[param(inline)]
     pub bucket: Option<BucketParam>,
 }
 
@@ -159,6 +160,7 @@ impl From<Analytics> for AnalyticsResponse {
 #[into_params(parameter_in = Query)]
 pub struct DaysQuery {
     /// Today and the days before it, 1 to 366 (default 7).
+    #[param(minimum = 1, maximum = 366)]
     pub days: Option<u32>,
 }
 

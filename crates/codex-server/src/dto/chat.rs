@@ -4,7 +4,7 @@
 //! The OpenAI bodies themselves are `codex_agent::openai` types passed through as they are;
 //! their schemas here are open objects, since OpenAI's own specification defines them.
 
-use codex_agent::chat::{ModelStatus, Step, TurnEvent, TurnReply};
+use codex_agent::chat::{ModelStatus, Step, ToolProgress, TurnEvent, TurnReply};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -18,6 +18,7 @@ pub struct ChatRequest {
     pub message: String,
     /// Defaults to `default`.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 256)]
     pub session_id: Option<String>,
 }
 
@@ -47,6 +48,10 @@ pub struct ToolCallView {
     pub plugin: String,
     /// Any JSON value (a `/run` input may be a plain string).
     pub arguments: Value,
+    /// The call's run id while it runs: `POST /api/executions/{run_id}/cancel` stops it.
+    /// Absent for a call that never runs (an unknown tool, arguments that are not JSON).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
 }
 
 /// A tool call's outcome: `output` when `ok`, `error` otherwise.
@@ -60,6 +65,33 @@ pub struct ToolResultView {
     pub output: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// A running tool call's progress, as its plugin reported it. Not stored event by event:
+/// the call's `plugin_execution` event keeps the last message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProgressView {
+    /// The tool call's id, as in its `tool_call` event.
+    pub id: String,
+    pub run_id: String,
+    pub plugin: String,
+    /// 0.0 to 1.0, when the plugin said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fraction: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl From<ToolProgress> for ProgressView {
+    fn from(report: ToolProgress) -> Self {
+        ProgressView {
+            id: report.id,
+            run_id: report.run_id,
+            plugin: report.plugin,
+            fraction: report.fraction,
+            message: report.message,
+        }
+    }
 }
 
 /// Why a turn stopped (a step) or gave no reply (a stream's last event).
@@ -90,10 +122,12 @@ impl From<Step> for StepView {
                 id,
                 plugin,
                 arguments,
+                run_id,
             } => StepView::ToolCall(ToolCallView {
                 id,
                 plugin,
                 arguments,
+                run_id: (!run_id.is_empty()).then_some(run_id),
             }),
             Step::ToolResult {
                 id,
@@ -119,11 +153,17 @@ impl From<Step> for StepView {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum StreamEvent {
+    /// Always the first event: the turn's id, for `POST /api/turns/{turn_id}/cancel`.
+    Turn {
+        turn_id: String,
+    },
     /// A piece of the model's reply text, as it is generated.
     Delta {
         text: String,
     },
     ToolCall(ToolCallView),
+    /// A running tool call's progress report.
+    Progress(ProgressView),
     ToolResult(ToolResultView),
     /// The finished turn, as `POST /chat` answers it.
     Done(ChatResponse),
@@ -134,8 +174,10 @@ impl StreamEvent {
     /// The SSE event name.
     pub fn name(&self) -> &'static str {
         match self {
+            StreamEvent::Turn { .. } => "turn",
             StreamEvent::Delta { .. } => "delta",
             StreamEvent::ToolCall(_) => "tool_call",
+            StreamEvent::Progress(_) => "progress",
             StreamEvent::ToolResult(_) => "tool_result",
             StreamEvent::Done(_) => "done",
             StreamEvent::Error(_) => "error",
@@ -146,6 +188,9 @@ impl StreamEvent {
 impl From<TurnEvent> for StreamEvent {
     fn from(event: TurnEvent) -> Self {
         match event {
+            TurnEvent::Started { turn_id } => StreamEvent::Turn {
+                turn_id: turn_id.to_string(),
+            },
             TurnEvent::Delta(text) => StreamEvent::Delta { text },
             TurnEvent::Step(step) => match StepView::from(step) {
                 StepView::ToolCall(call) => StreamEvent::ToolCall(call),
@@ -155,6 +200,7 @@ impl From<TurnEvent> for StreamEvent {
                 StepView::Reply { text } => StreamEvent::Delta { text },
                 StepView::Error(error) => StreamEvent::Error(error),
             },
+            TurnEvent::Progress(report) => StreamEvent::Progress(ProgressView::from(report)),
             TurnEvent::Done(reply) => StreamEvent::Done(ChatResponse::from(reply)),
         }
     }

@@ -18,7 +18,9 @@ pub struct ExecutionsQuery {
     /// `ok`, or an error code (`timeout`, `invalid_input`, `not_found`, ...).
     pub status: Option<String>,
     /// `api`, `cli`, `chat` or `mcp`.
+    #[param(inline)]
     pub source: Option<SourceParam>,
+    #[param(min_length = 1, max_length = 256)]
     pub session_id: Option<String>,
     /// RFC 3339: only executions at or after this instant.
     pub since: Option<DateTime<Utc>>,
@@ -27,6 +29,7 @@ pub struct ExecutionsQuery {
     /// The previous page's `next_before`.
     pub before: Option<String>,
     /// Executions per page, 1 to 10000 (default 100).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<usize>,
 }
 
@@ -86,6 +89,7 @@ pub struct SessionsQuery {
     /// The previous page's `next_before`.
     pub before: Option<String>,
     /// Sessions per page, 1 to 10000 (default 100).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<usize>,
 }
 
@@ -124,9 +128,13 @@ pub struct EventsQuery {
     /// Only events with a greater `seq`; pass the previous page's `next_after`.
     pub after: Option<i64>,
     /// Events per page, 1 to 10000 (default 100).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<usize>,
     /// Comma-separated kinds to keep (`message`, `plugin_execution`, `tool_call`,
     /// `tool_result`, `reset`, `error`); every kind when absent.
+    #[param(
+        pattern = r"^\s*(message|plugin_execution|tool_call|tool_result|reset|error)\s*(,\s*(message|plugin_execution|tool_call|tool_result|reset|error)\s*)*$"
+    )]
     pub kinds: Option<String>,
 }
 

@@ -19,6 +19,7 @@ pub const DEFAULT_PAGE: usize = 100;
 #[into_params(parameter_in = Query)]
 pub struct MemoryQuery {
     /// Defaults to `default`.
+    #[param(min_length = 1, max_length = 256)]
     pub session_id: Option<String>,
     /// `short` (default): the last messages since the last reset; `long`: every message.
     pub mode: Option<MemoryMode>,
@@ -39,6 +40,7 @@ pub enum MemoryMode {
 #[into_params(parameter_in = Query)]
 pub struct SessionQuery {
     /// Defaults to `default`.
+    #[param(min_length = 1, max_length = 256)]
     pub session_id: Option<String>,
 }
 
@@ -50,6 +52,7 @@ pub struct PageQuery {
     /// Only entries with a greater `seq`; pass the previous page's `next_after`.
     pub after: Option<i64>,
     /// Entries per page, 1 to 10000 (default 100).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<usize>,
 }
 
@@ -196,10 +199,9 @@ pub struct PluginLogView {
     pub seq: i64,
     pub timestamp: DateTime<Utc>,
     pub plugin: String,
-    #[schema(value_type = Object)]
+    /// The input as given: any JSON value.
     pub input: Value,
-    /// The result, when the run succeeded.
-    #[schema(value_type = Option<Object>)]
+    /// The result, when the run succeeded: any JSON value.
     pub output: Option<Value>,
     /// The error message, when it failed.
     pub error: Option<String>,
@@ -262,5 +264,6 @@ pub struct LogPageQuery {
     /// The previous page's `next_before`.
     pub before: Option<String>,
     /// Entries per page, 1 to 10000 (default 100).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<usize>,
 }

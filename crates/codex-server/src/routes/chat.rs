@@ -11,6 +11,7 @@ use futures::stream::{Stream, StreamExt};
 
 use crate::dto::chat::{ChatRequest, ChatResponse, ErrorView, StreamEvent};
 use crate::dto::memory::DEFAULT_SESSION;
+use crate::dto::sse::ChatStreamFrame;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Authed, JsonBody};
 use crate::state::AppState;
@@ -49,14 +50,15 @@ pub async fn chat(
     Ok(Json(ChatResponse::from(reply)))
 }
 
-/// The same turn as server-sent events: `delta` (`{"text"}`), `tool_call`, `tool_result`,
-/// then `done` (the whole reply, as `POST /chat` answers it) or `error` (`{"code", "message"}`).
-/// Each event's data is JSON.
+/// The same turn as server-sent events: `turn` (`{"turn_id"}`, for
+/// `POST /api/turns/{id}/cancel`) first, then `delta` (`{"text"}`), `tool_call`,
+/// `progress`, `tool_result`, then `done` (the whole reply, as `POST /chat` answers it) or `error`
+/// (`{"code", "message"}`). Each event's data is JSON. Closing the stream cancels the turn.
 #[utoipa::path(post, path = "/chat/stream", operation_id = "chat_stream", tag = "chat",
     request_body = ChatRequest,
     responses(
-        (status = 200, description = "A `text/event-stream` of the turn's events: each SSE event is named after its `event` field, and its data is that object", content_type = "text/event-stream", body = StreamEvent),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 200, description = "A `text/event-stream` of the turn's events: each SSE event is named after its `event` field, and its data is that object", content_type = "text/event-stream", body = ChatStreamFrame),
+        (status = 400, description = "Malformed JSON or an invalid session id", body = ErrorBody),
         (status = 403, description = "`/run` of a plugin the key is not granted", body = ErrorBody),
     ))]
 pub async fn stream(
@@ -67,10 +69,9 @@ pub async fn stream(
     caller.check_command(&state.plugins, &request.message)?;
     state.model_limit.check(&request.message)?;
     let session_id = session_of(&request);
-    // A bad session id is answered where it always was, by the turn or the executor.
-    if codex_store::validate_session_id(&session_id).is_ok() {
-        state.owners.check_write(&caller, &session_id).await?;
-    }
+    // Refused before the stream starts, with its status, as a malformed body is.
+    codex_store::validate_session_id(&session_id)?;
+    state.owners.check_write(&caller, &session_id).await?;
     let events = state.chat.turn_stream_excluding(
         session_id,
         request.message,

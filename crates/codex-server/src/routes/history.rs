@@ -39,7 +39,7 @@ pub async fn sessions(
 /// A session's events in order, a page at a time, optionally only some kinds
 /// (`kinds=message,plugin_execution`). An unknown session has none.
 #[utoipa::path(get, path = "/api/sessions/{id}/events", operation_id = "list_session_events", tag = "sessions",
-    params(("id" = String, Path, description = "The session"), EventsQuery),
+    params(("id" = String, Path, description = "The session", min_length = 1, max_length = 256), EventsQuery),
     responses(
         (status = 200, body = EventPage),
         (status = 400, description = "A bad query parameter", body = ErrorBody),
@@ -51,6 +51,7 @@ pub async fn events(
     Path(session_id): Path<String>,
     QueryParams(query): QueryParams<EventsQuery>,
 ) -> Result<Json<EventPage>, ApiError> {
+    codex_store::validate_session_id(&session_id)?;
     state.owners.check_read(&caller, &session_id).await?;
     let limit = page_limit(query.limit)?;
     let page = match query.kinds.as_deref().map(parse_kinds).transpose()? {

@@ -81,7 +81,7 @@ pub async fn reset(
 /// Every event of a session in order (messages, plugin executions, tool calls, resets,
 /// errors), a page at a time, with the message counts. An unknown session has none.
 #[utoipa::path(get, path = "/memory/audit/{session_id}", operation_id = "get_audit", tag = "memory",
-    params(("session_id" = String, Path, description = "The session"), PageQuery),
+    params(("session_id" = String, Path, description = "The session", min_length = 1, max_length = 256), PageQuery),
     responses(
         (status = 200, body = AuditResponse),
         (status = 400, description = "A bad query parameter", body = ErrorBody),
@@ -93,6 +93,8 @@ pub async fn audit(
     Path(session_id): Path<String>,
     QueryParams(page): QueryParams<PageQuery>,
 ) -> Result<Json<AuditResponse>, ApiError> {
+    // No session can have an id the store refuses: say so rather than answer it empty.
+    codex_store::validate_session_id(&session_id)?;
     state.owners.check_read(&caller, &session_id).await?;
     let limit = page_limit(page.limit)?;
     let short_limit = state.config.short_limit;

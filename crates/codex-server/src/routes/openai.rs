@@ -20,6 +20,8 @@ use futures::stream::{BoxStream, Stream, StreamExt};
 use serde_json::Value;
 
 use crate::dto::chat::{ModelList, ModelView, OpenAiErrorBody, OpenAiErrorDetail};
+use crate::dto::openai::CompletionRequestDoc;
+use crate::dto::sse::CompletionStreamFrame;
 use crate::error::ApiError;
 use crate::extract::{Authed, body_error};
 use crate::state::AppState;
@@ -34,14 +36,15 @@ pub const DEFAULT_OPENAI_SESSION: &str = "openai";
 /// With `"stream": true` the answer is server-sent `data: <chunk>` lines ending with
 /// `data: [DONE]`. The session is `X-Session-Id`, else the request's `user`, else `openai`.
 #[utoipa::path(post, path = "/v1/chat/completions", operation_id = "create_chat_completion", tag = "openai",
-    request_body(content = Object, description = "OpenAI's chat-completions request"),
-    params(("X-Session-Id" = Option<String>, Header, description = "Session the turn is logged under")),
+    request_body(content = CompletionRequestDoc, description = "OpenAI's chat-completions request; other fields pass on to the model"),
+    params(("X-Session-Id" = Option<String>, Header, description = "Session the turn is logged under", max_length = 256)),
     responses(
-        (status = 200, description = "A `chat.completion` object, or with `stream` a `text/event-stream` of `chat.completion.chunk` objects", body = Object),
+        (status = 200, description = "A `chat.completion` object, or with `stream` a `text/event-stream` of `chat.completion.chunk` objects",
+            content((Object = "application/json"), (CompletionStreamFrame = "text/event-stream"))),
         (status = 400, description = "Malformed JSON or an invalid request", body = OpenAiErrorBody),
         (status = 403, description = "`/run` of a plugin the key is not granted", body = OpenAiErrorBody),
         (status = 502, description = "Every model provider failed", body = OpenAiErrorBody),
-        (status = 503, description = "No model is configured", body = OpenAiErrorBody),
+        (status = 409, description = "No model is configured (the server's state, not a failure): the message says how to configure one", body = OpenAiErrorBody),
     ))]
 pub async fn completions(
     State(state): State<AppState>,
@@ -55,6 +58,14 @@ pub async fn completions(
             "We could not parse the JSON body of your request: {e}"
         ))
     })?;
+    // `user` names the session, so it must be text, as OpenAI requires.
+    if request
+        .extra
+        .get("user")
+        .is_some_and(|user| !user.is_string() && !user.is_null())
+    {
+        return Err(ApiError::InvalidRequest("`user` must be a string".to_owned()).into());
+    }
     let last = request
         .messages
         .last()

@@ -1,14 +1,26 @@
 //! `/api/plugins`, `/api/tools` and their original-project aliases.
 
+use std::convert::Infallible;
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::http::header::ACCEPT;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use codex_agent::LoggedExecution;
 use codex_host::ExecutionRequest;
+use codex_plugin::Progress;
 use codex_store::ExecutionSource;
+use futures::Stream;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use crate::dto::{
-    ExecuteRequest, ExecuteResponse, LoadErrorView, PluginList, PluginView, ReloadResponse,
-    ToolList, ToolView,
+    ExecuteRequest, ExecuteResponse, ExecuteStreamEvent, LoadErrorView, PluginList, PluginView,
+    ReloadResponse, ToolList, ToolView,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Authed, JsonBody};
@@ -53,36 +65,52 @@ pub async fn get(
 
 /// Runs a plugin and logs the run (failed runs too) in the session's audit timeline; the
 /// answer comes once the log entry is committed, and `execution_id` is its id.
+/// With `Accept: text/event-stream` the answer is server-sent events instead: `started`
+/// (`{"run_id"}`), `progress` (`{"fraction", "message"}`) as the plugin reports it, then
+/// `result` (the unstreamed answer) or `error` (`{"code", "message", "execution_id"}`).
+/// Closing the stream cancels the call.
 #[utoipa::path(post, path = "/api/plugins/execute", operation_id = "execute_plugin", tag = "plugins",
     request_body = ExecuteRequest,
     responses(
-        (status = 200, body = ExecuteResponse),
+        (status = 200, description = "The result; with `Accept: text/event-stream`, a stream of `ExecuteStreamEvent`s, each SSE event named after its `event` field", content_type = "application/json", body = ExecuteResponse),
         (status = 400, description = "Malformed JSON or a missing field", body = ErrorBody),
         (status = 401, description = "No valid key", body = ErrorBody),
         (status = 403, description = "The plugin is disabled, or the key is not granted it", body = ErrorBody),
         (status = 429, description = "The key's rate is used up (`Retry-After` says when to retry)", body = ErrorBody),
         (status = 404, description = "No such plugin", body = ErrorBody),
+        (status = 409, description = "Another execution runs under the `run_id` asked for (`run_id_in_use`), or the plugin is unavailable here (`plugin_unavailable`: the message says what enables it)", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
         (status = 422, description = "The plugin rejected its input", body = ErrorBody),
         (status = 500, description = "The plugin failed", body = ErrorBody),
         (status = 502, description = "The plugin crashed or its output was too large", body = ErrorBody),
-        (status = 503, description = "The plugin is unavailable here (`plugin_unavailable`: the message says what enables it), or the run could not be logged and its result is withheld", body = ErrorBody),
+        (status = 503, description = "The run could not be logged and its result is withheld", body = ErrorBody),
         (status = 504, description = "The plugin timed out", body = ErrorBody),
+        (status = 499, description = "The call was cancelled (`cancelled`): `POST /api/executions/{run_id}/cancel`, or the client went away", body = ErrorBody),
     ))]
 pub async fn execute(
     State(state): State<AppState>,
     Authed(caller): Authed,
+    headers: HeaderMap,
     JsonBody(request): JsonBody<ExecuteRequest>,
-) -> Result<Json<ExecuteResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     // Grants name plugins, not aliases; an unknown name goes on to be logged and answered
     // 404 as before.
     if let Ok(entry) = state.plugins.get(&request.plugin) {
         caller.check_plugin(entry.name())?;
     }
-    let session_id = request.session_id.unwrap_or_else(|| "default".to_owned());
+    let session_id = request
+        .session_id
+        .clone()
+        .unwrap_or_else(|| "default".to_owned());
     // A bad session id is answered where it always was, by the turn or the executor.
     if codex_store::validate_session_id(&session_id).is_ok() {
         state.owners.check_write(&caller, &session_id).await?;
+    }
+    if wants_events(&headers) {
+        let actor = caller.actor().map(str::to_owned);
+        return Ok(Sse::new(execute_events(&state, request, actor))
+            .keep_alive(KeepAlive::default())
+            .into_response());
     }
     // Cancels the plugin call when the client goes away and this future is dropped.
     let cancel = CancellationToken::new();
@@ -91,15 +119,112 @@ pub async fn execute(
         .with_session(session_id.clone())
         .with_actor(caller.actor());
     call.cancel = cancel;
-    let logged = state.executor.execute(call, ExecutionSource::Api).await?;
+    let run_id = request.run_id.unwrap_or_else(Uuid::now_v7);
+    let logged = state
+        .executor
+        .execute_as(run_id, call, ExecutionSource::Api)
+        .await?;
+    Ok(Json(response(logged, session_id, run_id)).into_response())
+}
+
+fn response(logged: LoggedExecution, session_id: String, run_id: Uuid) -> ExecuteResponse {
     let execution = logged.execution;
-    Ok(Json(ExecuteResponse {
+    ExecuteResponse {
         plugin: execution.plugin,
         result: execution.result,
         duration_ms: execution.duration.as_secs_f64() * 1000.0,
         execution_id: logged.execution_id.to_string(),
         session_id,
-    }))
+        run_id: run_id.to_string(),
+    }
+}
+
+/// Whether the client asked for server-sent events.
+fn wants_events(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/event-stream"))
+}
+
+/// A streamed execute: the call runs in a task of its own, so that a client closing the
+/// stream cancels it (through the drop guard) and its cancelled end is still logged.
+fn execute_events(
+    state: &AppState,
+    request: ExecuteRequest,
+    actor: Option<String>,
+) -> impl Stream<Item = Result<Event, Infallible>> + use<> {
+    let session_id = request.session_id.unwrap_or_else(|| "default".to_owned());
+    let run_id = request.run_id.unwrap_or_else(Uuid::now_v7);
+    let cancel = CancellationToken::new();
+    let (reports, mut progress) = mpsc::unbounded_channel::<Progress>();
+    let mut call = ExecutionRequest::new(request.plugin, request.data)
+        .with_session(session_id.clone())
+        .with_actor(actor.as_deref())
+        .with_progress(Arc::new(move |report| {
+            let _ = reports.send(report);
+        }));
+    call.cancel = cancel.clone();
+    let executor = state.executor.clone();
+    let (done, outcome) = oneshot::channel();
+    tokio::spawn(async move {
+        let _ = done.send(
+            executor
+                .execute_as(run_id, call, ExecutionSource::Api)
+                .await,
+        );
+    });
+    async_stream::stream! {
+        let _cancel_when_dropped = cancel.drop_guard();
+        yield Ok(execute_event(&ExecuteStreamEvent::Started { run_id: run_id.to_string() }));
+        // Reports come while the call runs; those queued when it ends come before its
+        // outcome (a plugin may keep its sink past the call, so the end is the outcome).
+        let mut outcome = std::pin::pin!(outcome);
+        let finished = loop {
+            let next = tokio::select! {
+                biased;
+                Some(report) = progress.recv() => Err(report),
+                finished = &mut outcome => Ok(finished),
+            };
+            match next {
+                Err(report) => yield Ok(progress_event(report)),
+                Ok(finished) => break finished,
+            }
+        };
+        while let Ok(report) = progress.try_recv() {
+            yield Ok(progress_event(report));
+        }
+        let last = match finished {
+            Ok(Ok(logged)) => ExecuteStreamEvent::Result(response(logged, session_id, run_id)),
+            Ok(Err(error)) => ExecuteStreamEvent::Error(ApiError::from(error).body().error),
+            Err(_) => ExecuteStreamEvent::Error(
+                ApiError::Internal("the execution task ended without an outcome".to_owned())
+                    .body()
+                    .error,
+            ),
+        };
+        yield Ok(execute_event(&last));
+    }
+}
+
+fn progress_event(report: Progress) -> Event {
+    execute_event(&ExecuteStreamEvent::Progress {
+        fraction: report.fraction,
+        message: report.message,
+    })
+}
+
+fn execute_event(event: &ExecuteStreamEvent) -> Event {
+    match serde_json::to_string(event) {
+        Ok(json) => Event::default().event(event.name()).data(json),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serialise an execute event");
+            Event::default()
+                .event("error")
+                .data(r#"{"code":"internal_error","message":"cannot serialise an event"}"#)
+        }
+    }
 }
 
 /// Switches a plugin on, for every server sharing the database (the switch is stored and

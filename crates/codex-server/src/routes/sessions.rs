@@ -14,9 +14,10 @@ use crate::state::AppState;
 /// Removes a session and every event of it for good, audit included. Purging an unknown
 /// session removes nothing and is not an error.
 #[utoipa::path(delete, path = "/sessions/{id}", operation_id = "purge_session", tag = "sessions",
-    params(("id" = String, Path, description = "The session")),
+    params(("id" = String, Path, description = "The session", min_length = 1, max_length = 256)),
     responses(
         (status = 200, body = PurgeResponse),
+        (status = 400, description = "An empty or oversized session id", body = ErrorBody),
         (status = 503, description = "The store is unavailable", body = ErrorBody),
     ))]
 pub async fn purge(
@@ -24,6 +25,7 @@ pub async fn purge(
     Authed(caller): Authed,
     Path(session_id): Path<String>,
 ) -> Result<Json<PurgeResponse>, ApiError> {
+    codex_store::validate_session_id(&session_id)?;
     state.owners.check_read(&caller, &session_id).await?;
     let deleted_events = state.store.delete_session(&session_id).await?;
     state.owners.purged(&session_id).await?;
@@ -38,7 +40,7 @@ pub async fn purge(
 /// answered them, a page at a time (`next_before` continues). `/api/executions` has the
 /// same runs across sessions, with filters.
 #[utoipa::path(get, path = "/plugin-logs/{session_id}", operation_id = "get_plugin_logs", tag = "sessions",
-    params(("session_id" = String, Path, description = "The session"), LogPageQuery),
+    params(("session_id" = String, Path, description = "The session", min_length = 1, max_length = 256), LogPageQuery),
     responses(
         (status = 200, body = PluginLogList),
         (status = 400, description = "A bad query parameter or cursor", body = ErrorBody),

@@ -71,8 +71,60 @@ impl Plugin for FailPlugin {
     }
 }
 
+/// Waits on its cancellation token (up to a minute), reporting on `signals` when a call
+/// starts and when its token fires: the native plugin of the cancellation tests.
+pub struct WaitingPlugin {
+    info: PluginInfo,
+    signals: tokio::sync::mpsc::UnboundedSender<&'static str>,
+}
+
+#[async_trait]
+impl Plugin for WaitingPlugin {
+    fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+    async fn execute(&self, _data: Value, ctx: &ExecContext) -> Result<Value, PluginError> {
+        // The host stops waiting for the call at once; a plugin's own work (here, this
+        // watcher) learns of the cancel through its token.
+        let token = ctx.cancel.clone();
+        let signals = self.signals.clone();
+        tokio::spawn(async move {
+            if tokio::time::timeout(Duration::from_secs(60), token.cancelled())
+                .await
+                .is_ok()
+            {
+                let _ = signals.send("cancelled");
+            }
+        });
+        let _ = self.signals.send("started");
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        Ok(json!("woke up"))
+    }
+}
+
+/// Reports three progress steps through its context, then answers `{"steps": 3}`.
+pub struct ProgressPlugin(PluginInfo);
+
+#[async_trait]
+impl Plugin for ProgressPlugin {
+    fn info(&self) -> &PluginInfo {
+        &self.0
+    }
+    async fn execute(&self, _data: Value, ctx: &ExecContext) -> Result<Value, PluginError> {
+        for step in 1..=3 {
+            ctx.report_progress(codex_plugin::Progress::new(
+                Some(f64::from(step) / 3.0),
+                Some(format!("step {step} of 3")),
+            ));
+        }
+        Ok(json!({"steps": 3}))
+    }
+}
+
 pub struct TestApp {
     pub state: AppState,
+    /// What `waiting` reports: `started` when a call begins, `cancelled` when its token fires.
+    pub waiting: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<&'static str>>,
     pub router: axum::Router,
     /// The store behind the app, for appending what no route writes yet (chat messages).
     pub store: Arc<dyn EventStore>,
@@ -141,11 +193,21 @@ impl TestApp {
             short_limit: SHORT_LIMIT,
             ..ServerConfig::default()
         };
-        let test_plugins: [Arc<dyn Plugin>; 4] = [
+        let (signals, waiting) = tokio::sync::mpsc::unbounded_channel();
+        let test_plugins: [Arc<dyn Plugin>; 6] = [
+            Arc::new(ProgressPlugin(
+                PluginInfo::new("progress").with_input_schema(json!({"type": "object"})),
+            )),
             Arc::new(SlowPlugin(PluginInfo::new("slow"))),
             Arc::new(PanicPlugin(PluginInfo::new("panicky"))),
             Arc::new(BigPlugin(PluginInfo::new("big"))),
             Arc::new(FailPlugin(PluginInfo::new("failing"))),
+            Arc::new(WaitingPlugin {
+                info: PluginInfo::new("waiting")
+                    .with_description("Waits until cancelled")
+                    .with_input_schema(json!({"type": "object"})),
+                signals,
+            }),
         ];
         let mut builder = App::builder(app_config);
         for plugin in test_plugins {
@@ -159,6 +221,7 @@ impl TestApp {
         let store = app.store().clone();
         TestApp {
             router: codex_server::router(state.clone()),
+            waiting: tokio::sync::Mutex::new(waiting),
             state,
             store,
             _plugins_dir: dir,
@@ -189,6 +252,30 @@ impl TestApp {
             json!({"plugin": plugin, "data": data}),
         )
         .await
+    }
+
+    /// The next signal of the `waiting` plugin (bounded).
+    pub async fn waiting_signal(&self) -> &'static str {
+        let mut signals = self.waiting.lock().await;
+        tokio::time::timeout(Duration::from_secs(20), signals.recv())
+            .await
+            .expect("the waiting plugin signalled in time")
+            .expect("the waiting plugin is alive")
+    }
+
+    /// Sends a request and answers the response with its body still streaming.
+    pub async fn open(&self, path: &str, body: Value) -> axum::response::Response {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .expect("request");
+        self.router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible")
     }
 
     pub async fn send(&self, method: Method, path: &str, body: Body) -> Reply {

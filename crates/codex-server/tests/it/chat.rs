@@ -150,19 +150,22 @@ async fn the_stream_sends_named_events_in_order_and_ends_with_done() {
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        ["tool_call", "tool_result", "delta", "delta", "done"],
+        ["turn", "tool_call", "tool_result", "delta", "delta", "done"],
         "{}",
         reply.body
     );
-    assert_eq!(events[0].1["plugin"], "calculator");
+    // The turn's id comes first, for `POST /api/turns/{id}/cancel`.
+    assert_eq!(events[0].1["turn_id"].as_str().unwrap().len(), 36);
+    assert_eq!(events[1].1["plugin"], "calculator");
+    assert_eq!(events[1].1["run_id"].as_str().unwrap().len(), 36);
     let text: String = events
         .iter()
         .filter(|(n, _)| n == "delta")
         .map(|(_, d)| d["text"].as_str().unwrap())
         .collect();
     assert_eq!(text, "The answer is 14.");
-    assert_eq!(events[4].1["reply"], "The answer is 14.");
-    assert_eq!(events[4].1["session_id"], "st");
+    assert_eq!(events[5].1["reply"], "The answer is 14.");
+    assert_eq!(events[5].1["session_id"], "st");
 }
 
 #[tokio::test]
@@ -203,6 +206,14 @@ async fn malformed_chat_requests_are_json_errors() {
         .assert_error(StatusCode::BAD_REQUEST, "invalid_request");
     app.post(
         "/chat",
+        json!({"message": "/run echo hi", "session_id": ""}),
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "invalid_request");
+    // Regression: the stream answered 200 with an `error` event for a session id the schema
+    // refuses; it is refused before the stream starts, as `/chat` refuses it (Schemathesis).
+    app.post(
+        "/chat/stream",
         json!({"message": "/run echo hi", "session_id": ""}),
     )
     .await

@@ -205,13 +205,15 @@ async fn models_lists_the_chain() {
 }
 
 #[tokio::test]
-async fn without_a_model_completions_are_503_in_openai_shape() {
+// Was 503: a server without a model is configured so, not failing (issue 17), and a 5xx
+// made every such request count as a server error.
+async fn without_a_model_completions_are_409_in_openai_shape() {
     let app = TestApp::new().await;
     let reply = app.post("/v1/chat/completions", ask(json!({}))).await;
     assert_openai_error(
         &reply,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "server_error",
+        StatusCode::CONFLICT,
+        "invalid_request_error",
         "no_model",
     );
     let reply = app
@@ -219,8 +221,8 @@ async fn without_a_model_completions_are_503_in_openai_shape() {
         .await;
     assert_openai_error(
         &reply,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "server_error",
+        StatusCode::CONFLICT,
+        "invalid_request_error",
         "no_model",
     );
 }
@@ -310,6 +312,6 @@ async fn run_in_a_completion_calls_the_plugin_without_a_model() {
             json!({"messages": [{"role": "user", "content": "hello"}]}),
         )
         .await;
-    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.status, StatusCode::CONFLICT);
     assert_eq!(reply.body["error"]["code"], "no_model");
 }

@@ -102,8 +102,18 @@ async fn turn(chat: &Chat, session: &str, message: &str) -> anyhow::Result<()> {
                 };
                 writeln!(out, "<- {plugin} {shown}")?;
             }
-            // A reply or a step-limit error arrives whole in `Done`.
-            Ok(TurnEvent::Step(_)) => {}
+            // A reply or a step-limit error arrives whole in `Done`; the turn's id matters
+            // only to HTTP clients that may cancel it.
+            Ok(TurnEvent::Progress(report)) => {
+                end_line(&mut out, &mut streamed)?;
+                let percent = report
+                    .fraction
+                    .map(|f| format!(" {:.0}%", f * 100.0))
+                    .unwrap_or_default();
+                let message = report.message.map(|m| format!(" {m}")).unwrap_or_default();
+                writeln!(out, ".. {}{percent}{message}", report.plugin)?;
+            }
+            Ok(TurnEvent::Step(_) | TurnEvent::Started { .. }) => {}
             Ok(TurnEvent::Done(reply)) => {
                 if streamed {
                     writeln!(out)?;

@@ -9,23 +9,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
 
-/// The venv scripts/ensure-test-tools.sh makes, with the `mcp` package.
-fn venv_python() -> PathBuf {
-    let venv = std::env::var_os("CODEX_TEST_VENV").map_or_else(
-        || {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
-                .join(".cache/codexcontinue/venv")
-        },
-        PathBuf::from,
-    );
-    let python = venv.join("bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/ensure-test-tools.sh (it makes the venv with the mcp package)",
-        python.display()
-    );
-    python
-}
+use crate::venv_python;
 
 fn client_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mcp_client.py")

@@ -1,28 +1,15 @@
 //! The official `openai` Python client drives `/v1/chat/completions` of a served
 //! `codexcontinue`, streaming and not, with a scripted OpenAI-protocol server as its model.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
+use tokio::process::Command;
 
-/// The venv scripts/ensure-test-tools.sh makes, with the `openai` package.
-fn venv_python() -> PathBuf {
-    let venv = std::env::var_os("CODEX_TEST_VENV").map_or_else(
-        || PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/codexcontinue/venv"),
-        PathBuf::from,
-    );
-    let python = venv.join("bin/python");
-    assert!(
-        python.is_file(),
-        "{} is missing: run scripts/ensure-test-tools.sh (it makes the venv with the openai package)",
-        python.display()
-    );
-    python
-}
+use crate::venv_python;
 
 /// A real HTTP server speaking the OpenAI chat-completions protocol: each request gets
 /// the next scripted list of chunks as a `text/event-stream`; request bodies are recorded.
@@ -158,24 +145,9 @@ async fn the_openai_python_client_gets_completions_with_server_side_tools() {
 
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/openai_client.py");
-    let output = tokio::time::timeout(
-        Duration::from_secs(120),
-        tokio::process::Command::new(&python)
-            .arg(&script)
-            .arg(format!("{url}/v1"))
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the client script did not finish")
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let result: Value = serde_json::from_str(stdout.trim()).expect(&stdout);
+    let mut client = Command::new(&python);
+    client.arg(&script).arg(format!("{url}/v1"));
+    let result = crate::script_json(client, Duration::from_secs(120)).await;
 
     assert_eq!(result["models"], json!(["scripted-model"]));
     let plain = &result["plain"];
@@ -219,24 +191,9 @@ async fn the_openai_python_client_runs_plugins_without_a_model() {
     let (_server, url) = crate::serve_in(dir.path(), &[]).await;
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/openai_run.py");
-    let output = tokio::time::timeout(
-        Duration::from_secs(120),
-        tokio::process::Command::new(&python)
-            .arg(&script)
-            .arg(format!("{url}/v1"))
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the client script did not finish")
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let result: Value = serde_json::from_str(stdout.trim()).expect(&stdout);
+    let mut client = Command::new(&python);
+    client.arg(&script).arg(format!("{url}/v1"));
+    let result = crate::script_json(client, Duration::from_secs(120)).await;
     assert_eq!(result["plain"]["object"], "chat.completion");
     assert!(
         result["plain"]["content"].as_str().unwrap().contains("42"),

@@ -2,10 +2,12 @@
 //! the original project's frontend pages were, run by Streamlit's own test harness
 //! (`streamlit.testing.v1.AppTest`) against the served binary.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use serde_json::Value;
+use tokio::process::Command;
+
+use crate::venv_python;
 
 /// An original-style plugin (`app.brain.core.base.CodexTool`, an async `run` only, a
 /// module-level instance), so the page runs a Python file through the original paths too.
@@ -23,21 +25,6 @@ class ReverseWords(CodexTool):
 plugin = ReverseWords()
 "#;
 
-/// The venv scripts/ensure-test-tools.sh makes, with `streamlit` (and `requests`).
-fn venv_python() -> PathBuf {
-    let venv = std::env::var_os("CODEX_TEST_VENV").map_or_else(
-        || PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/codexcontinue/venv"),
-        PathBuf::from,
-    );
-    let python = venv.join("bin/python");
-    assert!(
-        python.is_file(),
-        "{} is missing: run scripts/ensure-test-tools.sh (it makes the venv with streamlit)",
-        python.display()
-    );
-    python
-}
-
 #[tokio::test]
 async fn the_original_streamlit_frontend_works_against_the_original_paths() {
     let python = venv_python();
@@ -50,28 +37,15 @@ async fn the_original_streamlit_frontend_works_against_the_original_paths() {
 
     let runner =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/original_frontend_runner.py");
-    let output = tokio::time::timeout(
-        Duration::from_secs(180),
-        tokio::process::Command::new(&python)
-            .arg(&runner)
-            .env("BACKEND_URL", &url)
-            // Bare-mode warnings, one per Streamlit call, would bury a failure's traceback.
-            .env("STREAMLIT_LOGGER_LEVEL", "error")
-            .current_dir(dir.path())
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the Streamlit runner did not finish")
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let mut streamlit = Command::new(&python);
+    streamlit
+        .arg(&runner)
+        .env("BACKEND_URL", &url)
+        // Bare-mode warnings, one per Streamlit call, would bury a failure's traceback.
+        .env("STREAMLIT_LOGGER_LEVEL", "error")
+        .current_dir(dir.path());
     // The runner checked every step; the last page it saw is kept for the record.
-    let shown: Value = serde_json::from_str(stdout.trim()).expect(&stdout);
+    let shown = crate::script_json(streamlit, Duration::from_secs(180)).await;
     assert_eq!(shown["health.status"], "ok");
     assert_eq!(shown["sessions.has_current"], "True");
 }

@@ -11,7 +11,9 @@
 //! - `fail`: returns an error;
 //! - `config`: returns the config value named by `key`;
 //! - `read`: reads the file at `path` (only works under a granted `allowed_paths` entry);
-//! - `http`: requests `url` (only works for a granted `allowed_hosts` entry).
+//! - `http`: requests `url` (only works for a granted `allowed_hosts` entry);
+//! - `progress`: reports `steps` progress steps through the host's `codex_progress`
+//!   function, then answers `{"steps": n}`.
 //!
 //! The `shutdown` export writes a file to the config value `shutdown_marker` when set,
 //! which shows both that `shutdown` ran and that granted paths are writable.
@@ -23,6 +25,12 @@ use extism_pdk::*;
 use serde_json::{Value, json};
 
 static INITIALIZED: AtomicBool = AtomicBool::new(false);
+
+#[host_fn]
+extern "ExtismHost" {
+    /// The host's progress function: a JSON object `{"fraction", "message"}`.
+    fn codex_progress(report: String);
+}
 
 #[plugin_fn]
 pub fn initialize() -> FnResult<()> {
@@ -87,6 +95,15 @@ pub fn execute(input: String) -> FnResult<String> {
         "http" => {
             let response = http::request::<()>(&HttpRequest::new(field("url")), None)?;
             Ok(json!({"status": response.status_code()}).to_string())
+        }
+        "progress" => {
+            let steps = data.get("steps").and_then(Value::as_u64).unwrap_or(3);
+            for step in 1..=steps {
+                let report = json!({"fraction": step as f64 / steps as f64, "message": format!("step {step} of {steps}")});
+                // SAFETY: an Extism host import taking one string, as the host declares it.
+                unsafe { codex_progress(report.to_string())? };
+            }
+            Ok(json!({"steps": steps}).to_string())
         }
         other => Err(Error::msg(format!("unknown mode '{other}'")).into()),
     }

@@ -20,3 +20,9 @@ class CodexTool(ABC):
 
     @abstractmethod
     async def run(self, prompt: str, session_id: str) -> str: ...
+
+    def progress(self, fraction=None, message=None) -> None:
+        """Reports how far the running call has got (see `codexcontinue.report_progress`)."""
+        from codexcontinue import report_progress
+
+        report_progress(fraction, message)

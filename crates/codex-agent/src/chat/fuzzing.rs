@@ -1,0 +1,97 @@
+//! Entry points of the fuzz targets in `fuzz/` and of the tests that replay their corpora:
+//! each takes arbitrary bytes and checks what must hold for every input.
+
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
+
+use super::command::{Command, parse};
+use super::provider::parse_event;
+
+/// The provider SSE parser over any body cut anywhere (as the network cuts it): the events
+/// are the same whatever the cuts, and each event's data parses to a chunk, nothing, the end
+/// or an error, without panicking.
+pub fn sse(data: &[u8]) {
+    let Some((&cuts, body)) = data.split_first() else {
+        return;
+    };
+    // The first byte picks the piece size: 1 to 16 bytes, or the whole body at once.
+    let piece = usize::from(cuts & 0x0f) + 1;
+    let whole = events(&[body]);
+    let pieces: Vec<&[u8]> = body.chunks(piece).collect();
+    let cut = events(&pieces);
+    assert_eq!(whole, cut, "cutting the body changed its events");
+    for event in whole.into_iter().flatten() {
+        let _ = parse_event(&event);
+    }
+}
+
+/// Each event's data, or the error that ended the stream.
+fn events(pieces: &[&[u8]]) -> Vec<Result<String, String>> {
+    let bytes = futures::stream::iter(
+        pieces
+            .iter()
+            .map(|piece| Ok::<_, std::io::Error>(piece.to_vec())),
+    );
+    futures::executor::block_on(bytes.eventsource().collect::<Vec<_>>())
+        .into_iter()
+        .map(|event| event.map(|e| e.data).map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// The `/run` command parser: any message parses without panicking, a command names a
+/// plugin without whitespace, and surrounding whitespace never changes the answer.
+pub fn run_command(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let parsed = parse(text);
+    if let Some(Command::Run { plugin, .. }) = &parsed {
+        assert!(!plugin.is_empty(), "{text:?} names an empty plugin");
+        assert!(
+            !plugin.contains(char::is_whitespace),
+            "{text:?} names {plugin:?}"
+        );
+    }
+    assert_eq!(parse(&format!(" \t{text}\n ")), parsed, "{text:?}");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// Runs `check` on every saved input of `target` (`fuzz/corpus/<target>`, and
+    /// `fuzz/regressions/<target>` for the inputs that once failed), as an ordinary test:
+    /// no fuzzing build, so the test command stays fast.
+    fn replay(target: &str, check: fn(&[u8])) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+        let mut replayed = 0;
+        for folder in ["corpus", "regressions"] {
+            let Ok(entries) = std::fs::read_dir(root.join(folder).join(target)) else {
+                continue;
+            };
+            for entry in entries {
+                let path = entry.expect("a corpus entry").path();
+                let data = std::fs::read(&path).expect("a corpus file");
+                if std::panic::catch_unwind(|| check(&data)).is_err() {
+                    panic!("{} fails", path.display());
+                }
+                replayed += 1;
+            }
+        }
+        assert!(
+            replayed > 0,
+            "no saved inputs for {target} under {}",
+            root.display()
+        );
+    }
+
+    #[test]
+    fn the_sse_corpus_replays() {
+        replay("sse", super::sse);
+    }
+
+    #[test]
+    fn the_run_command_corpus_replays() {
+        replay("run_command", super::run_command);
+    }
+}

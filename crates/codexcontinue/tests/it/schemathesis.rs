@@ -1,0 +1,56 @@
+//! The OpenAPI document is exact: Schemathesis (PyPI) generates requests from `/openapi.json`
+//! and runs every check against a served CodexContinue, with a fixed seed, a bounded number
+//! of examples per operation, and a hook that keeps `shell` out
+//! (`tests/fixtures/schemathesis/`). It must find nothing.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Schemathesis' `st`, in the venv scripts/ensure-test-tools.sh makes.
+fn st() -> PathBuf {
+    let venv = std::env::var_os("CODEX_TEST_VENV").map_or_else(
+        || {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
+                .join(".cache/codexcontinue/venv")
+        },
+        PathBuf::from,
+    );
+    let st = venv.join("bin/st");
+    assert!(
+        st.exists(),
+        "{} is missing: run scripts/ensure-test-tools.sh (it installs schemathesis)",
+        st.display()
+    );
+    st
+}
+
+#[tokio::test]
+async fn schemathesis_finds_nothing_against_the_openapi_document() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("plugins")).unwrap();
+    let (_server, url) = crate::serve_in(dir.path(), &[]).await;
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schemathesis");
+    let output = tokio::time::timeout(
+        Duration::from_secs(600),
+        tokio::process::Command::new(st())
+            .arg("--config-file")
+            .arg(fixtures.join("schemathesis.toml"))
+            .args(["run", &format!("{url}/openapi.json"), "--checks", "all"])
+            .arg("--report-dir")
+            .arg(dir.path().join("report"))
+            // The hooks module is imported from the working directory.
+            .current_dir(&fixtures)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("schemathesis did not finish within 10 minutes")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "schemathesis found failures:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
