@@ -8,6 +8,7 @@ use futures::stream::BoxStream;
 use serde_json::Map;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::command::{self, Command, USAGE, render};
@@ -97,7 +98,11 @@ impl Chat {
                 .run_turn(session, message, exclude, tx, work_cancel)
         });
         let chat = self.clone();
-        tokio::spawn(async move {
+        // The task keeps the caller's trace and span: a task-local does not cross a spawn,
+        // and the model providers and plugins the turn calls read the trace from it.
+        let trace = codex_plugin::trace::current();
+        let span = tracing::Span::current();
+        let work = async move {
             let _registration = registration;
             futures::pin_mut!(pumped);
             // Sends fail once the client is gone; the turn still runs to its (cancelled)
@@ -115,7 +120,16 @@ impl Chat {
                 };
                 let _ = out.send(event);
             }
-        });
+        };
+        tokio::spawn(
+            async move {
+                match trace {
+                    Some(trace) => codex_plugin::trace::scope(trace, work).await,
+                    None => work.await,
+                }
+            }
+            .instrument(span),
+        );
         async_stream::stream! {
             let _cancel_when_dropped = cancel.drop_guard();
             yield Ok(TurnEvent::Started { turn_id });
