@@ -10,17 +10,38 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
     /// Unique: who uses the key (letters, digits, `-_.@`). Revoked names are not reused.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._@-]+$")]
     pub name: String,
     /// `admin` or `user` (the default).
     #[serde(default)]
+    #[schema(value_type = Option<RoleName>)]
     pub role: Option<String>,
     /// Plugin name patterns a user key may run (`calculator`, `github__*`).
     #[serde(default)]
+    #[schema(value_type = Vec<GrantPattern>, max_items = 256)]
     pub plugins: Vec<String>,
     /// Requests per second the key may make (a token bucket); absent: no limit of its own.
     #[serde(default)]
+    #[schema(exclusive_minimum = 0.0)]
     pub rate_per_second: Option<f64>,
 }
+
+/// A key's role, as the OpenAPI document spells the values `role` takes.
+#[derive(ToSchema)]
+#[schema(as = RoleName)]
+#[allow(dead_code)]
+pub enum RoleName {
+    #[schema(rename = "admin")]
+    Admin,
+    #[schema(rename = "user")]
+    User,
+}
+
+/// A grant pattern, as the OpenAPI document constrains it: 1 to 256 bytes, no NUL.
+#[derive(ToSchema)]
+#[schema(as = GrantPattern, value_type = String, min_length = 1, max_length = 256, pattern = "^[^\\u0000]+$")]
+#[allow(dead_code)]
+pub struct GrantPattern(String);
 
 /// A stored key, never its secret.
 #[derive(Debug, Serialize, ToSchema)]

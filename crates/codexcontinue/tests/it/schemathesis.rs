@@ -2,9 +2,15 @@
 //! and runs every check against a served CodexContinue, with a fixed seed, a bounded number
 //! of examples per operation, and a hook that keeps `shell` out
 //! (`tests/fixtures/schemathesis/`). It must find nothing.
+//!
+//! The server has a config admin key and every request presents it: with no key at all, a
+//! generated `POST /api/keys` would store one, and every later request would be a 401.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// The config admin key every generated request presents.
+const KEY: &str = "schemathesis-key-0123456789abcdef";
 
 /// Schemathesis' `st`, in the venv scripts/ensure-test-tools.sh makes.
 fn st() -> PathBuf {
@@ -28,6 +34,11 @@ fn st() -> PathBuf {
 async fn schemathesis_finds_nothing_against_the_openapi_document() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("plugins")).unwrap();
+    std::fs::write(
+        dir.path().join("codexcontinue.toml"),
+        format!("api_keys = [\"{KEY}\"]\n"),
+    )
+    .unwrap();
     let (_server, url) = crate::serve_in(dir.path(), &[]).await;
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schemathesis");
     let output = tokio::time::timeout(
@@ -36,6 +47,8 @@ async fn schemathesis_finds_nothing_against_the_openapi_document() {
             .arg("--config-file")
             .arg(fixtures.join("schemathesis.toml"))
             .args(["run", &format!("{url}/openapi.json"), "--checks", "all"])
+            .arg("--header")
+            .arg(format!("Authorization: Bearer {KEY}"))
             .arg("--report-dir")
             .arg(dir.path().join("report"))
             // The hooks module is imported from the working directory.
