@@ -86,7 +86,8 @@ impl Chat {
                 .run_turn(session, message, exclude, tx, work_cancel)
         });
         let chat = self.clone();
-        tokio::spawn(async move {
+        // The turn outlives this call, so it takes the request's trace and span along.
+        let turn = codex_plugin::trace::carried(async move {
             let _registration = registration;
             futures::pin_mut!(pumped);
             // Sends fail once the client is gone; the turn still runs to its (cancelled)
@@ -105,6 +106,7 @@ impl Chat {
                 let _ = out.send(event);
             }
         });
+        tokio::spawn(tracing::Instrument::in_current_span(turn));
         async_stream::stream! {
             let _cancel_when_dropped = cancel.drop_guard();
             yield Ok(TurnEvent::Started { turn_id });

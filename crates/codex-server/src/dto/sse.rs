@@ -10,7 +10,15 @@ use utoipa::{PartialSchema, ToSchema};
 use crate::dto::chat::StreamEvent;
 
 /// The names of `/chat/stream`'s events (`StreamEvent`'s `event` values).
-const CHAT_EVENTS: [&str; 5] = ["delta", "tool_call", "tool_result", "done", "error"];
+const CHAT_EVENTS: [&str; 7] = [
+    "turn",
+    "delta",
+    "tool_call",
+    "progress",
+    "tool_result",
+    "done",
+    "error",
+];
 
 /// One event of `POST /chat/stream`.
 pub struct ChatStreamFrame;
