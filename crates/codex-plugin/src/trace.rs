@@ -80,6 +80,18 @@ pub async fn scope<F: Future>(context: TraceContext, work: F) -> F::Output {
     CURRENT.scope(context, work).await
 }
 
+/// `work` carrying the trace context current where it is made, for a task spawned to do
+/// part of a request's work: task-locals do not cross `tokio::spawn` by themselves.
+pub fn carried<F: Future>(work: F) -> impl Future<Output = F::Output> {
+    let context = current();
+    async move {
+        match context {
+            Some(context) => scope(context, work).await,
+            None => work.await,
+        }
+    }
+}
+
 /// Runs `work` (one poll of a stream, for instance) with `context` as [`current`].
 pub fn sync_scope<R>(context: TraceContext, work: impl FnOnce() -> R) -> R {
     CURRENT.sync_scope(context, work)

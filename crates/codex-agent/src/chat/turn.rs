@@ -8,7 +8,6 @@ use futures::stream::BoxStream;
 use serde_json::Map;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 use uuid::Uuid;
 
 use super::command::{self, Command, USAGE, render};
@@ -98,11 +97,8 @@ impl Chat {
                 .run_turn(session, message, exclude, tx, work_cancel)
         });
         let chat = self.clone();
-        // The task keeps the caller's trace and span: a task-local does not cross a spawn,
-        // and the model providers and plugins the turn calls read the trace from it.
-        let trace = codex_plugin::trace::current();
-        let span = tracing::Span::current();
-        let work = async move {
+        // The turn outlives this call, so it takes the request's trace and span along.
+        let turn = codex_plugin::trace::carried(async move {
             let _registration = registration;
             futures::pin_mut!(pumped);
             // Sends fail once the client is gone; the turn still runs to its (cancelled)
@@ -120,16 +116,8 @@ impl Chat {
                 };
                 let _ = out.send(event);
             }
-        };
-        tokio::spawn(
-            async move {
-                match trace {
-                    Some(trace) => codex_plugin::trace::scope(trace, work).await,
-                    None => work.await,
-                }
-            }
-            .instrument(span),
-        );
+        });
+        tokio::spawn(tracing::Instrument::in_current_span(turn));
         async_stream::stream! {
             let _cancel_when_dropped = cancel.drop_guard();
             yield Ok(TurnEvent::Started { turn_id });

@@ -168,13 +168,15 @@ fn execute_events(
     call.cancel = cancel.clone();
     let executor = state.executor.clone();
     let (done, outcome) = oneshot::channel();
-    tokio::spawn(async move {
+    // The call outlives the handler, so it takes the request's trace and span along.
+    let work = codex_plugin::trace::carried(async move {
         let _ = done.send(
             executor
                 .execute_as(run_id, call, ExecutionSource::Api)
                 .await,
         );
     });
+    tokio::spawn(tracing::Instrument::in_current_span(work));
     async_stream::stream! {
         let _cancel_when_dropped = cancel.drop_guard();
         yield Ok(execute_event(&ExecuteStreamEvent::Started { run_id: run_id.to_string() }));

@@ -54,7 +54,7 @@ pub async fn list(
 /// Cancels a running plugin execution (its `run_id`, from a `tool_call` stream event, an
 /// execute request, or `GET /api/running`). The execution answers `cancelled`.
 #[utoipa::path(post, path = "/api/executions/{id}/cancel", operation_id = "cancel_execution", tag = "running",
-    params(("id" = uuid::Uuid, Path, description = "The execution's run id")),
+    params(("id" = String, Path, format = Uuid, pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "The execution's run id (a UUID)")),
     responses(
         (status = 202, description = "The cancel reached the execution", body = CancelResponse),
         (status = 400, description = "The id is not a UUID", body = ErrorBody),
@@ -74,7 +74,7 @@ pub async fn cancel_execution(
 /// model request is dropped, running tool calls are cancelled, and the turn ends with an
 /// `error` event coded `cancelled`.
 #[utoipa::path(post, path = "/api/turns/{id}/cancel", operation_id = "cancel_turn", tag = "running",
-    params(("id" = uuid::Uuid, Path, description = "The turn id")),
+    params(("id" = String, Path, format = Uuid, pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "The turn id (a UUID)")),
     responses(
         (status = 202, description = "The cancel reached the turn", body = CancelResponse),
         (status = 400, description = "The id is not a UUID", body = ErrorBody),

@@ -41,29 +41,40 @@ async fn schemathesis_finds_nothing_against_the_openapi_document() {
     .unwrap();
     let (_server, url) = crate::serve_in(dir.path(), &[]).await;
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schemathesis");
-    let output = tokio::time::timeout(
-        Duration::from_secs(600),
-        tokio::process::Command::new(st())
-            .arg("--config-file")
-            .arg(fixtures.join("schemathesis.toml"))
-            .args(["run", &format!("{url}/openapi.json"), "--checks", "all"])
-            .arg("--header")
-            .arg(format!("Authorization: Bearer {KEY}"))
-            .arg("--report-dir")
-            .arg(dir.path().join("report"))
-            // The hooks module is imported from the working directory.
-            .current_dir(&fixtures)
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("schemathesis did not finish within 10 minutes")
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    // Schemathesis itself sometimes fails inside Hypothesis (CPython 3.11's "AST constructor
+    // recursion depth mismatch" while it describes a strategy): an error of the tool, reported
+    // as "Runtime Error" with no finding. Only such a run is tried again, once.
+    let mut attempts = 0;
+    let (status, stdout, stderr) = loop {
+        attempts += 1;
+        let output = tokio::time::timeout(
+            Duration::from_secs(600),
+            tokio::process::Command::new(st())
+                .arg("--config-file")
+                .arg(fixtures.join("schemathesis.toml"))
+                .args(["run", &format!("{url}/openapi.json"), "--checks", "all"])
+                .arg("--header")
+                .arg(format!("Authorization: Bearer {KEY}"))
+                .arg("--report-dir")
+                .arg(dir.path().join("report"))
+                // The hooks module is imported from the working directory.
+                .current_dir(&fixtures)
+                .env("PYTHONDONTWRITEBYTECODE", "1")
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .expect("schemathesis did not finish within 10 minutes")
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let tool_error = stdout.contains("Runtime Error") && !stdout.contains("FAILURES");
+        if output.status.success() || !tool_error || attempts == 2 {
+            let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+            break (output.status, stdout, stderr);
+        }
+    };
     assert!(
-        output.status.success(),
-        "schemathesis found failures:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+        status.success(),
+        "schemathesis found failures:\n{stdout}\n{stderr}"
     );
 }
