@@ -255,7 +255,9 @@ pub fn quota(rate: f64) -> Option<Quota> {
     if !(rate.is_finite() && rate > 0.0) {
         return None;
     }
-    let period = Duration::from_secs_f64(1.0 / rate);
+    // The store keeps rates in range; a rate from elsewhere (config) that is not gives no
+    // bucket rather than a panic.
+    let period = Duration::try_from_secs_f64(1.0 / rate).ok()?;
     let burst = NonZeroU32::new(rate.ceil().clamp(1.0, f64::from(u32::MAX)) as u32)?;
     Quota::with_period(period).map(|quota| quota.allow_burst(burst))
 }

@@ -102,6 +102,12 @@ pub struct NewApiKey {
     pub rate_per_second: Option<f64>,
 }
 
+/// The slowest rate a key may be given: one request per thousand seconds.
+pub const MIN_RATE_PER_SECOND: f64 = 0.001;
+
+/// The fastest rate a key may be given; beyond it a limit limits nothing.
+pub const MAX_RATE_PER_SECOND: f64 = 1_000_000.0;
+
 /// A stored key, without its secret.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ApiKeyRecord {
@@ -156,11 +162,13 @@ impl NewApiKey {
         for grant in &self.grants {
             check_text("grant", grant, MAX_GRANT_LEN)?;
         }
+        // A rate outside the range would make a token bucket of no meaning (or, near zero, a
+        // refill period too long to represent).
         if let Some(rate) = self.rate_per_second
-            && !(rate.is_finite() && rate > 0.0)
+            && !(MIN_RATE_PER_SECOND..=MAX_RATE_PER_SECOND).contains(&rate)
         {
             return Err(StoreError::InvalidQuery(format!(
-                "rate {rate}: give a positive number of requests per second"
+                "rate {rate}: give between {MIN_RATE_PER_SECOND} and {MAX_RATE_PER_SECOND} requests per second"
             )));
         }
         Ok(())
@@ -326,5 +334,9 @@ mod tests {
         assert!(key("with space", None).check().is_err());
         assert!(key("alice", Some(0.0)).check().is_err());
         assert!(key("alice", Some(f64::NAN)).check().is_err());
+        // Regression: 1e-300 passed as positive, and the server panicked building its bucket.
+        assert!(key("alice", Some(1e-300)).check().is_err());
+        assert!(key("alice", Some(1e300)).check().is_err());
+        assert!(key("alice", Some(MIN_RATE_PER_SECOND)).check().is_ok());
     }
 }

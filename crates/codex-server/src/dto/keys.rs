@@ -22,7 +22,7 @@ pub struct CreateKeyRequest {
     pub plugins: Vec<String>,
     /// Requests per second the key may make (a token bucket); absent: no limit of its own.
     #[serde(default)]
-    #[schema(exclusive_minimum = 0.0)]
+    #[schema(minimum = 0.001, maximum = 1_000_000.0)]
     pub rate_per_second: Option<f64>,
 }
 
