@@ -3,7 +3,8 @@
 # for a bounded time, on stable rustc: the targets are built with cargo-fuzz's own flags for
 # `--sanitizer none` (SanitizerCoverage's inline 8-bit counters, PC table and comparison
 # tracing, `--cfg fuzzing`, debug assertions and overflow checks), which need no nightly.
-#   bench/fuzz.sh [SECONDS_PER_TARGET]     default 100: six targets, 10 minutes in all
+#   bench/fuzz.sh [SECONDS_PER_TARGET [TARGET...]]   default 100 s for each of the six targets
+#                                                    (10 minutes in all); or the targets named
 # Each target starts from fuzz/corpus/<target> and the inputs that once failed
 # (fuzz/regressions/<target>); new inputs that add coverage are merged into the corpus (kept
 # minimal with libFuzzer's -merge=1), which the crates' tests replay without a fuzzing build.
@@ -14,6 +15,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 per_target="${1:-100}"
 targets=(calculator manifest json_rpc_lines sse nul_round_trip run_command)
+if [ "$#" -gt 1 ]; then
+    targets=("${@:2}")
+fi
 
 export RUSTFLAGS="-Cpasses=sancov-module \
 -Cllvm-args=-sanitizer-coverage-level=4 \

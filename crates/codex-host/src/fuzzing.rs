@@ -78,33 +78,7 @@ pub fn json_rpc_lines(data: &[u8]) {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
-    /// Runs `check` on every saved input of `target` (`fuzz/corpus/<target>`, and
-    /// `fuzz/regressions/<target>` for the inputs that once failed), as an ordinary test:
-    /// no fuzzing build, so the test command stays fast.
-    fn replay(target: &str, check: fn(&[u8])) {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
-        let mut replayed = 0;
-        for folder in ["corpus", "regressions"] {
-            let Ok(entries) = std::fs::read_dir(root.join(folder).join(target)) else {
-                continue;
-            };
-            for entry in entries {
-                let path = entry.expect("a corpus entry").path();
-                let data = std::fs::read(&path).expect("a corpus file");
-                if std::panic::catch_unwind(|| check(&data)).is_err() {
-                    panic!("{} fails", path.display());
-                }
-                replayed += 1;
-            }
-        }
-        assert!(
-            replayed > 0,
-            "no saved inputs for {target} under {}",
-            root.display()
-        );
-    }
+    use codex_corpus::replay;
 
     #[test]
     fn the_manifest_corpus_replays() {

@@ -764,6 +764,13 @@ async fn a_plugin_sleeping_in_steps_is_cancelled_midway_and_its_worker_replaced(
     });
     let lines = wait_for_lines(&steps, |lines| lines.len() >= 3).await;
     let worker: u32 = lines[0].parse().unwrap();
+    // The reports travel on the worker's stdout, apart from the steps file: cancel once two
+    // of them reached the caller, so that the call is known to report while it runs.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while reports.lock().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "no progress reached the caller");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let cancelled_at = Instant::now();
     cancel.cancel();
     let error = call.await.unwrap().unwrap_err();

@@ -16,6 +16,7 @@ both_backends!(
     a_batch_is_one_commit,
     large_and_unicode_payloads_round_trip,
     nul_characters_round_trip,
+    numbers_read_back_bit_for_bit,
 );
 
 async fn seqs_start_at_one_and_are_gapless_per_session(store: Arc<dyn EventStore>) {
@@ -157,6 +158,38 @@ async fn large_and_unicode_payloads_round_trip(store: Arc<dyn EventStore>) {
     let messages = store.messages("ü-session 🦀").await.unwrap();
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].content, big);
+}
+
+// Found by the `nul_round_trip` fuzz target: serde_json's default float parser may land one
+// ulp off the nearest double, so 6e69 parsed to 6.0000000000000004e69, which then read back from
+// the store as 6e69. With `float_roundtrip` every number comes back as it went in.
+async fn numbers_read_back_bit_for_bit(store: Arc<dyn EventStore>) {
+    let input: serde_json::Value =
+        serde_json::from_str("[6e69, 0.1, 1e-300, 1.7976931348623157e308]").unwrap();
+    assert_eq!(input[0].as_f64(), Some(6e69));
+    let run = PluginExecution::ok("calculator", input.clone(), input, 1, ExecutionSource::Api);
+    store
+        .append_one(NewEvent::plugin_execution("floats", &run))
+        .await
+        .unwrap();
+    let logs = store.plugin_logs("floats", None, 10).await.unwrap();
+    assert_eq!(logs.items[0].execution, run);
+    let output = logs.items[0].execution.output.as_ref().unwrap();
+    let bits: Vec<u64> = output
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_f64().unwrap().to_bits())
+        .collect();
+    assert_eq!(
+        bits,
+        [
+            6e69_f64.to_bits(),
+            0.1_f64.to_bits(),
+            1e-300_f64.to_bits(),
+            f64::MAX.to_bits()
+        ]
+    );
 }
 
 // PostgreSQL's jsonb refuses `\u0000` in strings, so a plugin called with "a\u0000b" failed
