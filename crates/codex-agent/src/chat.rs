@@ -45,6 +45,8 @@ use crate::openai::{ChatCompletionRequest, ChatMessage};
 #[derive(Clone)]
 pub struct Chat {
     inner: Arc<Inner>,
+    /// The key every event this handle logs is recorded under ([`Chat::acting_as`]).
+    actor: Option<Arc<str>>,
 }
 
 /// A [`Chat`] that does not keep it alive (for the plugins the chat's own manager holds).
@@ -53,7 +55,7 @@ pub struct WeakChat(Weak<Inner>);
 
 impl WeakChat {
     pub fn upgrade(&self) -> Option<Chat> {
-        self.0.upgrade().map(|inner| Chat { inner })
+        self.0.upgrade().map(|inner| Chat { inner, actor: None })
     }
 }
 
@@ -74,7 +76,22 @@ impl Chat {
                 config,
                 short_limit,
             }),
+            actor: None,
         }
+    }
+
+    /// This chat, recording every event it logs (messages, tool calls, runs, errors) as
+    /// caused by the key named `actor`: the key of the request a turn answers.
+    pub fn acting_as(&self, actor: Option<&str>) -> Chat {
+        Chat {
+            inner: Arc::clone(&self.inner),
+            actor: actor.map(Arc::from),
+        }
+    }
+
+    /// The key this handle's events are recorded under.
+    pub fn actor(&self) -> Option<&str> {
+        self.actor.as_deref()
     }
 
     pub fn downgrade(&self) -> WeakChat {

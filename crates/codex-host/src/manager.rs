@@ -251,6 +251,20 @@ impl PluginManager {
         Ok(entry)
     }
 
+    /// Drops the run-time switch of a plugin: it is on or off again as its settings (or its
+    /// default) say, now and across reloads.
+    pub fn reset_enabled(&self, name: &str) -> Result<Arc<PluginEntry>, PluginError> {
+        let canonical = self.get(name)?.info.name.clone();
+        self.inner.overrides.lock().remove(&canonical);
+        let entry = self.get(&canonical)?;
+        if entry.is_enabled() != entry.configured_enabled {
+            entry.set_enabled(entry.configured_enabled);
+            tracing::info!(plugin = %entry.info.name, enabled = entry.configured_enabled, "plugin switch cleared");
+            self.bump_generation();
+        }
+        Ok(entry)
+    }
+
     /// Runs one call within the plugin's limits.
     pub async fn execute(&self, request: ExecutionRequest) -> Result<Execution, PluginError> {
         let entry = self.get(&request.plugin)?;

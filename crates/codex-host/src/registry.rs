@@ -33,6 +33,9 @@ pub struct PluginEntry {
     pub limits: Limits,
     pub(crate) plugin: Arc<dyn Plugin>,
     pub(crate) enabled: AtomicBool,
+    /// The switch the settings or the plugin's default give, what a cleared run-time switch
+    /// returns to.
+    pub(crate) configured_enabled: bool,
     /// One permit per concurrent call; taking them all waits for in-flight calls to end.
     pub(crate) slots: Semaphore,
     /// Calls inside the plugin right now. Counted apart from `slots`, whose free permits
@@ -218,6 +221,7 @@ impl PluginEntry {
             limits,
             plugin: Arc::new(Null(info.clone())),
             enabled: AtomicBool::new(enabled),
+            configured_enabled: enabled,
             slots: Semaphore::new(limits.max_concurrency),
             running: AtomicUsize::new(0),
             config: Arc::new(Value::Null),

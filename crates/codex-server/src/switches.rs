@@ -4,7 +4,8 @@
 //! At start every stored switch is applied; afterwards a notification on
 //! [`PLUGIN_SETTINGS_CHANNEL`] names the plugin to reread, a resync rereads them all, and a
 //! change of the plugin list (a reload that brought a plugin back) applies them again. A stored
-//! `None` leaves the plugin as the configuration says.
+//! `None` (a switch cleared with `codexcontinue plugins reset`) returns the plugin to what the
+//! configuration says.
 
 use std::sync::Arc;
 
@@ -74,13 +75,17 @@ async fn apply_all(store: &dyn EventStore, plugins: &PluginManager) -> Result<()
     Ok(())
 }
 
-/// Switches the plugin if the stored switch differs from its state here; a plugin this server
+/// Switches the plugin if the stored switch differs from its state here, or returns it to
+/// what this server's settings say when the stored switch was cleared; a plugin this server
 /// does not have is left alone.
 fn apply(plugins: &PluginManager, setting: &PluginSetting) {
-    let Some(enabled) = setting.enabled else {
+    let Ok(entry) = plugins.get(&setting.plugin) else {
         return;
     };
-    let Ok(entry) = plugins.get(&setting.plugin) else {
+    let Some(enabled) = setting.enabled else {
+        if let Err(err) = plugins.reset_enabled(&setting.plugin) {
+            tracing::warn!(plugin = %setting.plugin, error = %err, "cannot clear a stored switch");
+        }
         return;
     };
     if entry.is_enabled() != enabled

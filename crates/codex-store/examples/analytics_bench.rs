@@ -421,7 +421,7 @@ async fn queries(
         &format!("{} sessions", page.items.len()),
     );
     let (times, days) = timed(runs, || {
-        store.conversations_per_day(now - TimeDelta::days(30), now)
+        store.conversations_per_day(now - TimeDelta::days(30), now, None)
     })
     .await?;
     report(

@@ -155,8 +155,9 @@ where
         &self,
         since: DateTime<Utc>,
         until: DateTime<Utc>,
+        owner: Option<&str>,
     ) -> Result<Vec<DayCount>> {
-        self.reader.conversations_per_day(since, until).await
+        self.reader.conversations_per_day(since, until, owner).await
     }
 
     async fn plugin_logs(

@@ -78,8 +78,9 @@ pub(crate) trait Dialect: Send + Sync + 'static {
          LIMIT $4";
 
     /// Executions below a position (time, session, seq) and at or after a time, newest first,
-    /// as events: time, session, seq, since, plugin, status, source, limit (the filters may
-    /// be null). A range of the `executions` key, joined to the page's events.
+    /// as events: time, session, seq, since, plugin, status, source, limit, actor (the filters
+    /// may be null). A range of the `executions` key, joined to the page's events. (`->>` with
+    /// a bare label reads the same member on both databases.)
     const EXECUTIONS: &'static str = "SELECT e.session_id, e.seq, e.id, e.kind, e.ts, e.payload
          FROM executions AS x
          JOIN events AS e ON e.session_id = x.session_id AND e.seq = x.seq
@@ -87,11 +88,12 @@ pub(crate) trait Dialect: Send + Sync + 'static {
            AND ($5 IS NULL OR x.plugin = $5)
            AND ($6 IS NULL OR x.status = $6)
            AND ($7 IS NULL OR x.source = $7)
+           AND ($9 IS NULL OR e.payload ->> 'actor' = $9)
          ORDER BY x.ts DESC, x.session_id DESC, x.seq DESC
          LIMIT $8";
 
     /// One session's executions below a sequence number, newest first, as events: session,
-    /// before seq, since, until, plugin, status, source, limit. Read through the session's
+    /// before seq, since, until, plugin, status, source, limit, actor. Read through the session's
     /// events of that kind; the `executions` row gives the columns to filter on.
     const SESSION_EXECUTIONS: &'static str =
         "SELECT e.session_id, e.seq, e.id, e.kind, e.ts, e.payload
@@ -102,8 +104,17 @@ pub(crate) trait Dialect: Send + Sync + 'static {
            AND ($5 IS NULL OR x.plugin = $5)
            AND ($6 IS NULL OR x.status = $6)
            AND ($7 IS NULL OR x.source = $7)
+           AND ($9 IS NULL OR e.payload ->> 'actor' = $9)
          ORDER BY e.seq DESC
          LIMIT $8";
+
+    /// The executions one key asked for in a window, as events: since, until, actor. What
+    /// the analytics of one key are counted from.
+    const ACTOR_EXECUTIONS: &'static str =
+        "SELECT e.session_id, e.seq, e.id, e.kind, e.ts, e.payload
+         FROM executions AS x
+         JOIN events AS e ON e.session_id = x.session_id AND e.seq = x.seq
+         WHERE x.ts >= $1 AND x.ts < $2 AND e.payload ->> 'actor' = $3";
 
     /// Hours below one hour and from another on whose rollup says they may hold an execution
     /// matching the filters, newest first: below, from, plugin, source, status, limit. Exact
@@ -123,9 +134,12 @@ pub(crate) trait Dialect: Send + Sync + 'static {
         "SELECT hour, plugin, calls, errors, api, cli, chat, mcp, histogram
          FROM execution_rollup WHERE hour >= $1 AND hour < $2";
 
-    /// Sessions with messages per day, for a range of days: from, to (exclusive).
+    /// Sessions with messages per day, for a range of days: from, to (exclusive), and the
+    /// key owning them (null: every session).
     const CONVERSATIONS: &'static str = "SELECT day, COUNT(*) AS sessions FROM session_days
-         WHERE day >= $1 AND day < $2 GROUP BY day ORDER BY day";
+         WHERE day >= $1 AND day < $2
+           AND ($3 IS NULL OR session_id IN (SELECT session_id FROM session_owners WHERE owner = $3))
+         GROUP BY day ORDER BY day";
 
     /// Plugin executions after a sequence number, in order: session id, after, limit.
     const PLUGIN_LOGS: &'static str = select_events!(

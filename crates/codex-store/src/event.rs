@@ -414,6 +414,13 @@ pub struct Event {
     pub payload: Value,
 }
 
+impl Event {
+    /// The name of the key whose request caused the event ([`NewEvent::with_actor`]).
+    pub fn actor(&self) -> Option<&str> {
+        self.payload.get("actor").and_then(Value::as_str)
+    }
+}
+
 /// A stored chat message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Message {

@@ -59,6 +59,8 @@ pub struct ExecutionQuery {
     pub status: Option<String>,
     pub source: Option<ExecutionSource>,
     pub session_id: Option<String>,
+    /// Only executions this key asked for (the events' `actor`).
+    pub actor: Option<String>,
     /// Only executions at or after this instant.
     pub since: Option<DateTime<Utc>>,
     /// Only executions before this instant.
@@ -105,6 +107,11 @@ impl ExecutionQuery {
 
     pub fn with_until(mut self, until: DateTime<Utc>) -> Self {
         self.until = Some(until);
+        self
+    }
+
+    pub fn with_actor(mut self, actor: Option<String>) -> Self {
+        self.actor = actor;
         self
     }
 
@@ -182,11 +189,14 @@ impl Bucket {
 pub const MAX_SERIES_POINTS: usize = 10_000;
 
 /// Plugin calls over `since..until`, bucketed; the window widens to whole buckets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnalyticsQuery {
     pub since: DateTime<Utc>,
     pub until: DateTime<Utc>,
     pub bucket: Bucket,
+    /// Only the calls this key asked for. Counted from the execution log rather than the
+    /// hourly rollup, which sums every key's calls.
+    pub actor: Option<String>,
 }
 
 impl AnalyticsQuery {
@@ -195,7 +205,13 @@ impl AnalyticsQuery {
             since,
             until,
             bucket,
+            actor: None,
         }
+    }
+
+    pub fn with_actor(mut self, actor: Option<String>) -> Self {
+        self.actor = actor;
+        self
     }
 
     /// The window as answered: `since` down and `until` up to bucket boundaries (UTC), so that

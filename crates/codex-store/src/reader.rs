@@ -9,12 +9,12 @@ use sqlx::{Database, Encode, Executor, IntoArguments, Pool, Type};
 use crate::analytics::{Analytics, DayCount};
 use crate::dialect::Dialect;
 use crate::error::{Result, StoreError};
-use crate::event::{Event, EventKind, Message, PluginLog};
+use crate::event::{Event, EventKind, ExecutionFacts, Message, PluginLog};
 use crate::query::{
     AnalyticsQuery, CursorPage, ExecutionPosition, ExecutionQuery, MAX_SERIES_POINTS,
     SessionPosition, SessionQuery, far_future, far_past,
 };
-use crate::rollup::{day_of, hour_of};
+use crate::rollup::{Rollup, RollupRow, day_of, hour_of};
 use crate::store::{Counts, Page, SessionSummary, into_page, page_fetch_limit, sql_limit};
 
 /// Hours the execution log asks the rollup for at a time when it skips hours without a match.
@@ -158,6 +158,7 @@ where
             plugin: query.plugin.as_deref().map(D::text).map(|t| t.into_owned()),
             status: query.status.as_deref().map(D::text).map(|t| t.into_owned()),
             source: query.source.map(|source| source.as_str()),
+            actor: query.actor.as_deref().map(D::text).map(|t| t.into_owned()),
         };
         let since = query.since.unwrap_or_else(far_past);
         let until = query.until.unwrap_or_else(far_future);
@@ -173,6 +174,7 @@ where
                     .bind(filters.status.as_deref())
                     .bind(filters.source)
                     .bind(fetch)
+                    .bind(filters.actor.as_deref())
                     .fetch_all(&self.pool)
                     .await?;
                 events::<D>(&rows)?
@@ -222,6 +224,7 @@ where
             .bind(filters.status.as_deref())
             .bind(filters.source)
             .bind(fetch)
+            .bind(filters.actor.as_deref())
             .fetch_all(&self.pool)
             .await?;
         events::<D>(&rows)
@@ -279,19 +282,52 @@ where
 
     pub(crate) async fn analytics(&self, query: &AnalyticsQuery) -> Result<Analytics> {
         let (since, until) = query.aligned()?;
-        let rows = sqlx::query(D::ROLLUP)
-            .bind(hour_of(since))
-            .bind(hour_of(until))
+        let rows = match &query.actor {
+            None => {
+                let rows = sqlx::query(D::ROLLUP)
+                    .bind(hour_of(since))
+                    .bind(hour_of(until))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(D::rollup).collect::<Result<Vec<_>>>()?
+            }
+            Some(actor) => self.rollup_of(actor, since, until).await?,
+        };
+        Ok(Analytics::from_rollup(since, until, query.bucket, &rows))
+    }
+
+    /// One key's executions in a window, summed per hour and plugin as the rollup would.
+    async fn rollup_of(
+        &self,
+        actor: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<RollupRow>> {
+        let rows = sqlx::query(D::ACTOR_EXECUTIONS)
+            .bind(D::ts(since))
+            .bind(D::ts(until))
+            .bind(D::text(actor).as_ref())
             .fetch_all(&self.pool)
             .await?;
-        let rows = rows.iter().map(D::rollup).collect::<Result<Vec<_>>>()?;
-        Ok(Analytics::from_rollup(since, until, query.bucket, &rows))
+        let mut rollup = Rollup::default();
+        for event in events::<D>(&rows)? {
+            let facts = ExecutionFacts::of(&event.payload)?;
+            rollup.record(
+                event.timestamp,
+                facts.plugin,
+                facts.is_ok(),
+                facts.source,
+                facts.duration_ms,
+            );
+        }
+        Ok(rollup.into_rows())
     }
 
     pub(crate) async fn conversations_per_day(
         &self,
         since: DateTime<Utc>,
         until: DateTime<Utc>,
+        owner: Option<&str>,
     ) -> Result<Vec<DayCount>> {
         if since >= until {
             return Err(StoreError::InvalidQuery(format!(
@@ -309,6 +345,7 @@ where
         let rows = sqlx::query(D::CONVERSATIONS)
             .bind(first)
             .bind(last + 1)
+            .bind(owner)
             .fetch_all(&self.pool)
             .await?;
         let counted = rows.iter().map(D::day_count).collect::<Result<Vec<_>>>()?;
@@ -356,6 +393,7 @@ struct Filters {
     plugin: Option<String>,
     status: Option<String>,
     source: Option<&'static str>,
+    actor: Option<String>,
 }
 
 /// The start of an hour counted from the Unix epoch.

@@ -85,14 +85,17 @@ pub trait EventStore: Send + Sync + 'static {
     async fn executions(&self, query: &ExecutionQuery) -> Result<CursorPage<PluginLog>>;
 
     /// Plugin calls over a window: per plugin, per bucket, per source, in total. Summed from
-    /// the hourly rollup; the window widens to whole buckets and the answer says so.
+    /// the hourly rollup (or, for one key's calls, from the execution log); the window widens
+    /// to whole buckets and the answer says so.
     async fn analytics(&self, query: &AnalyticsQuery) -> Result<Analytics>;
 
-    /// For each UTC day that `since..until` touches, how many sessions had a message that day.
+    /// For each UTC day that `since..until` touches, how many sessions had a message that day:
+    /// every session, or those `owner` owns.
     async fn conversations_per_day(
         &self,
         since: DateTime<Utc>,
         until: DateTime<Utc>,
+        owner: Option<&str>,
     ) -> Result<Vec<DayCount>>;
 
     /// Plugin executions with `seq > after_seq`, in order, at most `limit`

@@ -96,6 +96,9 @@ pub enum PluginsCommand {
     Enable { name: String },
     /// Switch a plugin off for every server sharing the database (stored; survives restarts).
     Disable { name: String },
+    /// Clear a plugin's stored switch: every server sharing the database turns it on or off
+    /// again as its own configuration says.
+    Reset { name: String },
 }
 
 #[derive(Debug, Args)]

@@ -213,6 +213,7 @@ impl Chat {
             let _ = tx.send(Progress::Step(step.clone()));
             steps.push(step);
             let executor = self.inner.executor.clone();
+            let actor = self.actor().map(str::to_owned);
             let entry = entry.cloned();
             let session_id = session_id.to_owned();
             let id = call.id.clone();
@@ -226,6 +227,7 @@ impl Chat {
                         let input = Toolbox::input(&entry, arguments);
                         let mut request = ExecutionRequest::new(entry.info.name.clone(), input)
                             .with_session(session_id)
+                            .with_actor(actor.as_deref())
                             .with_progress(progress);
                         request.cancel = call_cancel;
                         match executor
@@ -245,12 +247,7 @@ impl Chat {
                 (id, plugin, outcome)
             });
         }
-        self.inner
-            .executor
-            .store()
-            .append(logged)
-            .await
-            .map_err(ChatError::Store)?;
+        self.append_all(logged).await?;
         let mut results = Vec::new();
         let mut events = Vec::new();
         for (id, plugin, outcome) in futures::future::join_all(runs).await {
@@ -299,12 +296,7 @@ impl Chat {
             steps.push(step);
             results.push(ChatMessage::tool(id, content));
         }
-        self.inner
-            .executor
-            .store()
-            .append(events)
-            .await
-            .map_err(ChatError::Store)?;
+        self.append_all(events).await?;
         Ok(results)
     }
 }

@@ -216,6 +216,7 @@ impl Chat {
         let _ = tx.send(Progress::Step(call.clone()));
         let mut request = ExecutionRequest::new(plugin.clone(), input)
             .with_session(&session_id)
+            .with_actor(self.actor())
             .with_progress(tool_progress_sink(tx, &id, &run_id.to_string(), &plugin));
         request.cancel = cancel.child_token();
         let outcome = self
@@ -289,11 +290,27 @@ impl Chat {
         })
     }
 
+    /// Logs one event, recorded under this handle's actor.
     pub(super) async fn append(&self, event: NewEvent) -> Result<(), ChatError> {
         self.inner
             .executor
             .store()
-            .append_one(event)
+            .append_one(event.with_actor(self.actor()))
+            .await
+            .map(|_| ())
+            .map_err(ChatError::Store)
+    }
+
+    /// Logs events in one commit, each recorded under this handle's actor.
+    pub(super) async fn append_all(&self, events: Vec<NewEvent>) -> Result<(), ChatError> {
+        let events = events
+            .into_iter()
+            .map(|event| event.with_actor(self.actor()))
+            .collect();
+        self.inner
+            .executor
+            .store()
+            .append(events)
             .await
             .map(|_| ())
             .map_err(ChatError::Store)
@@ -304,7 +321,8 @@ impl Chat {
         if matches!(error, ChatError::InvalidSession(_) | ChatError::Store(_)) {
             return;
         }
-        let event = NewEvent::error(session_id, error.code(), error.to_string());
+        let event =
+            NewEvent::error(session_id, error.code(), error.to_string()).with_actor(self.actor());
         if let Err(store_error) = self.inner.executor.store().append_one(event).await {
             tracing::error!(session_id, error = %store_error, "chat error not logged");
         }

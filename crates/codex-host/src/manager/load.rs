@@ -174,14 +174,14 @@ impl PluginManager {
         enabled_by_default: bool,
     ) -> PluginEntry {
         let limits = settings.apply_to(self.inner.config.limits);
+        let configured_enabled = settings.enabled.unwrap_or(enabled_by_default);
         let enabled = self
             .inner
             .overrides
             .lock()
             .get(&info.name)
             .copied()
-            .or(settings.enabled)
-            .unwrap_or(enabled_by_default);
+            .unwrap_or(configured_enabled);
         PluginEntry {
             kind,
             source: file.map(|f| f.path.clone()),
@@ -191,6 +191,7 @@ impl PluginManager {
             limits,
             plugin,
             enabled: AtomicBool::new(enabled),
+            configured_enabled,
             slots: Semaphore::new(limits.max_concurrency),
             running: AtomicUsize::new(0),
             config: Arc::new(settings.config.clone().unwrap_or(Value::Null)),

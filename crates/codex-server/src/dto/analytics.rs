@@ -19,6 +19,10 @@ pub struct AnalyticsQuery {
     /// `hour` (default) or `day` (UTC).
     #[param(inline)]
     pub bucket: Option<BucketParam>,
+    /// Only the calls this key asked for (a key's name), counted from the execution log. A
+    /// user key always sees only its own calls.
+    #[param(min_length = 1, max_length = 64)]
+    pub actor: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, ToSchema)]

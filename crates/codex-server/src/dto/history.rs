@@ -22,6 +22,10 @@ pub struct ExecutionsQuery {
     pub source: Option<SourceParam>,
     #[param(min_length = 1, max_length = 256)]
     pub session_id: Option<String>,
+    /// Only the runs this key asked for (a key's name). A user key sees only its own runs
+    /// across sessions, whatever it gives here.
+    #[param(min_length = 1, max_length = 64)]
+    pub actor: Option<String>,
     /// RFC 3339: only executions at or after this instant.
     pub since: Option<DateTime<Utc>>,
     /// RFC 3339: only executions before this instant.

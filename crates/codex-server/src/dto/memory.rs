@@ -54,6 +54,10 @@ pub struct PageQuery {
     /// Entries per page, 1 to 10000 (default 100).
     #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<usize>,
+    /// Only the events this key caused (a key's name). A page then holds the matching events
+    /// of `limit` events read, possibly fewer: `next_after` still continues.
+    #[param(min_length = 1, max_length = 64)]
+    pub actor: Option<String>,
 }
 
 /// A stored chat message.
@@ -129,6 +133,10 @@ pub struct EventView {
     /// `message`, `plugin_execution`, `tool_call`, `tool_result`, `reset` or `error`.
     pub kind: String,
     pub timestamp: DateTime<Utc>,
+    /// The name of the key whose request caused the event (the payload's `actor`); absent
+    /// when no key was needed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
     #[schema(value_type = Object)]
     pub payload: Value,
 }
@@ -140,6 +148,7 @@ impl From<Event> for EventView {
             seq: e.seq,
             kind: e.kind.as_str().to_owned(),
             timestamp: e.timestamp,
+            actor: e.actor().map(str::to_owned),
             payload: e.payload,
         }
     }
@@ -266,4 +275,7 @@ pub struct LogPageQuery {
     /// Entries per page, 1 to 10000 (default 100).
     #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<usize>,
+    /// Only the runs this key asked for (a key's name).
+    #[param(min_length = 1, max_length = 64)]
+    pub actor: Option<String>,
 }

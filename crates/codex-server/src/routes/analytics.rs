@@ -1,5 +1,6 @@
 //! `/api/analytics` and the original frontend's `/analytics`: plugin calls over a window, from
-//! the store's hourly rollup in one query.
+//! the store's hourly rollup in one query; for a user key (or an admin asking about one key),
+//! that key's own calls and sessions, counted from the execution log.
 
 use std::collections::BTreeMap;
 
@@ -8,6 +9,7 @@ use axum::extract::State;
 use chrono::{DateTime, Days, TimeDelta, Utc};
 use codex_store::{AnalyticsQuery as StoreQuery, Bucket, SessionQuery};
 
+use crate::access::Caller;
 use crate::dto::analytics::{
     AnalyticsQuery, AnalyticsResponse, DaysQuery, OriginalAnalytics, RecentConversation,
 };
@@ -40,14 +42,13 @@ pub async fn analytics(
     Authed(caller): Authed,
     QueryParams(query): QueryParams<AnalyticsQuery>,
 ) -> Result<Json<AnalyticsResponse>, ApiError> {
-    // Summed across every session: admins only (there are no per-key rollups).
-    caller.check_admin()?;
+    let actor = actor_of(&caller, query.actor)?;
     let until = query.until.unwrap_or_else(Utc::now);
     let since = query.since.unwrap_or(until - DEFAULT_WINDOW);
     let bucket = query.bucket.unwrap_or_default().into();
     let analytics = state
         .store
-        .analytics(&StoreQuery::new(since, until, bucket))
+        .analytics(&StoreQuery::new(since, until, bucket).with_actor(actor))
         .await?;
     Ok(Json(analytics.into()))
 }
@@ -67,8 +68,9 @@ pub async fn original(
     Authed(caller): Authed,
     QueryParams(query): QueryParams<DaysQuery>,
 ) -> Result<Json<OriginalAnalytics>, ApiError> {
-    // It lists recent sessions of every key: admins only.
-    caller.check_admin()?;
+    // A user key sees its own calls and sessions; admins see every key's.
+    let actor = actor_of(&caller, None)?;
+    let owner = caller.session_filter();
     let days = query.days.unwrap_or(DEFAULT_DAYS);
     if !(1..=MAX_DAYS).contains(&days) {
         return Err(ApiError::InvalidRequest(format!(
@@ -77,18 +79,21 @@ pub async fn original(
     }
     let now = Utc::now();
     let since = first_day(now, days)?;
-    let window = StoreQuery::new(since, now, Bucket::Day);
-    let recent = SessionQuery::new(RECENT_CONVERSATIONS);
+    let window = StoreQuery::new(since, now, Bucket::Day).with_actor(actor);
+    let mut recent = SessionQuery::new(RECENT_CONVERSATIONS);
+    recent.owner = owner.clone();
     let (analytics, per_day, recent) = tokio::try_join!(
         state.store.analytics(&window),
-        state.store.conversations_per_day(since, now),
+        state
+            .store
+            .conversations_per_day(since, now, owner.as_deref()),
         state.store.session_page(&recent),
     )?;
     let mut model_usage: BTreeMap<String, u64> = state
         .plugins
         .list()
         .iter()
-        .filter(|entry| entry.is_enabled())
+        .filter(|entry| entry.is_enabled() && caller.may_run(&entry.info.name))
         .map(|entry| (entry.info.name.clone(), 0))
         .collect();
     for plugin in analytics.plugins {
@@ -114,6 +119,21 @@ pub async fn original(
             })
             .collect(),
     }))
+}
+
+/// Whose calls to count: a user key's own (asking about another key is 403), or for an admin
+/// the key it names, if any.
+fn actor_of(caller: &Caller, asked: Option<String>) -> Result<Option<String>, ApiError> {
+    if caller.is_admin() {
+        return Ok(asked);
+    }
+    let own = caller.session_filter();
+    match asked {
+        Some(asked) if Some(&asked) != own.as_ref() => Err(ApiError::Forbidden(
+            "a user key sees only its own calls: leave actor out".to_owned(),
+        )),
+        _ => Ok(own),
+    }
 }
 
 /// Midnight (UTC) of the first of `days` days ending today.

@@ -41,6 +41,7 @@ pub async fn chat(
     }
     let reply = state
         .chat
+        .acting_as(caller.actor())
         .turn_excluding(
             &session_id,
             &request.message,
@@ -72,7 +73,7 @@ pub async fn stream(
     // Refused before the stream starts, with its status, as a malformed body is.
     codex_store::validate_session_id(&session_id)?;
     state.owners.check_write(&caller, &session_id).await?;
-    let events = state.chat.turn_stream_excluding(
+    let events = state.chat.acting_as(caller.actor()).turn_stream_excluding(
         session_id,
         request.message,
         caller.not_granted(&state.plugins),

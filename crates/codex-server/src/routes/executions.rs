@@ -25,13 +25,25 @@ pub async fn list(
     Authed(caller): Authed,
     QueryParams(query): QueryParams<ExecutionsQuery>,
 ) -> Result<Json<ExecutionList>, ApiError> {
-    // Across sessions is for admins; a user key names one of its sessions.
-    match query.session_id.as_deref() {
-        Some(session_id) => state.owners.check_read(&caller, session_id).await?,
-        None => caller.check_admin()?,
-    }
-    let mut store_query =
-        ExecutionQuery::new(page_limit(query.limit)?).with_before(query.before.map(Cursor::from));
+    // A user key reads one of its sessions, or its own runs across sessions; admins read all.
+    let actor = if caller.is_admin() {
+        non_empty("actor", query.actor)?
+    } else {
+        if let Some(session_id) = query.session_id.as_deref() {
+            state.owners.check_read(&caller, session_id).await?;
+        }
+        match (query.actor, caller.actor()) {
+            (Some(asked), Some(own)) if asked != own => {
+                return Err(ApiError::Forbidden(
+                    "a user key reads only its own runs: leave actor out".to_owned(),
+                ));
+            }
+            (_, own) => own.map(str::to_owned),
+        }
+    };
+    let mut store_query = ExecutionQuery::new(page_limit(query.limit)?)
+        .with_before(query.before.map(Cursor::from))
+        .with_actor(actor);
     store_query.plugin = non_empty("plugin", query.plugin)?;
     store_query.status = non_empty("status", query.status)?;
     store_query.source = query.source.map(Into::into);

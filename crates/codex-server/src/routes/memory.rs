@@ -104,12 +104,19 @@ pub async fn audit(
         state.store.short_memory(&session_id, short_limit),
         state.store.messages(&session_id),
     )?;
+    let actor = page.actor.as_deref();
+    let events = timeline
+        .items
+        .into_iter()
+        .filter(|event| actor.is_none() || event.actor() == actor)
+        .map(Into::into)
+        .collect();
     Ok(Json(AuditResponse {
         session_id,
         short: short.into_iter().map(Into::into).collect(),
         full: full.into_iter().map(Into::into).collect(),
         count: counts.into(),
-        events: timeline.items.into_iter().map(Into::into).collect(),
+        events,
         next_after: timeline.next_after,
         counts: counts.into(),
     }))

@@ -89,6 +89,7 @@ pub async fn completions(
             .unwrap_or(false);
         let mut chunks = state
             .chat
+            .acting_as(caller.actor())
             .complete_stream_excluding(session_id, request, exclude);
         // An error before the first chunk is answered with its status, as OpenAI does;
         // after it, the status is already sent and the error goes into the stream.
@@ -104,6 +105,7 @@ pub async fn completions(
     } else {
         let response = state
             .chat
+            .acting_as(caller.actor())
             .complete_excluding(&session_id, request, exclude)
             .await?;
         Ok(Json(response).into_response())

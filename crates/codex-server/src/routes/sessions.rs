@@ -56,6 +56,7 @@ pub async fn plugin_logs(
     state.owners.check_read(&caller, &session_id).await?;
     let query = ExecutionQuery::new(page_limit(page.limit)?)
         .with_session(session_id.clone())
+        .with_actor(page.actor)
         .with_before(page.before.map(Cursor::from));
     let logs = state.store.executions(&query).await?;
     Ok(Json(PluginLogList {

@@ -171,9 +171,9 @@ async fn a_user_key_is_403_on_admin_routes_and_ungranted_plugins() {
         ("GET", "/api/keys"),
         ("POST", "/api/keys"),
         ("DELETE", "/api/keys/ops"),
-        ("GET", "/api/analytics"),
-        ("GET", "/analytics"),
-        ("GET", "/api/executions"),
+        // Another key's calls.
+        ("GET", "/api/analytics?actor=ops"),
+        ("GET", "/api/executions?actor=ops"),
     ] {
         keyed
             .call(
@@ -524,4 +524,112 @@ fn sse_data(reply: &Reply) -> Value {
         .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
         .find(|message| message.get("id").is_some())
         .unwrap_or_else(|| panic!("no JSON-RPC answer in {text:?}"))
+}
+
+/// Who did what: every event a request causes records its key (execute, and a chat turn's
+/// messages and runs); the audit, the logs and the analytics filter by it; and a user key's
+/// analytics and cross-session log count only its own calls.
+#[tokio::test]
+async fn events_record_their_key_and_each_key_sees_its_own_calls() {
+    let keyed = keyed().await;
+    let ran = keyed
+        .post(
+            "/api/plugins/execute",
+            json!({"plugin": "calculator", "data": "1+1", "session_id": "mixed"}),
+            &keyed.alice,
+        )
+        .await;
+    assert_eq!(ran.status, StatusCode::OK, "{}", ran.body);
+    let chat = keyed
+        .post(
+            "/chat",
+            json!({"message": "/run echo hi", "session_id": "mixed"}),
+            &keyed.alice,
+        )
+        .await;
+    assert_eq!(chat.status, StatusCode::OK, "{}", chat.body);
+    let ran = keyed
+        .post(
+            "/api/plugins/execute",
+            json!({"plugin": "echo", "data": "ops", "session_id": "mixed"}),
+            &keyed.ops,
+        )
+        .await;
+    assert_eq!(ran.status, StatusCode::OK, "{}", ran.body);
+
+    // The audit: every event says whose request caused it, and filters by it.
+    let audit = keyed.get("/memory/audit/mixed", &keyed.ops).await;
+    let events = audit.body["events"].as_array().unwrap();
+    let actors: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap(),
+                e["actor"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actors,
+        [
+            ("plugin_execution", "alice"),
+            ("message", "alice"),
+            ("plugin_execution", "alice"),
+            ("message", "alice"),
+            ("plugin_execution", "ops"),
+        ],
+        "{}",
+        audit.body
+    );
+    let only_ops = keyed.get("/memory/audit/mixed?actor=ops", &keyed.ops).await;
+    assert_eq!(only_ops.body["events"].as_array().unwrap().len(), 1);
+
+    // The logs of the session, by key.
+    let logs = keyed
+        .get("/plugin-logs/mixed?actor=alice", &keyed.ops)
+        .await;
+    let plugins: Vec<&str> = logs.body["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|log| log["plugin"].as_str().unwrap())
+        .collect();
+    assert_eq!(plugins, ["echo", "calculator"], "{}", logs.body);
+
+    // Across sessions: a user key sees its own runs, an admin any key's or all.
+    let count = |reply: &Reply| reply.body["executions"].as_array().unwrap().len();
+    let own = keyed.get("/api/executions", &keyed.alice).await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.body);
+    assert_eq!(count(&own), 2);
+    assert_eq!(
+        count(&keyed.get("/api/executions?actor=alice", &keyed.alice).await),
+        2
+    );
+    assert_eq!(count(&keyed.get("/api/executions", &keyed.ops).await), 3);
+    assert_eq!(
+        count(&keyed.get("/api/executions?actor=ops", &keyed.ops).await),
+        1
+    );
+
+    // Analytics: a user key's own calls; an admin's, every key's or one key's.
+    let calls = |reply: &Reply| reply.body["totals"]["calls"].as_u64().unwrap();
+    let own = keyed.get("/api/analytics", &keyed.alice).await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.body);
+    assert_eq!(calls(&own), 2, "{}", own.body);
+    assert_eq!(calls(&keyed.get("/api/analytics", &keyed.ops).await), 3);
+    assert_eq!(
+        calls(&keyed.get("/api/analytics?actor=alice", &keyed.ops).await),
+        2
+    );
+    let original = keyed.get("/analytics", &keyed.alice).await;
+    assert_eq!(original.status, StatusCode::OK, "{}", original.body);
+    assert_eq!(original.body["model_usage"]["calculator"], 1);
+    assert_eq!(original.body["model_usage"]["echo"], 1);
+    let recent: Vec<&str> = original.body["recent_conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["session_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(recent, ["mixed"]);
 }

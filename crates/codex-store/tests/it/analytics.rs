@@ -117,7 +117,7 @@ async fn a_purge_takes_its_calls_out_of_the_analytics(store: Arc<dyn EventStore>
     assert_eq!(listed.items.len(), landed.len());
     let now = Utc::now();
     let days = store
-        .conversations_per_day(now - TimeDelta::hours(1), now)
+        .conversations_per_day(now - TimeDelta::hours(1), now, None)
         .await
         .unwrap();
     assert_eq!(days.iter().map(|d| d.sessions).sum::<u64>(), 1);
@@ -169,7 +169,7 @@ async fn empty_and_oversized_windows(store: Arc<dyn EventStore>) {
         );
     }
     assert!(matches!(
-        store.conversations_per_day(now, now).await,
+        store.conversations_per_day(now, now, None).await,
         Err(StoreError::InvalidQuery(_))
     ));
 }
@@ -245,7 +245,7 @@ async fn old_calls_are_backfilled_and_summed_over_hours_and_days(db: TestDb) {
     }
 
     let days = store
-        .conversations_per_day(start - TimeDelta::days(1), now)
+        .conversations_per_day(start - TimeDelta::days(1), now, None)
         .await
         .unwrap();
     let first = (start - TimeDelta::days(1)).date_naive();

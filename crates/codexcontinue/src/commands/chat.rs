@@ -22,7 +22,7 @@ pub async fn chat(cli: &Cli, args: &ChatArgs) -> anyhow::Result<ExitCode> {
     let settings = settings::load(cli, None)?;
     app::init_logging(&settings, true);
     let app = app::start(&settings).await?;
-    let chat = app.chat().clone();
+    let chat = app.chat().acting_as(Some(&super::local_actor()));
     let mut session = args
         .session
         .clone()

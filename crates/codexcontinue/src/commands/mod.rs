@@ -23,3 +23,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Chat(args) => chat::chat(&cli, args).await,
     }
 }
+
+/// The actor recorded on what `run` and the terminal chat do: no key is involved, the person
+/// at the terminal acted, so `cli:` and the local user's name (`$USER`, else `$LOGNAME`), or
+/// `cli` when neither is set.
+fn local_actor() -> String {
+    ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|user| !user.is_empty()))
+        .map_or_else(|| "cli".to_owned(), |user| format!("cli:{user}"))
+}

@@ -1,4 +1,4 @@
-//! `codexcontinue plugins [list|info <name>|enable <name>|disable <name>] [--json]`.
+//! `codexcontinue plugins [list|info <name>|enable <name>|disable <name>|reset <name>] [--json]`.
 
 use std::process::ExitCode;
 
@@ -26,20 +26,25 @@ pub async fn plugins(cli: &Cli, args: &PluginsArgs) -> anyhow::Result<ExitCode> 
                 ExitCode::FAILURE
             }
         },
-        Some(PluginsCommand::Enable { name }) => switch(&settings, &manager, name, true).await?,
-        Some(PluginsCommand::Disable { name }) => switch(&settings, &manager, name, false).await?,
+        Some(PluginsCommand::Enable { name }) => {
+            switch(&settings, &manager, name, Some(true)).await?
+        }
+        Some(PluginsCommand::Disable { name }) => {
+            switch(&settings, &manager, name, Some(false)).await?
+        }
+        Some(PluginsCommand::Reset { name }) => switch(&settings, &manager, name, None).await?,
     };
     manager.shutdown().await;
     Ok(code)
 }
 
-/// Stores a plugin's switch for every server sharing the database; a running server hears of
-/// it over the store's bus and applies it within a second.
+/// Stores a plugin's switch for every server sharing the database, or clears it (`None`); a
+/// running server hears of it over the store's bus and applies it within a second.
 async fn switch(
     settings: &settings::Settings,
     manager: &codex_host::PluginManager,
     name: &str,
-    enabled: bool,
+    enabled: Option<bool>,
 ) -> anyhow::Result<ExitCode> {
     // Aliases resolve to the plugin's own name, which is what servers look up.
     let name = match manager.get(name) {
@@ -50,10 +55,15 @@ async fn switch(
         }
     };
     let store = super::keys::open_store(settings).await?;
-    let stored = store.set_plugin_enabled(&name, Some(enabled)).await;
+    let stored = store.set_plugin_enabled(&name, enabled).await;
     store.close().await;
     stored?;
-    println!("{name} {}", if enabled { "enabled" } else { "disabled" });
+    let done = match enabled {
+        Some(true) => "enabled",
+        Some(false) => "disabled",
+        None => "reset to its configuration",
+    };
+    println!("{name} {done}");
     Ok(ExitCode::SUCCESS)
 }
 

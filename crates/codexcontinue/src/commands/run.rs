@@ -18,8 +18,9 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     app::init_logging(&settings, true);
     let app = app::start(&settings).await?;
     let input = codex_agent::chat::parse_input(&args.input.join(" "));
-    let request =
-        ExecutionRequest::new(args.plugin.clone(), input).with_session(args.session.clone());
+    let request = ExecutionRequest::new(args.plugin.clone(), input)
+        .with_session(args.session.clone())
+        .with_actor(Some(&super::local_actor()));
     let outcome = app.executor().execute(request, ExecutionSource::Cli).await;
     app.shutdown().await;
     match outcome {

@@ -186,6 +186,7 @@ async fn run_logs_the_execution_under_its_session() {
     let dir = workdir();
     let out = codexcontinue(dir.path())
         .args(["run", "--session", "cli-s", "echo", "logged"])
+        .env("USER", "ada")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -204,6 +205,8 @@ async fn run_logs_the_execution_under_its_session() {
     assert_eq!(logs[0].execution.plugin, "echo");
     assert_eq!(logs[0].execution.output, Some(json!({"echo": "logged"})));
     assert_eq!(logs[0].execution.source, codex_store::ExecutionSource::Cli);
+    // No key is involved: the person at the terminal is the actor.
+    assert_eq!(logs[0].execution.actor.as_deref(), Some("cli:ada"));
     assert_eq!(logs[1].execution.status, "invalid_input");
     store.close().await;
 }

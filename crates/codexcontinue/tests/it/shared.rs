@@ -223,4 +223,24 @@ async fn the_cli_switches_a_plugin_of_a_running_sqlite_server() {
         execute(&server).send().await.unwrap().status(),
         StatusCode::FORBIDDEN
     );
+
+    // Clearing the stored switch returns the running server to its configuration (calculator
+    // on), without a restart.
+    cli(
+        dir.path(),
+        &database_url,
+        &["plugins", "reset", "calculator"],
+    );
+    within(
+        PROPAGATION,
+        "the CLI's reset reaching the server",
+        || async { execute(&server).send().await.unwrap().status() == StatusCode::OK },
+    )
+    .await;
+    drop(server);
+    let server = start(dir.path(), &database_url).await;
+    assert_eq!(
+        execute(&server).send().await.unwrap().status(),
+        StatusCode::OK
+    );
 }
