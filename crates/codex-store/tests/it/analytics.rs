@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, SubsecRound, TimeDelta, Utc};
 use codex_store::{
-    AnalyticsQuery, Bucket, DayCount, EventKind, EventStore, NewEvent, Role, StoreError,
-    StoreOptions,
+    AnalyticsQuery, Bucket, DayCount, EventKind, EventStore, ExecutionQuery, NewEvent, Role,
+    StoreError, StoreOptions,
 };
 use serde_json::json;
 use tokio::task::JoinSet;
@@ -18,6 +18,7 @@ both_backends!(
     the_rollup_stays_exact_under_concurrent_appends,
     a_purge_takes_its_calls_out_of_the_analytics,
     empty_and_oversized_windows,
+    one_keys_calls_are_counted_and_listed_from_the_log,
 );
 
 both_backends_with_url!(two_stores_on_one_database_keep_one_rollup);
@@ -267,4 +268,57 @@ async fn old_calls_are_backfilled_and_summed_over_hours_and_days(db: TestDb) {
         .collect();
     assert_eq!(days, want);
     store.close().await;
+}
+
+/// One key's analytics are summed from the execution log (the rollup holds every key's calls
+/// together) and equal the sums of that key's calls alone; the log filters by key too, in one
+/// session and across sessions.
+async fn one_keys_calls_are_counted_and_listed_from_the_log(store: Arc<dyn EventStore>) {
+    let mut alices = Vec::new();
+    let mut everyone = Vec::new();
+    for (i, call) in made_up(60, 7, &["k1", "k2"]).into_iter().enumerate() {
+        let actor = if i % 3 == 0 { "alice" } else { "bob" };
+        let at = store
+            .append_one(call.event().with_actor(Some(actor)))
+            .await
+            .unwrap();
+        let landed = Landed::live(call, &at);
+        if actor == "alice" {
+            alices.push(landed.clone());
+        }
+        everyone.push(landed);
+    }
+    assert_eq!(alices.len(), 20);
+    check(&store, today(), &everyone).await;
+    check(
+        &store,
+        today().with_actor(Some("alice".to_owned())),
+        &alices,
+    )
+    .await;
+    let day = AnalyticsQuery::new(Utc::now() - TimeDelta::days(2), Utc::now(), Bucket::Day);
+    check(&store, day.with_actor(Some("alice".to_owned())), &alices).await;
+    check(&store, today().with_actor(Some("nobody".to_owned())), &[]).await;
+
+    let listed = store
+        .executions(&ExecutionQuery::new(1000).with_actor(Some("alice".to_owned())))
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 20);
+    assert!(
+        listed
+            .items
+            .iter()
+            .all(|log| log.execution.actor.as_deref() == Some("alice"))
+    );
+    let in_k1 = store
+        .executions(
+            &ExecutionQuery::new(1000)
+                .with_session("k1")
+                .with_actor(Some("alice".to_owned())),
+        )
+        .await
+        .unwrap();
+    let expected_k1 = alices.iter().filter(|l| l.call.session_id == "k1").count();
+    assert_eq!(in_k1.items.len(), expected_k1);
 }
