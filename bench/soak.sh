@@ -3,7 +3,8 @@
 # codexcontinue on SQLite, with a plugin reload every 30 s, sampling every 10 s.
 #   bench/soak.sh [MINUTES]        default 10
 # The load (bench/soak.lua, wrk): native, Wasm and Python executes, chat `/run`s, audit,
-# plugin-log and execution-log reads over 32 sessions. wrk runs in 10 s slices back to back,
+# plugin-log and execution-log reads over 32 sessions (new ones every slice). wrk runs in 10 s
+# slices back to back,
 # so each sample has its own latency figures; between two slices the script reads the
 # server's RSS (its own, and with its Python workers), its open file descriptors and the WAL's
 # size. It writes soak.tsv (one row per sample), summary.txt and soak.png (gnuplot) to
@@ -39,7 +40,9 @@ class SoakPyPlugin(PluginInterface):
         pass
 
     def execute(self, data):
-        return {"sum": sum(range(int(data.get("n", 10))))}
+        # {"n": N} from the load; anything else (the readiness probe's "hello") sums to 10.
+        n = data.get("n", 10) if isinstance(data, dict) else 10
+        return {"sum": sum(range(int(n)))}
 
     def shutdown(self):
         pass
@@ -48,7 +51,7 @@ printf '[python]\npool_size = 2\n' > "$WORK/plugins/soak_py_plugin.toml"
 
 port=$(free_port)
 start_ours "$port"
-wait_ready ours "$OURS_PID" "$port" 120 calculator
+wait_ready ours "$OURS_PID" "$port" 120 echo
 wait_ready ours "$OURS_PID" "$port" 60 word_count
 wait_ready ours "$OURS_PID" "$port" 60 soak_py
 url="http://127.0.0.1:$port"
@@ -77,7 +80,7 @@ ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ 
 printf 't_s\trequests\trps\terrors\tp50_ms\tp99_ms\trss_mb\ttree_rss_mb\tfds\twal_mb\n' > "$results/soak.tsv"
 start=$SECONDS
 for i in $(seq "$slices"); do
-  out=$(wrk -t2 -c"$connections" -d10s --latency -s "$HERE/soak.lua" "$url" 2>&1)
+  out=$(SOAK_SLICE="$i" wrk -t2 -c"$connections" -d10s --latency -s "$HERE/soak.lua" "$url" 2>&1)
   requests=$(awk '/requests in/ {print $1}' <<<"$out")
   rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
   non2xx=$(awk '/Non-2xx or 3xx responses/ {print $NF}' <<<"$out"); non2xx=${non2xx:-0}

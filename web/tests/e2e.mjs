@@ -170,6 +170,28 @@ await check('Esc stops a reply that is still coming', async () => {
   await page.waitForSelector('text=Stopped.');
 });
 
+await check('a tool call waiting for approval asks in its card, and the answer resumes the turn', async () => {
+  const set = (policy) =>
+    page.evaluate(async (policy) => {
+      const response = await fetch('/api/plugins/word_count/policy', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ policy }),
+      });
+      return response.status;
+    }, policy);
+  assert((await set('ask')) === 200, 'policy not set');
+  await page.fill('#chat-input', 'Count the words, with my approval.');
+  await page.press('#chat-input', 'Enter');
+  const waiting = page.locator('.tool[data-plugin="word_count"][data-status="waiting"] .approval');
+  await waiting.waitFor();
+  assert((await waiting.textContent()).includes('word_count'), await waiting.textContent());
+  await waiting.locator('button.primary').click();
+  await page.waitForFunction(() => document.querySelectorAll('.tool[data-plugin="word_count"][data-status="ok"]').length === 3);
+  await page.waitForSelector('.msg.assistant:has-text("counted after approval")');
+  assert((await set(null)) === 200, 'policy not cleared');
+});
+
 await check('/ focuses the search box', async () => {
   await go(page, '#/plugins');
   await page.waitForSelector('.plugin-card');

@@ -13,6 +13,7 @@
 //! [`Chat::complete_stream`] (`completion`, for `/v1/chat/completions`, where the client's
 //! own tools are returned as `tool_calls` rather than run).
 
+mod approval;
 mod command;
 mod completion;
 mod config;
@@ -27,18 +28,21 @@ mod turn;
 use std::collections::HashSet;
 use std::sync::{Arc, Weak};
 
+use codex_plugin::ApprovalMode;
+
 pub use command::{Command, USAGE, parse as parse_command, parse_input, render};
 pub use config::{
-    ChatConfig, DEFAULT_MAX_STEPS, DEFAULT_SYSTEM_PROMPT, ModelStatus, NO_MODEL_REPLY,
-    ProviderStatus,
+    ChatConfig, DEFAULT_APPROVAL_TIMEOUT_MS, DEFAULT_MAX_STEPS, DEFAULT_SYSTEM_PROMPT, ModelStatus,
+    NO_MODEL_REPLY, ProviderStatus,
 };
 pub use error::ChatError;
-pub use event::{Step, ToolProgress, TurnEvent, TurnReply};
+pub use event::{ApprovalRequest, Step, ToolProgress, TurnEvent, TurnReply};
 pub use provider::{
     ChunkStream, ProviderChain, ProviderConfig, ProviderError, ProviderFailure, describe_metrics,
 };
 
 use crate::Executor;
+use crate::approvals::Approvals;
 use crate::openai::{ChatCompletionRequest, ChatMessage};
 
 /// Chat over the executor and the model chain. Cheap to clone.
@@ -47,6 +51,8 @@ pub struct Chat {
     inner: Arc<Inner>,
     /// The key every event this handle logs is recorded under ([`Chat::acting_as`]).
     actor: Option<Arc<str>>,
+    /// The approval mode of this handle's turns; `None`: the config's ([`Chat::approving`]).
+    mode: Option<ApprovalMode>,
 }
 
 /// A [`Chat`] that does not keep it alive (for the plugins the chat's own manager holds).
@@ -55,7 +61,11 @@ pub struct WeakChat(Weak<Inner>);
 
 impl WeakChat {
     pub fn upgrade(&self) -> Option<Chat> {
-        self.0.upgrade().map(|inner| Chat { inner, actor: None })
+        self.0.upgrade().map(|inner| Chat {
+            inner,
+            actor: None,
+            mode: None,
+        })
     }
 }
 
@@ -64,6 +74,7 @@ struct Inner {
     chain: Option<ProviderChain>,
     config: ChatConfig,
     short_limit: usize,
+    approvals: Approvals,
 }
 
 impl Chat {
@@ -75,8 +86,10 @@ impl Chat {
                 chain,
                 config,
                 short_limit,
+                approvals: Approvals::new(),
             }),
             actor: None,
+            mode: None,
         }
     }
 
@@ -86,7 +99,22 @@ impl Chat {
         Chat {
             inner: Arc::clone(&self.inner),
             actor: actor.map(Arc::from),
+            mode: self.mode,
         }
+    }
+
+    /// This chat, its turns deciding which tool calls wait for a person by `mode` (`None`:
+    /// the config's).
+    pub fn approving(&self, mode: Option<ApprovalMode>) -> Chat {
+        Chat {
+            mode: mode.or(self.mode),
+            ..self.clone()
+        }
+    }
+
+    /// The tool calls waiting for a person, to list and answer.
+    pub fn approvals(&self) -> &Approvals {
+        &self.inner.approvals
     }
 
     /// The key this handle's events are recorded under.

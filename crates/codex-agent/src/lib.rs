@@ -4,6 +4,7 @@
 //! here too, with the OpenAI wire types it speaks ([`openai`]).
 //! It knows no HTTP: callers at the edge map [`ExecuteError`] to their own errors.
 
+pub mod approvals;
 pub mod chat;
 mod executor;
 mod memory;
@@ -13,6 +14,7 @@ pub mod running;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 
+pub use approvals::{Answer, ApprovalError, ApprovalInfo, Approvals, Pending};
 pub use chat::{
     Chat, ChatConfig, ChatError, ModelStatus, ProviderConfig, ProviderStatus, Step, TurnEvent,
     TurnReply,

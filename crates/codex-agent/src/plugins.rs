@@ -78,6 +78,7 @@ pub struct LlmPlugin {
 impl LlmPlugin {
     pub fn new(chat: Arc<ChatHandle>) -> Self {
         let info = PluginInfo::new("llm")
+            .read_only()
             .with_description(
                 "Sends one prompt to the configured language model (with provider fallback) \
                  and returns its answer.",

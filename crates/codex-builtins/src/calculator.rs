@@ -93,6 +93,7 @@ pub struct CalculatorPlugin {
 impl CalculatorPlugin {
     pub fn new() -> Self {
         let info = PluginInfo::new("calculator")
+            .read_only()
             .with_description(
                 "Evaluates an arithmetic expression: integers and floats, + - * / % ^ (also **), \
                  parentheses, sqrt abs round floor ceil min max ln log10 sin cos tan, pi and e. \

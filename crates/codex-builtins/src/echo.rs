@@ -16,6 +16,7 @@ pub struct EchoPlugin {
 impl EchoPlugin {
     pub fn new() -> Self {
         let info = PluginInfo::new("echo")
+            .read_only()
             .with_description("Returns its input unchanged, as {\"echo\": input}. Any JSON value works, a plain string included.")
             .with_version(VERSION)
             .with_author(AUTHOR)

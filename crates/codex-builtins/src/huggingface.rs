@@ -95,6 +95,7 @@ pub fn plugin_info() -> PluginInfo {
         "additionalProperties": {"type": "array", "items": {"type": "string"}}
     });
     PluginInfo::new(NAME)
+        .read_only()
         .with_description(
             "Runs a local Hugging Face sentence model: sentence embeddings, cosine similarity, \
              and classification (the model's own head, or zero-shot against example sentences; \

@@ -19,6 +19,7 @@ pub struct MemoryPlugin {
 impl MemoryPlugin {
     pub fn new() -> Self {
         let info = PluginInfo::new("memory")
+            .read_only()
             .with_description(
                 "Returns a session's short memory: the messages since its last reset, oldest first, \
                  with their count. The calling session unless a session_id is given \

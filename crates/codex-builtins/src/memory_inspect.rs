@@ -17,6 +17,7 @@ pub struct MemoryInspectPlugin {
 impl MemoryInspectPlugin {
     pub fn new() -> Self {
         let info = PluginInfo::new("memory_inspect")
+            .read_only()
             .with_description(
                 "Returns a session's short memory (messages since the last reset) and full memory \
                  (every message, resets included), with their counts. The calling session unless \

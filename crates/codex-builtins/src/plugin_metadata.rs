@@ -23,6 +23,7 @@ pub struct PluginMetadataPlugin {
 impl PluginMetadataPlugin {
     pub fn new() -> Self {
         let info = PluginInfo::new("plugin_metadata")
+            .read_only()
             .with_description(
                 "Returns the metadata of every plugin as {\"plugins\": [...]}: name, description, \
                  version, author, category, example, input schema (also as parameters), \

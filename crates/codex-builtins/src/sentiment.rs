@@ -31,6 +31,7 @@ pub struct SentimentPlugin {
 impl SentimentPlugin {
     pub fn new() -> Self {
         let info = PluginInfo::new("sentiment")
+            .read_only()
             .with_description(
                 "Scores the sentiment of English text with the VADER lexicon: a label \
                  (positive, negative or neutral) and the compound, pos, neu and neg scores. \

@@ -51,6 +51,9 @@ pub struct PluginSettings {
     /// Who gets a built-in's name when a file in the plugins folder has it too: the file
     /// (the default: the folder is the user's choice) or the built-in.
     pub prefer: Option<Prefer>,
+    /// Whether a model's calls run (`allow`), wait for a person (`ask`) or are refused
+    /// (`deny`); an admin can change it at run time.
+    pub policy: Option<codex_plugin::Policy>,
 }
 
 /// `[plugins.<name>] prefer`: which plugin takes a name that a built-in and a file share.
@@ -83,6 +86,7 @@ impl PluginSettings {
             max_concurrency: other.max_concurrency.or(self.max_concurrency),
             config: other.config.clone().or_else(|| self.config.clone()),
             prefer: other.prefer.or(self.prefer),
+            policy: other.policy.or(self.policy),
         }
     }
 }

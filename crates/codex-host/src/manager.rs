@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use codex_plugin::{
     ExecContext, MemoryView, NativePlugin, Plugin, PluginDirectory, PluginError, PluginSummary,
-    ProgressSink,
+    Policy, ProgressSink,
 };
 use parking_lot::Mutex;
 use serde_json::Value;
@@ -109,6 +109,8 @@ struct Inner {
     registry: ArcSwap<Registry>,
     /// Enable/disable decisions made at run time; they outlive reloads.
     overrides: Mutex<HashMap<String, bool>>,
+    /// Approval policies chosen at run time; they outlive reloads too.
+    policy_overrides: Mutex<HashMap<String, Policy>>,
     memory: Option<Arc<dyn MemoryView>>,
     directory: Arc<dyn PluginDirectory>,
     /// One change of the registry at a time (a folder reload or a group replacement).
@@ -176,6 +178,7 @@ impl PluginManagerBuilder {
             runtimes: self.runtimes,
             registry: ArcSwap::from_pointee(Registry::default()),
             overrides: Mutex::new(HashMap::new()),
+            policy_overrides: Mutex::new(HashMap::new()),
             memory: self.memory,
             directory: Arc::new(Directory(weak.clone())),
             reload_lock: tokio::sync::Mutex::new(()),
@@ -265,6 +268,31 @@ impl PluginManager {
         Ok(entry)
     }
 
+    /// Sets a plugin's approval policy at run time (`None`: back to its settings'); the choice
+    /// holds across reloads until changed again.
+    pub fn set_policy(
+        &self,
+        name: &str,
+        policy: Option<Policy>,
+    ) -> Result<Arc<PluginEntry>, PluginError> {
+        let canonical = self.get(name)?.info.name.clone();
+        {
+            let mut overrides = self.inner.policy_overrides.lock();
+            match policy {
+                Some(policy) => overrides.insert(canonical.clone(), policy),
+                None => overrides.remove(&canonical),
+            };
+        }
+        let entry = self.get(&canonical)?;
+        let policy = policy.unwrap_or(entry.configured_policy);
+        if entry.policy() != policy {
+            entry.set_policy(policy);
+            tracing::info!(plugin = %entry.info.name, policy = policy.as_str(), "plugin policy set");
+            self.bump_generation();
+        }
+        Ok(entry)
+    }
+
     /// Runs one call within the plugin's limits.
     pub async fn execute(&self, request: ExecutionRequest) -> Result<Execution, PluginError> {
         let entry = self.get(&request.plugin)?;
@@ -282,6 +310,14 @@ impl PluginManager {
         let result = loop {
             if !entry.is_enabled() {
                 return Err(PluginError::Disabled(entry.info.name.clone()));
+            }
+            // `deny` holds on every surface; `ask` is the chat turn's to handle, and a person's
+            // own call (execute, `/run`) needs no one else's answer.
+            if entry.policy() == Policy::Deny {
+                return Err(PluginError::Denied(format!(
+                    "plugin '{}' is set to deny by its approval policy",
+                    entry.info.name
+                )));
             }
             let mut ctx = ExecContext::new(
                 request.session_id.clone(),

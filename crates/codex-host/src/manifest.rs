@@ -28,6 +28,10 @@ pub struct Manifest {
     /// JSON Schema of the input.
     pub input_schema: Option<Value>,
     pub enabled: Option<bool>,
+    /// `allow`, `ask` or `deny`: what a model's calls of the plugin need.
+    pub policy: Option<codex_plugin::Policy>,
+    /// The plugin only reads (the `smart` approval mode asks before calls of the others).
+    pub read_only: Option<bool>,
     pub timeout_ms: Option<u64>,
     pub max_output_bytes: Option<usize>,
     pub max_concurrency: Option<usize>,
@@ -158,11 +162,15 @@ impl Manifest {
             config: self.config.clone(),
             // Which plugin takes a shared name is the config file's choice, not the file's.
             prefer: None,
+            policy: self.policy,
         }
     }
 
     /// Lays the manifest's metadata over what the plugin said of itself.
     pub fn apply_metadata(&self, info: &mut codex_plugin::PluginInfo) {
+        if let Some(read_only) = self.read_only {
+            info.read_only = read_only;
+        }
         if let Some(v) = &self.description {
             info.description = v.clone();
         }

@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::time::SystemTime;
 
 use codex_plugin::naming::PLUGIN_SUFFIX;
-use codex_plugin::{Plugin, PluginError, PluginInfo, PluginKind, PluginSummary};
+use codex_plugin::{Plugin, PluginError, PluginInfo, PluginKind, PluginSummary, Policy};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Semaphore;
@@ -36,6 +36,10 @@ pub struct PluginEntry {
     /// The switch the settings or the plugin's default give, what a cleared run-time switch
     /// returns to.
     pub(crate) configured_enabled: bool,
+    /// The approval policy now: the settings', or a run-time choice.
+    pub(crate) policy: AtomicU8,
+    /// The policy the settings give, what a cleared run-time policy returns to.
+    pub(crate) configured_policy: Policy,
     /// One permit per concurrent call; taking them all waits for in-flight calls to end.
     pub(crate) slots: Semaphore,
     /// Calls inside the plugin right now. Counted apart from `slots`, whose free permits
@@ -59,6 +63,15 @@ impl PluginEntry {
 
     pub(crate) fn set_enabled(&self, enabled: bool) {
         self.enabled.store(enabled, Ordering::Relaxed);
+    }
+
+    /// What a model's calls of this plugin need: run, ask a person, or refuse.
+    pub fn policy(&self) -> Policy {
+        policy_of(self.policy.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_policy(&self, policy: Policy) {
+        self.policy.store(policy_code(policy), Ordering::Relaxed);
     }
 
     /// Why the plugin cannot run, when it cannot (see [`Plugin::unavailable_reason`]): it is
@@ -222,6 +235,8 @@ impl PluginEntry {
             plugin: Arc::new(Null(info.clone())),
             enabled: AtomicBool::new(enabled),
             configured_enabled: enabled,
+            policy: AtomicU8::new(policy_code(Policy::Allow)),
+            configured_policy: Policy::Allow,
             slots: Semaphore::new(limits.max_concurrency),
             running: AtomicUsize::new(0),
             config: Arc::new(Value::Null),
@@ -229,5 +244,22 @@ impl PluginEntry {
             group: None,
             info,
         })
+    }
+}
+
+/// A policy as the entry's atomic holds it.
+pub(crate) fn policy_code(policy: Policy) -> u8 {
+    match policy {
+        Policy::Allow => 0,
+        Policy::Ask => 1,
+        Policy::Deny => 2,
+    }
+}
+
+fn policy_of(code: u8) -> Policy {
+    match code {
+        1 => Policy::Ask,
+        2 => Policy::Deny,
+        _ => Policy::Allow,
     }
 }

@@ -55,6 +55,10 @@ pub struct PluginInfo {
     /// `requirements`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requirements: Vec<String>,
+    /// The plugin only reads: it changes nothing outside itself (files, processes, services).
+    /// The `smart` approval mode asks before every call of a plugin that does not say so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
 }
 
 fn default_version() -> String {
@@ -82,7 +86,14 @@ impl PluginInfo {
             input_schema: any_schema(),
             updated_at: None,
             requirements: Vec::new(),
+            read_only: false,
         }
+    }
+
+    /// Declares that the plugin only reads ([`PluginInfo::read_only`]).
+    pub fn read_only(mut self) -> Self {
+        self.read_only = true;
+        self
     }
 
     pub fn with_description(mut self, description: impl Into<String>) -> Self {

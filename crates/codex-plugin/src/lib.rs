@@ -9,6 +9,7 @@ mod error;
 mod info;
 pub mod naming;
 mod native;
+mod policy;
 pub mod trace;
 
 pub use context::{
@@ -17,6 +18,7 @@ pub use context::{
 pub use error::{PluginError, Result, panic_message};
 pub use info::{PluginInfo, PluginKind};
 pub use native::NativePlugin;
+pub use policy::{ApprovalMode, Policy};
 
 use async_trait::async_trait;
 use serde_json::Value;

@@ -2,6 +2,7 @@
 //! memory and session routes are in [`memory`].
 
 pub mod analytics;
+pub mod approvals;
 pub mod chat;
 pub mod history;
 pub mod keys;
@@ -42,6 +43,38 @@ pub struct PluginView {
     /// The file it was loaded from; absent for built-in plugins.
     pub source: Option<String>,
     pub limits: LimitsView,
+    /// What a model's calls need: `allow`, `ask` (a person's answer) or `deny`.
+    #[schema(value_type = PolicyParam)]
+    pub policy: String,
+    /// The plugin only reads; the `smart` approval mode asks before calls of the others.
+    pub read_only: bool,
+}
+
+/// A plugin's approval policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyParam {
+    Allow,
+    Ask,
+    Deny,
+}
+
+impl From<PolicyParam> for codex_plugin::Policy {
+    fn from(policy: PolicyParam) -> Self {
+        match policy {
+            PolicyParam::Allow => Self::Allow,
+            PolicyParam::Ask => Self::Ask,
+            PolicyParam::Deny => Self::Deny,
+        }
+    }
+}
+
+/// `POST /api/plugins/{name}/policy`: `null` returns the plugin to its manifest's or config
+/// file's policy.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRequest {
+    pub policy: Option<PolicyParam>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -74,6 +107,8 @@ impl From<&PluginEntry> for PluginView {
                 max_output_bytes: entry.limits.max_output_bytes,
                 max_concurrency: entry.limits.max_concurrency,
             },
+            policy: entry.policy().as_str().to_owned(),
+            read_only: info.read_only,
         }
     }
 }

@@ -20,8 +20,8 @@ use crate::extract::Authed;
 use crate::mcp;
 use crate::openapi::ApiDoc;
 use crate::routes::{
-    analytics, chat, executions, history, keys, memory, openai, original, plugins, running,
-    sessions, system,
+    analytics, approvals, chat, executions, history, keys, memory, openai, original, plugins,
+    running, sessions, system,
 };
 use crate::state::AppState;
 use crate::telemetry;
@@ -41,6 +41,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/turns/{id}/cancel", post(running::cancel_turn))
         .route("/api/running", get(running::list))
+        .route("/api/approvals", get(approvals::list))
+        .route("/api/approvals/{id}", post(approvals::answer))
         .route("/api/analytics", get(analytics::analytics))
         .route("/api/sessions", get(history::sessions))
         .route("/api/sessions/{id}/events", get(history::events))
@@ -77,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/plugins/reload", post(plugins::reload))
         .route("/api/plugins/{name}/enable", post(plugins::enable))
         .route("/api/plugins/{name}/disable", post(plugins::disable))
+        .route("/api/plugins/{name}/policy", post(plugins::set_policy))
         .route("/api/keys", get(keys::list).post(keys::create))
         .route("/api/keys/{name}", delete(keys::revoke))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));

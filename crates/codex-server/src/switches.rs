@@ -82,6 +82,7 @@ fn apply(plugins: &PluginManager, setting: &PluginSetting) {
     let Ok(entry) = plugins.get(&setting.plugin) else {
         return;
     };
+    apply_policy(plugins, setting);
     let Some(enabled) = setting.enabled else {
         if let Err(err) = plugins.reset_enabled(&setting.plugin) {
             tracing::warn!(plugin = %setting.plugin, error = %err, "cannot clear a stored switch");
@@ -92,5 +93,21 @@ fn apply(plugins: &PluginManager, setting: &PluginSetting) {
         && let Err(err) = plugins.set_enabled(&setting.plugin, enabled)
     {
         tracing::warn!(plugin = %setting.plugin, error = %err, "cannot apply a stored switch");
+    }
+}
+
+/// Sets the stored approval policy here (a cleared one returns the plugin to its settings').
+/// A policy the store holds but this build does not know is left out, with a warning.
+fn apply_policy(plugins: &PluginManager, setting: &PluginSetting) {
+    let policy = match setting.policy.as_deref().map(codex_plugin::Policy::parse) {
+        None => None,
+        Some(Some(policy)) => Some(policy),
+        Some(None) => {
+            tracing::warn!(plugin = %setting.plugin, policy = ?setting.policy, "unknown stored policy ignored");
+            return;
+        }
+    };
+    if let Err(err) = plugins.set_policy(&setting.plugin, policy) {
+        tracing::warn!(plugin = %setting.plugin, error = %err, "cannot apply a stored policy");
     }
 }

@@ -26,17 +26,21 @@ pub enum EventKind {
     Reset,
     /// Something failed in the session (payload: `code`, `message`).
     Error,
+    /// A tool call that waited for a person: asked, then approved, denied or expired
+    /// (payload: [`ApprovalPayload`]).
+    Approval,
 }
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 7] = [
         EventKind::Message,
         EventKind::PluginExecution,
         EventKind::ToolCall,
         EventKind::ToolResult,
         EventKind::Reset,
         EventKind::Error,
+        EventKind::Approval,
     ];
 
     /// The name stored in the database and shown on the wire.
@@ -48,6 +52,7 @@ impl EventKind {
             EventKind::ToolResult => "tool_result",
             EventKind::Reset => "reset",
             EventKind::Error => "error",
+            EventKind::Approval => "approval",
         }
     }
 
@@ -344,6 +349,13 @@ impl NewEvent {
         )
     }
 
+    /// A step of an approval: asked, approved, denied or expired.
+    pub fn approval(session_id: impl Into<String>, approval: &ApprovalPayload) -> Self {
+        // A struct of strings, UUIDs and JSON values always serializes.
+        let payload = serde_json::to_value(approval).unwrap_or(Value::Null);
+        Self::new(session_id, EventKind::Approval, payload)
+    }
+
     /// Refuses what the schema would refuse, before the event reaches the writer, so one bad
     /// event never fails the other requests sharing its commit.
     pub(crate) fn validate(&self) -> Result<()> {
@@ -359,6 +371,27 @@ impl NewEvent {
         }
         Ok(())
     }
+}
+
+/// The payload of an [`EventKind::Approval`] event: one step of a tool call that waited for
+/// a person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalPayload {
+    /// The approval's id (`POST /api/approvals/{id}`).
+    pub approval_id: Uuid,
+    /// The model's tool call id.
+    pub call_id: String,
+    pub plugin: String,
+    pub arguments: Value,
+    /// `requested`, `approved`, `denied` or `expired`.
+    pub state: String,
+    /// Who answered: a key's name, `cli:<user>` at the terminal; absent for a request and an
+    /// expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// The answer holds for the rest of the session.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub remember: bool,
 }
 
 /// A [`EventKind::Message`] payload, read without copying it.

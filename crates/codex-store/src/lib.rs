@@ -49,8 +49,8 @@ pub use analytics::{Analytics, CallTotals, DayCount, PluginStats, SeriesPoint, S
 pub use bus::{Notification, Subscription};
 pub use error::{Result, StoreError};
 pub use event::{
-    Event, EventKind, EventRef, ExecutionSource, MAX_SESSION_ID_LEN, Message, MessagePayload,
-    NewEvent, PluginExecution, PluginLog, Role, validate_session_id,
+    ApprovalPayload, Event, EventKind, EventRef, ExecutionSource, MAX_SESSION_ID_LEN, Message,
+    MessagePayload, NewEvent, PluginExecution, PluginLog, Role, validate_session_id,
 };
 pub use histogram::DurationHistogram;
 pub use keys::{

@@ -59,6 +59,16 @@ pub struct ChatArgs {
     /// Session the turns are stored under (default: a new id, printed at start).
     #[arg(long)]
     pub session: Option<String>,
+    /// Which of the model's tool calls are asked about at the terminal: auto (each plugin's
+    /// policy), approve (every call) or smart (calls of plugins that act); default: the
+    /// config's `[model] approval`.
+    #[arg(long, value_parser = parse_approval)]
+    pub approval: Option<codex_plugin::ApprovalMode>,
+}
+
+fn parse_approval(text: &str) -> Result<codex_plugin::ApprovalMode, String> {
+    codex_plugin::ApprovalMode::parse(text)
+        .ok_or_else(|| format!("'{text}': use auto, approve or smart"))
 }
 
 #[derive(Debug, Args)]

@@ -266,9 +266,16 @@ function Conversation({ sessionId, onShowSessions }) {
               if (typeof data.message === 'string') tool.progressMessage = data.message;
               break;
             }
+            case 'approval_required': {
+              const tool = tools.get(data.id);
+              if (!tool) break;
+              tool.approval = { id: data.approval_id, expiresAt: data.expires_at };
+              break;
+            }
             case 'tool_result': {
               const tool = tools.get(data.id);
               if (!tool) break;
+              delete tool.approval;
               tool.status = data.ok ? 'ok' : 'error';
               tool.output = data.output;
               tool.error = data.ok ? null : data.error ?? 'failed';

@@ -195,6 +195,9 @@ impl Chat {
                 extra: request.extra,
                 stream: request.stream == Some(true),
                 cancel: cancel.clone(),
+                // `/v1` turns are not registered for cancelling by id; this one names the
+                // turn in its approvals.
+                turn_id: Uuid::now_v7(),
             };
             let looping = chat.clone();
             let pumped = pump(move |tx| async move { looping.run_loop(input, &tx).await });
@@ -206,7 +209,7 @@ impl Chat {
                         yield Ok(chunk(Delta { content: Some(text), ..Delta::default() }, None, None));
                     }
                     // `/v1` has no events for steps or progress; the reply carries the outcome.
-                    Pumped::Progress(Progress::Step(_) | Progress::Tool(_)) => {}
+                    Pumped::Progress(Progress::Step(_) | Progress::Tool(_) | Progress::Approval(_)) => {}
                     Pumped::Finished(finished) => result = Some(finished),
                 }
             }

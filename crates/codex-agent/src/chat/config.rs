@@ -1,5 +1,6 @@
 //! The `[model]` config of chat turns, and what `/health` says of it.
 
+use codex_plugin::ApprovalMode;
 use serde::{Deserialize, Serialize};
 
 use super::provider::ProviderConfig;
@@ -28,7 +29,16 @@ pub struct ChatConfig {
     pub system_prompt: String,
     /// The most model calls one turn makes.
     pub max_steps: usize,
+    /// Which of the model's tool calls wait for a person when a request does not say:
+    /// `auto` (each plugin's policy), `approve` (every call) or `smart` (calls of plugins
+    /// that act).
+    pub approval: ApprovalMode,
+    /// How long a tool call waits for its answer; no answer by then is a denial.
+    pub approval_timeout_ms: u64,
 }
+
+/// How long a tool call waits for a person when config says nothing: five minutes.
+pub const DEFAULT_APPROVAL_TIMEOUT_MS: u64 = 300_000;
 
 impl Default for ChatConfig {
     fn default() -> Self {
@@ -36,6 +46,8 @@ impl Default for ChatConfig {
             providers: Vec::new(),
             system_prompt: DEFAULT_SYSTEM_PROMPT.to_owned(),
             max_steps: DEFAULT_MAX_STEPS,
+            approval: ApprovalMode::Auto,
+            approval_timeout_ms: DEFAULT_APPROVAL_TIMEOUT_MS,
         }
     }
 }

@@ -57,6 +57,18 @@ pub struct ToolProgress {
     pub message: Option<String>,
 }
 
+/// A tool call that waits for a person's answer (`POST /api/approvals/{approval_id}`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApprovalRequest {
+    pub approval_id: Uuid,
+    /// The tool call's id, as in its `ToolCall` step.
+    pub id: String,
+    pub plugin: String,
+    pub arguments: Value,
+    /// No answer by then is a denial.
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
 /// The outcome of a turn.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TurnReply {
@@ -79,6 +91,8 @@ pub enum TurnEvent {
     Step(Step),
     /// A running tool call's progress report (not kept in the reply's steps).
     Progress(ToolProgress),
+    /// A tool call waits for a person's answer; its `ToolResult` follows the answer.
+    ApprovalRequired(ApprovalRequest),
     Done(TurnReply),
 }
 
@@ -95,13 +109,15 @@ impl Step {
 }
 
 impl TurnEvent {
-    /// The event's name on a stream: `turn`, `delta`, the step's kind, `progress` or `done`.
+    /// The event's name on a stream: `turn`, `delta`, the step's kind, `progress`,
+    /// `approval_required` or `done`.
     pub fn name(&self) -> &'static str {
         match self {
             TurnEvent::Started { .. } => "turn",
             TurnEvent::Delta(_) => "delta",
             TurnEvent::Step(step) => step.name(),
             TurnEvent::Progress(_) => "progress",
+            TurnEvent::ApprovalRequired(_) => "approval_required",
             TurnEvent::Done(_) => "done",
         }
     }
@@ -112,6 +128,7 @@ pub(super) enum Progress {
     Delta(String),
     Step(Step),
     Tool(ToolProgress),
+    Approval(ApprovalRequest),
 }
 
 /// A progress sink for one tool call that reports on the loop's channel.

@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::approval::CallToApprove;
 use super::event::{Progress, Sender, Step, tool_progress_sink};
 use super::provider::ProviderChain;
 use super::{Chat, ChatError};
@@ -36,6 +37,8 @@ pub(super) struct LoopInput {
     /// Cancels the turn: the model request in flight is dropped and every tool call's own
     /// token (a child of this one) is cancelled.
     pub cancel: CancellationToken,
+    /// The turn's id, which a tool call waiting for approval names.
+    pub turn_id: Uuid,
 }
 
 /// How the loop ended.
@@ -70,6 +73,7 @@ impl Chat {
             extra,
             stream,
             cancel,
+            turn_id,
         } = input;
         let client_names: HashSet<String> = client_tools
             .iter()
@@ -132,7 +136,7 @@ impl Chat {
                 .into_iter()
                 .partition(|call| client_names.contains(&call.function.name));
             let results = self
-                .run_tools(&session_id, &ours, &mine, &mut steps, tx, &cancel)
+                .run_tools(&session_id, turn_id, &ours, &mine, &mut steps, tx, &cancel)
                 .await?;
             // The calls' results are logged; the turn stops before the next model call.
             if cancel.is_cancelled() {
@@ -171,9 +175,11 @@ impl Chat {
     }
 
     /// Runs the model's calls to our plugins in parallel; answers the `tool` messages.
+    #[allow(clippy::too_many_arguments)]
     async fn run_tools(
         &self,
         session_id: &str,
+        turn_id: Uuid,
         tools: &Toolbox,
         calls: &[ToolCall],
         steps: &mut Vec<Step>,
@@ -213,6 +219,8 @@ impl Chat {
             let _ = tx.send(Progress::Step(step.clone()));
             steps.push(step);
             let executor = self.inner.executor.clone();
+            let chat = self.clone();
+            let approval_tx = tx.clone();
             let actor = self.actor().map(str::to_owned);
             let entry = entry.cloned();
             let session_id = session_id.to_owned();
@@ -223,26 +231,45 @@ impl Chat {
                 let outcome: Result<Result<Value, String>, ChatError> = match (entry, arguments) {
                     (None, _) => Ok(Err(format!("unknown tool '{plugin}'"))),
                     (Some(_), Err(error)) => Ok(Err(error)),
-                    (Some(entry), Ok(arguments)) => {
-                        let input = Toolbox::input(&entry, arguments);
-                        let mut request = ExecutionRequest::new(entry.info.name.clone(), input)
-                            .with_session(session_id)
-                            .with_actor(actor.as_deref())
-                            .with_progress(progress);
-                        request.cancel = call_cancel;
-                        match executor
-                            .execute_as(run_id, request, ExecutionSource::Chat)
-                            .await
-                        {
-                            Ok(logged) => Ok(Ok(logged.execution.result)),
-                            Err(ExecuteError::Plugin { error, .. }) => Ok(Err(error.to_string())),
-                            Err(ExecuteError::InvalidSession(e)) => {
-                                Err(ChatError::InvalidSession(e))
+                    (Some(entry), Ok(arguments)) => match chat
+                        .approve_call(
+                            CallToApprove {
+                                session_id: &session_id,
+                                turn_id,
+                                call_id: &id,
+                                entry: &entry,
+                                arguments: &arguments,
+                            },
+                            &approval_tx,
+                            &call_cancel,
+                        )
+                        .await
+                    {
+                        Err(error) => Err(error),
+                        Ok(Some(refused)) => Ok(Err(refused)),
+                        Ok(None) => {
+                            let input = Toolbox::input(&entry, arguments);
+                            let mut request = ExecutionRequest::new(entry.info.name.clone(), input)
+                                .with_session(session_id)
+                                .with_actor(actor.as_deref())
+                                .with_progress(progress);
+                            request.cancel = call_cancel;
+                            match executor
+                                .execute_as(run_id, request, ExecutionSource::Chat)
+                                .await
+                            {
+                                Ok(logged) => Ok(Ok(logged.execution.result)),
+                                Err(ExecuteError::Plugin { error, .. }) => {
+                                    Ok(Err(error.to_string()))
+                                }
+                                Err(ExecuteError::InvalidSession(e)) => {
+                                    Err(ChatError::InvalidSession(e))
+                                }
+                                Err(ExecuteError::Store(e)) => Err(ChatError::Store(e)),
+                                Err(e @ ExecuteError::RunIdInUse(_)) => Ok(Err(e.to_string())),
                             }
-                            Err(ExecuteError::Store(e)) => Err(ChatError::Store(e)),
-                            Err(e @ ExecuteError::RunIdInUse(_)) => Ok(Err(e.to_string())),
                         }
-                    }
+                    },
                 };
                 (id, plugin, outcome)
             });

@@ -94,7 +94,7 @@ impl Chat {
         let work_cancel = cancel.clone();
         let pumped = pump(move |tx| {
             chat.clone()
-                .run_turn(session, message, exclude, tx, work_cancel)
+                .run_turn(session, message, exclude, tx, work_cancel, turn_id)
         });
         let chat = self.clone();
         // The turn outlives this call, so it takes the request's trace and span along.
@@ -108,6 +108,9 @@ impl Chat {
                     Pumped::Progress(Progress::Delta(text)) => Ok(TurnEvent::Delta(text)),
                     Pumped::Progress(Progress::Step(step)) => Ok(TurnEvent::Step(step)),
                     Pumped::Progress(Progress::Tool(report)) => Ok(TurnEvent::Progress(report)),
+                    Pumped::Progress(Progress::Approval(request)) => {
+                        Ok(TurnEvent::ApprovalRequired(request))
+                    }
                     Pumped::Finished(Ok(reply)) => Ok(TurnEvent::Done(reply)),
                     Pumped::Finished(Err(error)) => {
                         chat.log_error(&session_id, &error).await;
@@ -135,6 +138,7 @@ impl Chat {
         exclude: Vec<String>,
         tx: Sender,
         cancel: CancellationToken,
+        turn_id: Uuid,
     ) -> Result<TurnReply, ChatError> {
         codex_store::validate_session_id(&session_id).map_err(ChatError::InvalidSession)?;
         if let Some(command) = command::parse(&message) {
@@ -173,6 +177,7 @@ impl Chat {
                     extra: Map::new(),
                     stream: true,
                     cancel,
+                    turn_id,
                 },
                 &tx,
             )

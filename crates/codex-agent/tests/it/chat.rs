@@ -33,6 +33,7 @@ async fn chat_with(providers: Vec<ProviderConfig>, max_steps: usize) -> (Chat, F
         providers,
         system_prompt: "You are a test.".to_owned(),
         max_steps,
+        ..ChatConfig::default()
     };
     (Chat::new(f.executor.clone(), config, 20), f)
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
 
 use codex_plugin::{Plugin, PluginInfo, PluginKind};
 use serde_json::Value;
@@ -13,7 +13,7 @@ use super::PluginManager;
 use crate::config::{PluginSettings, Prefer};
 use crate::discovery::PluginFile;
 use crate::manifest::Manifest;
-use crate::registry::{LoadError, PluginEntry, Registry};
+use crate::registry::{LoadError, PluginEntry, Registry, policy_code};
 
 /// What `LoadError::file` says for a plugin compiled into the binary.
 const BUILT_IN: &str = "(built-in)";
@@ -182,6 +182,14 @@ impl PluginManager {
             .get(&info.name)
             .copied()
             .unwrap_or(configured_enabled);
+        let configured_policy = settings.policy.unwrap_or_default();
+        let policy = self
+            .inner
+            .policy_overrides
+            .lock()
+            .get(&info.name)
+            .copied()
+            .unwrap_or(configured_policy);
         PluginEntry {
             kind,
             source: file.map(|f| f.path.clone()),
@@ -192,6 +200,8 @@ impl PluginManager {
             plugin,
             enabled: AtomicBool::new(enabled),
             configured_enabled,
+            policy: AtomicU8::new(policy_code(policy)),
+            configured_policy,
             slots: Semaphore::new(limits.max_concurrency),
             running: AtomicUsize::new(0),
             config: Arc::new(settings.config.clone().unwrap_or(Value::Null)),

@@ -205,12 +205,16 @@ impl PluginManager {
         }
     }
 
-    /// Switches each entry of `registry` as the run-time overrides say.
+    /// Switches each entry of `registry`, and sets its policy, as the run-time overrides say.
     fn apply_overrides(&self, registry: &Registry) {
         let overrides = self.inner.overrides.lock();
+        let policies = self.inner.policy_overrides.lock();
         for entry in &registry.order {
             if let Some(&enabled) = overrides.get(&entry.info.name) {
                 entry.set_enabled(enabled);
+            }
+            if let Some(&policy) = policies.get(&entry.info.name) {
+                entry.set_policy(policy);
             }
         }
     }

@@ -374,6 +374,26 @@ async fn tools_list_changed_refreshes_the_plugins() {
     manager.shutdown().await;
 }
 
+/// A progress sink for one call, and the receiving end of its reports.
+fn progress_channel() -> (
+    codex_plugin::ProgressSink,
+    tokio::sync::mpsc::UnboundedReceiver<codex_plugin::Progress>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let sink: codex_plugin::ProgressSink = std::sync::Arc::new(move |report| {
+        let _ = tx.send(report);
+    });
+    (sink, rx)
+}
+
+/// Waits, within a bound, for a call's first progress report.
+async fn first_report(reports: &mut tokio::sync::mpsc::UnboundedReceiver<codex_plugin::Progress>) {
+    tokio::time::timeout(Duration::from_secs(10), reports.recv())
+        .await
+        .expect("the call reported progress within 10 s")
+        .expect("the call is still running");
+}
+
 #[tokio::test]
 async fn a_cancelled_call_reaches_the_server_as_notifications_cancelled() {
     let dir = tempfile::tempdir().unwrap();
@@ -381,14 +401,16 @@ async fn a_cancelled_call_reaches_the_server_as_notifications_cancelled() {
     let (manager, _plugins) = start([("faulty", faulty("serve", Some(&log)))]).await;
     wait_until(&manager, "faulty__hang", has("faulty__hang")).await;
 
-    let request = ExecutionRequest::new("faulty__hang", json!({}));
+    let (started, mut reports) = progress_channel();
+    let request = ExecutionRequest::new("faulty__hang", json!({})).with_progress(started);
     let cancel = request.cancel.clone();
     let call = tokio::spawn({
         let manager = manager.clone();
         async move { manager.execute(request).await }
     });
-    // A cancel before the request went out is as final; this only lets it go out first.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Cancelled once the server runs the tool (it reports "started"), so the cancellation
+    // has a call to reach.
+    first_report(&mut reports).await;
     cancel.cancel();
     let err = call.await.unwrap().unwrap_err();
     assert_eq!(err, PluginError::Cancelled);
@@ -411,13 +433,16 @@ async fn everythings_long_running_operation_is_cancelled_and_the_server_keeps_se
     let long = "everything__trigger-long-running-operation";
     wait_until(&manager, long, has(long)).await;
 
-    let request = ExecutionRequest::new(long, json!({"duration": 60, "steps": 60}));
+    let (sink, mut reports) = progress_channel();
+    let request =
+        ExecutionRequest::new(long, json!({"duration": 60, "steps": 600})).with_progress(sink);
     let cancel = request.cancel.clone();
     let call = tokio::spawn({
         let manager = manager.clone();
         async move { manager.execute(request).await }
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Cancelled once the operation runs (its first step's progress, after 0.1 s).
+    first_report(&mut reports).await;
     let cancelled_at = Instant::now();
     cancel.cancel();
     let err = call.await.unwrap().unwrap_err();

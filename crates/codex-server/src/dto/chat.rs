@@ -4,7 +4,7 @@
 //! The OpenAI bodies themselves are `codex_agent::openai` types passed through as they are;
 //! their schemas here are open objects, since OpenAI's own specification defines them.
 
-use codex_agent::chat::{ModelStatus, Step, ToolProgress, TurnEvent, TurnReply};
+use codex_agent::chat::{ApprovalRequest, ModelStatus, Step, ToolProgress, TurnEvent, TurnReply};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -20,6 +20,30 @@ pub struct ChatRequest {
     #[serde(default)]
     #[schema(min_length = 1, max_length = 256)]
     pub session_id: Option<String>,
+    /// Which of the model's tool calls wait for a person in this turn; defaults to the
+    /// config's (`[model] approval`, itself `auto` by default).
+    #[serde(default)]
+    pub approval: Option<ApprovalModeParam>,
+}
+
+/// `auto`: each plugin's policy; `approve`: every tool call; `smart`: calls of plugins that
+/// act (not only read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ApprovalModeParam {
+    Auto,
+    Approve,
+    Smart,
+}
+
+impl From<ApprovalModeParam> for codex_plugin::ApprovalMode {
+    fn from(mode: ApprovalModeParam) -> Self {
+        match mode {
+            ApprovalModeParam::Auto => Self::Auto,
+            ApprovalModeParam::Approve => Self::Approve,
+            ApprovalModeParam::Smart => Self::Smart,
+        }
+    }
 }
 
 /// A finished chat turn.
@@ -94,6 +118,32 @@ impl From<ToolProgress> for ProgressView {
     }
 }
 
+/// A tool call waiting for a person: answer it with `POST /api/approvals/{approval_id}`.
+/// Its `tool_result` follows the answer (a denial, or no answer by `expires_at`, is a
+/// failed result the model reads).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApprovalRequiredView {
+    pub approval_id: String,
+    /// The tool call's id, as in its `tool_call` event.
+    pub id: String,
+    pub plugin: String,
+    /// The call's arguments: any JSON value.
+    pub arguments: Value,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<ApprovalRequest> for ApprovalRequiredView {
+    fn from(request: ApprovalRequest) -> Self {
+        ApprovalRequiredView {
+            approval_id: request.approval_id.to_string(),
+            id: request.id,
+            plugin: request.plugin,
+            arguments: request.arguments,
+            expires_at: request.expires_at,
+        }
+    }
+}
+
 /// Why a turn stopped (a step) or gave no reply (a stream's last event).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorView {
@@ -164,6 +214,8 @@ pub enum StreamEvent {
     ToolCall(ToolCallView),
     /// A running tool call's progress report.
     Progress(ProgressView),
+    /// A tool call waits for a person's answer.
+    ApprovalRequired(ApprovalRequiredView),
     ToolResult(ToolResultView),
     /// The finished turn, as `POST /chat` answers it.
     Done(ChatResponse),
@@ -178,6 +230,7 @@ impl StreamEvent {
             StreamEvent::Delta { .. } => "delta",
             StreamEvent::ToolCall(_) => "tool_call",
             StreamEvent::Progress(_) => "progress",
+            StreamEvent::ApprovalRequired(_) => "approval_required",
             StreamEvent::ToolResult(_) => "tool_result",
             StreamEvent::Done(_) => "done",
             StreamEvent::Error(_) => "error",
@@ -201,6 +254,9 @@ impl From<TurnEvent> for StreamEvent {
                 StepView::Error(error) => StreamEvent::Error(error),
             },
             TurnEvent::Progress(report) => StreamEvent::Progress(ProgressView::from(report)),
+            TurnEvent::ApprovalRequired(request) => {
+                StreamEvent::ApprovalRequired(ApprovalRequiredView::from(request))
+            }
             TurnEvent::Done(reply) => StreamEvent::Done(ChatResponse::from(reply)),
         }
     }

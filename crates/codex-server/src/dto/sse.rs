@@ -10,11 +10,12 @@ use utoipa::{PartialSchema, ToSchema};
 use crate::dto::chat::StreamEvent;
 
 /// The names of `/chat/stream`'s events (`StreamEvent`'s `event` values).
-const CHAT_EVENTS: [&str; 7] = [
+const CHAT_EVENTS: [&str; 8] = [
     "turn",
     "delta",
     "tool_call",
     "progress",
+    "approval_required",
     "tool_result",
     "done",
     "error",

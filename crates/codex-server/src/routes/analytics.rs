@@ -42,7 +42,7 @@ pub async fn analytics(
     Authed(caller): Authed,
     QueryParams(query): QueryParams<AnalyticsQuery>,
 ) -> Result<Json<AnalyticsResponse>, ApiError> {
-    let actor = actor_of(&caller, query.actor)?;
+    let actor = actor_of(&caller, super::actor_filter(query.actor)?)?;
     let until = query.until.unwrap_or_else(Utc::now);
     let since = query.since.unwrap_or(until - DEFAULT_WINDOW);
     let bucket = query.bucket.unwrap_or_default().into();

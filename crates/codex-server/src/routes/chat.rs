@@ -42,6 +42,7 @@ pub async fn chat(
     let reply = state
         .chat
         .acting_as(caller.actor())
+        .approving(request.approval.map(Into::into))
         .turn_excluding(
             &session_id,
             &request.message,
@@ -73,11 +74,15 @@ pub async fn stream(
     // Refused before the stream starts, with its status, as a malformed body is.
     codex_store::validate_session_id(&session_id)?;
     state.owners.check_write(&caller, &session_id).await?;
-    let events = state.chat.acting_as(caller.actor()).turn_stream_excluding(
-        session_id,
-        request.message,
-        caller.not_granted(&state.plugins),
-    );
+    let events = state
+        .chat
+        .acting_as(caller.actor())
+        .approving(request.approval.map(Into::into))
+        .turn_stream_excluding(
+            session_id,
+            request.message,
+            caller.not_granted(&state.plugins),
+        );
     Ok(Sse::new(sse_events(events)).keep_alive(KeepAlive::default()))
 }
 

@@ -26,13 +26,14 @@ pub async fn list(
     QueryParams(query): QueryParams<ExecutionsQuery>,
 ) -> Result<Json<ExecutionList>, ApiError> {
     // A user key reads one of its sessions, or its own runs across sessions; admins read all.
+    let asked = super::actor_filter(query.actor)?;
     let actor = if caller.is_admin() {
-        non_empty("actor", query.actor)?
+        asked
     } else {
         if let Some(session_id) = query.session_id.as_deref() {
             state.owners.check_read(&caller, session_id).await?;
         }
-        match (query.actor, caller.actor()) {
+        match (asked, caller.actor()) {
             (Some(asked), Some(own)) if asked != own => {
                 return Err(ApiError::Forbidden(
                     "a user key reads only its own runs: leave actor out".to_owned(),

@@ -97,6 +97,7 @@ pub async fn audit(
     codex_store::validate_session_id(&session_id)?;
     state.owners.check_read(&caller, &session_id).await?;
     let limit = page_limit(page.limit)?;
+    let actor = super::actor_filter(page.actor)?;
     let short_limit = state.config.short_limit;
     let (timeline, counts, short, full) = tokio::try_join!(
         state.store.timeline(&session_id, page.after, limit),
@@ -104,7 +105,7 @@ pub async fn audit(
         state.store.short_memory(&session_id, short_limit),
         state.store.messages(&session_id),
     )?;
-    let actor = page.actor.as_deref();
+    let actor = actor.as_deref();
     let events = timeline
         .items
         .into_iter()

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::dto::{
     ExecuteRequest, ExecuteResponse, ExecuteStreamEvent, LoadErrorView, PluginList, PluginView,
-    ReloadResponse, ToolList, ToolView,
+    PolicyRequest, ReloadResponse, ToolList, ToolView,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Authed, JsonBody};
@@ -261,6 +261,32 @@ async fn switch(state: &AppState, name: &str, enabled: bool) -> Result<Json<Plug
         .set_plugin_enabled(&canonical, Some(enabled))
         .await?;
     let entry = state.plugins.set_enabled(&canonical, enabled)?;
+    Ok(Json(PluginView::from(&*entry)))
+}
+
+/// Sets a plugin's approval policy for every server sharing the database (stored, it
+/// survives restarts): `allow`, `ask` (a model's calls wait for a person) or `deny` (refused
+/// everywhere); `null` returns it to its manifest's or config file's.
+#[utoipa::path(post, path = "/api/plugins/{name}/policy", operation_id = "set_plugin_policy", tag = "plugins",
+    params(("name" = String, Path, description = "Plugin name or alias")),
+    request_body = PolicyRequest,
+    responses(
+        (status = 200, body = PluginView),
+        (status = 400, description = "Not a policy", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+pub async fn set_policy(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    JsonBody(request): JsonBody<PolicyRequest>,
+) -> Result<Json<PluginView>, ApiError> {
+    let canonical = state.plugins.get(&name)?.info.name.clone();
+    let policy: Option<codex_plugin::Policy> = request.policy.map(Into::into);
+    state
+        .store
+        .set_plugin_policy(&canonical, policy.map(codex_plugin::Policy::as_str))
+        .await?;
+    let entry = state.plugins.set_policy(&canonical, policy)?;
     Ok(Json(PluginView::from(&*entry)))
 }
 

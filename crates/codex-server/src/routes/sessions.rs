@@ -29,6 +29,8 @@ pub async fn purge(
     state.owners.check_read(&caller, &session_id).await?;
     let deleted_events = state.store.delete_session(&session_id).await?;
     state.owners.purged(&session_id).await?;
+    // A session made later under the same id starts without its answers "for the session".
+    state.chat.approvals().forget_session(&session_id);
     tracing::info!(session_id = %session_id, deleted_events, "session purged");
     Ok(Json(PurgeResponse {
         session_id,
@@ -56,7 +58,7 @@ pub async fn plugin_logs(
     state.owners.check_read(&caller, &session_id).await?;
     let query = ExecutionQuery::new(page_limit(page.limit)?)
         .with_session(session_id.clone())
-        .with_actor(page.actor)
+        .with_actor(super::actor_filter(page.actor)?)
         .with_before(page.before.map(Cursor::from));
     let logs = state.store.executions(&query).await?;
     Ok(Json(PluginLogList {

@@ -14,7 +14,7 @@ use crate::scripted::{Answer, ScriptedModel};
 const LIMIT: Duration = Duration::from_secs(20);
 
 /// The session's `plugin_execution` payloads, oldest first.
-async fn executions(app: &TestApp, session: &str) -> Vec<Value> {
+pub(crate) async fn executions(app: &TestApp, session: &str) -> Vec<Value> {
     let audit = app.get(&format!("/memory/audit/{session}")).await;
     assert_eq!(audit.status, StatusCode::OK, "{}", audit.body);
     audit.body["events"]
@@ -27,14 +27,14 @@ async fn executions(app: &TestApp, session: &str) -> Vec<Value> {
 }
 
 /// Reads server-sent events off a streaming body, one at a time.
-struct Events {
+pub(crate) struct Events {
     body: axum::body::Body,
     buffer: String,
 }
 
 impl Events {
     /// The next event's name and data; `None` at the end of the stream.
-    async fn next(&mut self) -> Option<(String, Value)> {
+    pub(crate) async fn next(&mut self) -> Option<(String, Value)> {
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();
@@ -63,7 +63,7 @@ impl Events {
     }
 
     /// Skips to the event named `name`.
-    async fn until(&mut self, name: &str) -> Value {
+    pub(crate) async fn until(&mut self, name: &str) -> Value {
         loop {
             let (event, data) = self.next().await.expect("the stream has not ended");
             if event == name {
@@ -74,12 +74,12 @@ impl Events {
 }
 
 async fn stream(app: &TestApp, session: &str, message: &str) -> Events {
-    let response = app
-        .open(
-            "/chat/stream",
-            json!({"message": message, "session_id": session}),
-        )
-        .await;
+    stream_request(app, json!({"message": message, "session_id": session})).await
+}
+
+/// A `/chat/stream` turn of the request `body`, read event by event.
+pub(crate) async fn stream_request(app: &TestApp, body: Value) -> Events {
+    let response = app.open("/chat/stream", body).await;
     assert_eq!(response.status(), StatusCode::OK);
     Events {
         body: response.into_body(),

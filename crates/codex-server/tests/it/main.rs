@@ -3,6 +3,7 @@
 mod access;
 mod analytics;
 mod app;
+mod approvals;
 mod cancel;
 mod chat;
 mod errors;

@@ -7,7 +7,7 @@
 //! one wake-up of that thread and one per waiting caller, and statements are prepared once and
 //! reused.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,7 +19,7 @@ use crate::rollup::derive;
 use crate::store::SqliteDurability;
 use crate::writer::{LogWriter, assign, commit_timestamp, plan};
 
-use super::checkpoint::{Checkpointer, checkpoint};
+use super::checkpoint::{Checkpointer, RESTART_WAIT, checkpoint, checkpoint_restart};
 use super::{derived, format_ts};
 
 /// Bytes of WAL file kept after a checkpoint rewinds it; beyond that the file is truncated.
@@ -44,6 +44,9 @@ pub(super) struct SqliteWriter {
     /// `None` once closed.
     conn: Option<Connection>,
     checkpointer: Checkpointer,
+    /// The database's WAL file, whose size says when a catch-up must restart it.
+    wal: PathBuf,
+    busy_timeout: Duration,
 }
 
 impl SqliteWriter {
@@ -73,17 +76,28 @@ impl SqliteWriter {
              PRAGMA wal_autocheckpoint = 0;
              PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"
         ))?;
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
         Ok(Self {
             conn: Some(conn),
             checkpointer: Checkpointer::spawn(path, busy_timeout)?,
+            wal: PathBuf::from(wal),
+            busy_timeout,
         })
     }
 
     /// The catch-up checkpoint, between two commits, once the checkpoint thread did the
     /// bulk (see [`super::checkpoint`]): afterwards the WAL rewinds at the next commit.
+    /// When the WAL has outgrown [`WAL_SIZE_LIMIT`] (readers kept it from rewinding), the
+    /// catch-up also waits briefly for them to leave it, so that it rewinds.
     fn checkpoint_when_due(&mut self) {
         if let (Some(conn), true) = (self.conn.as_ref(), self.checkpointer.take_due()) {
-            checkpoint(conn);
+            let outgrown = std::fs::metadata(&self.wal).is_ok_and(|wal| wal.len() > WAL_SIZE_LIMIT);
+            if outgrown {
+                checkpoint_restart(conn, RESTART_WAIT, self.busy_timeout);
+            } else {
+                checkpoint(conn);
+            }
         }
     }
 

@@ -4,7 +4,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use codex_store::{
-    EventKind, EventStore, ExecutionSource, NewEvent, PluginExecution, Role, StoreError,
+    ApprovalPayload, EventKind, EventStore, ExecutionSource, NewEvent, PluginExecution, Role,
+    StoreError,
 };
 use serde_json::json;
 
@@ -122,7 +123,25 @@ async fn every_kind_round_trips(store: Arc<dyn EventStore>) {
         NewEvent::plugin_execution("s", &failed),
         NewEvent::error("s", "model_unavailable", "no model configured"),
         NewEvent::reset("s"),
+        // A kind added by a later migration: the CHECK of both databases takes it.
+        NewEvent::approval(
+            "s",
+            &ApprovalPayload {
+                approval_id: uuid::Uuid::now_v7(),
+                call_id: "call-2".to_owned(),
+                plugin: "shell".to_owned(),
+                arguments: json!({ "command": "ls" }),
+                state: "denied".to_owned(),
+                by: Some("alice".to_owned()),
+                remember: true,
+            },
+        ),
     ];
+    assert_eq!(
+        EventKind::ALL.len(),
+        events.iter().map(|e| e.kind).collect::<HashSet<_>>().len(),
+        "every kind is written"
+    );
     store.append(events.clone()).await.unwrap();
 
     let page = store.timeline("s", None, 100).await.unwrap();

@@ -1,11 +1,13 @@
 //! `codexcontinue chat`: a terminal chat in-process. Each line is one turn, streamed as it
 //! comes: the model's text as it arrives, tool calls and results as short lines.
 //! `/run <plugin> <input>` calls a plugin directly, `/session <id>` switches session,
-//! `/exit` or the end of input quits.
+//! `/exit` or the end of input quits. A tool call that needs approval is asked about at the
+//! terminal: y, n, or a (always, for the rest of the session).
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
+use codex_agent::Answer;
 use codex_agent::chat::{Chat, Step, TurnEvent};
 use futures::StreamExt;
 use serde_json::Value;
@@ -22,7 +24,10 @@ pub async fn chat(cli: &Cli, args: &ChatArgs) -> anyhow::Result<ExitCode> {
     let settings = settings::load(cli, None)?;
     app::init_logging(&settings, true);
     let app = app::start(&settings).await?;
-    let chat = app.chat().acting_as(Some(&super::local_actor()));
+    let chat = app
+        .chat()
+        .acting_as(Some(&super::local_actor()))
+        .approving(args.approval);
     let mut session = args
         .session
         .clone()
@@ -58,15 +63,20 @@ pub async fn chat(cli: &Cli, args: &ChatArgs) -> anyhow::Result<ExitCode> {
             }
             continue;
         }
-        turn(&chat, &session, line).await?;
+        turn(&chat, &session, line, &mut lines).await?;
     }
     drop(chat);
     app.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints one turn's events as they arrive.
-async fn turn(chat: &Chat, session: &str, message: &str) -> anyhow::Result<()> {
+/// The terminal's lines, read one at a time (by the chat loop, and by an approval question
+/// in the middle of a turn).
+type Lines = tokio::io::Lines<BufReader<tokio::io::Stdin>>;
+
+/// Prints one turn's events as they arrive, and asks at the terminal when a tool call waits
+/// for approval.
+async fn turn(chat: &Chat, session: &str, message: &str, lines: &mut Lines) -> anyhow::Result<()> {
     let mut events = chat.turn_stream(session.to_owned(), message.to_owned());
     let mut out = std::io::stdout();
     // Whether the reply's text was already printed from deltas.
@@ -112,6 +122,36 @@ async fn turn(chat: &Chat, session: &str, message: &str) -> anyhow::Result<()> {
                     .unwrap_or_default();
                 let message = report.message.map(|m| format!(" {m}")).unwrap_or_default();
                 writeln!(out, ".. {}{percent}{message}", report.plugin)?;
+            }
+            Ok(TurnEvent::ApprovalRequired(request)) => {
+                end_line(&mut out, &mut streamed)?;
+                write!(
+                    out,
+                    "?? run {} {}? [y]es, [n]o, [a]lways in this session: ",
+                    request.plugin,
+                    shorten(&request.arguments)
+                )?;
+                out.flush()?;
+                // The end of input answers no.
+                let line = lines.next_line().await?.unwrap_or_default();
+                let (approved, remember) = match line.trim().to_ascii_lowercase().as_str() {
+                    "y" | "yes" => (true, false),
+                    "a" | "always" => (true, true),
+                    _ => (false, false),
+                };
+                let answer = Answer {
+                    approved,
+                    remember,
+                    by: chat.actor().map(str::to_owned),
+                };
+                // Expired meanwhile: the turn already went on with a denial.
+                if chat
+                    .approvals()
+                    .answer(request.approval_id, answer)
+                    .is_err()
+                {
+                    writeln!(out, "(too late: the call was already refused)")?;
+                }
             }
             Ok(TurnEvent::Step(_) | TurnEvent::Started { .. }) => {}
             Ok(TurnEvent::Done(reply)) => {

@@ -17,6 +17,7 @@ const CHECKS: &[&str] = &[
     "a chat message streams a reply with a tool card whose result is right",
     "/run completes plugin names and runs the plugin",
     "Esc stops a reply that is still coming",
+    "a tool call waiting for approval asks in its card, and the answer resumes the turn",
     "/ focuses the search box",
     "the plugin list shows kinds, versions, switches and load errors",
     "a plugin runs from its generated form",
@@ -129,6 +130,9 @@ async fn the_web_ui_works_in_headless_chromium() {
         ]),
         // The turn the page stops: the model takes longer than the test waits.
         Scripted::slow(Duration::from_secs(30), Scripted::reply("too late")),
+        // The turn whose tool call waits for the page's approval.
+        Scripted::tool_call("word_count", json!({"text": "approve me please"})),
+        Scripted::reply("counted after approval"),
     ])
     .await;
     let dir = server_dir(Some(&model), "");
