@@ -61,3 +61,44 @@ async fn chat_without_a_model_says_so_and_ends_at_end_of_input() {
     assert!(id.len() >= 32, "{first}");
     assert!(text.to_lowercase().contains("model"), "{text}");
 }
+
+#[tokio::test]
+async fn a_tool_call_that_needs_approval_is_asked_about_at_the_terminal() {
+    use codex_agent::test_support::{Scripted, ScriptedServer};
+    use serde_json::json;
+
+    let model = ScriptedServer::start(vec![
+        Scripted::tool_call("echo", json!({"text": "one"})),
+        Scripted::reply("first done"),
+        Scripted::tool_call("echo", json!({"text": "two"})),
+        Scripted::reply("second done"),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("plugins")).unwrap();
+    std::fs::write(
+        dir.path().join("codexcontinue.toml"),
+        format!(
+            "[[model.providers]]\nname = \"scripted\"\nbase_url = \"{}\"\n\
+             model = \"scripted-model\"\nmax_retries = 0\n",
+            model.base_url()
+        ),
+    )
+    .unwrap();
+    // `approve` asks even for echo; "a" answers yes for the rest of the session, so the
+    // second turn's call is not asked about.
+    let out = chat(
+        dir.path(),
+        &["--session", "ap", "--approval", "approve"],
+        "first\na\nsecond\n",
+    )
+    .await;
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", crate::stderr(&out));
+    assert_eq!(text.matches("?? run echo").count(), 1, "{text}");
+    assert_eq!(text.matches("<- echo").count(), 2, "{text}");
+    assert!(
+        text.contains("first done") && text.contains("second done"),
+        "{text}"
+    );
+}
