@@ -185,8 +185,25 @@ impl Registry {
     }
 
     /// The entry for a name or alias, or `NotFound` with the closest known name.
+    /// The plugin answering to `name`; for a name whose file failed to load, that failure
+    /// (not "not found"), and for an unknown one, the closest name as a suggestion.
     pub fn resolve(&self, name: &str) -> Result<&Arc<PluginEntry>, PluginError> {
-        self.get(name).ok_or_else(|| PluginError::NotFound {
+        if let Some(entry) = self.get(name) {
+            return Ok(entry);
+        }
+        let stem = name.strip_suffix(PLUGIN_SUFFIX).unwrap_or(name);
+        if let Some(failed) = self
+            .load_errors
+            .iter()
+            .find(|failed| failed.plugin.as_deref() == Some(stem))
+        {
+            return Err(PluginError::LoadFailed {
+                name: stem.to_owned(),
+                file: failed.file.clone(),
+                error: failed.error.clone(),
+            });
+        }
+        Err(PluginError::NotFound {
             name: name.to_owned(),
             suggestion: self.closest(name),
         })

@@ -14,6 +14,14 @@ pub enum PluginError {
         name: String,
         suggestion: Option<String>,
     },
+    /// The plugin's file is in the plugins folder but did not load; `error` says why (as
+    /// `load_errors` lists it), so a caller sees the cause where it calls the plugin.
+    #[error("plugin '{name}' did not load from {file}: {error}")]
+    LoadFailed {
+        name: String,
+        file: String,
+        error: String,
+    },
     /// The plugin exists but is disabled.
     #[error("plugin '{0}' is disabled")]
     Disabled(String),
@@ -68,6 +76,7 @@ impl PluginError {
     pub fn code(&self) -> &'static str {
         match self {
             PluginError::NotFound { .. } => "plugin_not_found",
+            PluginError::LoadFailed { .. } => "plugin_load_failed",
             PluginError::Disabled(_) => "plugin_disabled",
             PluginError::InvalidInput(_) => "invalid_input",
             PluginError::Timeout { .. } => "plugin_timeout",

@@ -147,6 +147,8 @@ impl ApiError {
             ApiError::Logged { error, .. } => error.status(),
             ApiError::Plugin { error, .. } => match error {
                 PluginError::NotFound { .. } => StatusCode::NOT_FOUND,
+                // The plugin is there but broken: the server's state, as for an unavailable one.
+                PluginError::LoadFailed { .. } => StatusCode::CONFLICT,
                 PluginError::Disabled(_) | PluginError::Denied(_) => StatusCode::FORBIDDEN,
                 PluginError::InvalidInput(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 PluginError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
@@ -262,7 +264,9 @@ fn store_status(error: &StoreError) -> StatusCode {
 impl From<PluginError> for ApiError {
     fn from(error: PluginError) -> Self {
         let plugin = match &error {
-            PluginError::NotFound { name, .. } => name.clone(),
+            PluginError::NotFound { name, .. } | PluginError::LoadFailed { name, .. } => {
+                name.clone()
+            }
             PluginError::Disabled(name) => name.clone(),
             PluginError::Timeout { plugin, .. } => plugin.clone(),
             _ => String::from("(unknown)"),
@@ -344,6 +348,11 @@ mod tests {
             PluginError::Crashed("gone".into()),
             PluginError::Denied("no".into()),
             PluginError::Unavailable("not set up".into()),
+            PluginError::LoadFailed {
+                name: "x".into(),
+                file: "x_plugin.py".into(),
+                error: "SyntaxError".into(),
+            },
             PluginError::failed("cause"),
         ];
         for error in errors {

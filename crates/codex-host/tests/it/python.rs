@@ -449,6 +449,21 @@ async fn broken_files_are_load_errors_while_the_rest_loads() {
         assert!(error.len() < 5000, "{plugin}: bounded");
     }
     assert_eq!(errors.len(), 6, "{errors:?}");
+    // Calling one says why it is missing, by its name or its alias, not "not found".
+    for name in ["syntax", "syntax_plugin"] {
+        match run(&manager, name, json!("x")).await {
+            Err(PluginError::LoadFailed { name, file, error }) => {
+                assert_eq!(name, "syntax");
+                assert!(file.ends_with("syntax_plugin.py"), "{file}");
+                assert!(error.contains("SyntaxError"), "{error}");
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        run(&manager, "never_written", json!("x")).await,
+        Err(PluginError::NotFound { .. })
+    ));
     manager.shutdown().await;
 }
 

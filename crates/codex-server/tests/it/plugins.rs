@@ -232,3 +232,38 @@ async fn huggingface_without_a_model_is_listed_unavailable_and_answers_409() {
     );
     assert!(tools.iter().any(|t| t["plugin"] == "calculator"));
 }
+
+/// A plugin whose file failed to load answers with that failure where it is called, not as
+/// an unknown name; the listing's `load_errors` says the same.
+#[tokio::test]
+async fn calling_a_plugin_that_failed_to_load_says_why() {
+    let app = TestApp::with(|config| {
+        std::fs::write(
+            config.plugins_dir.join("broken_plugin.py"),
+            "def broken(:\n    pass\n",
+        )
+        .unwrap();
+    })
+    .await;
+    let reply = app.execute("broken", json!("x")).await;
+    reply.assert_error(StatusCode::CONFLICT, "plugin_load_failed");
+    let message = reply.body["error"]["message"].as_str().unwrap();
+    // The cause is the one `load_errors` lists (this app has no Python runtime; with one it
+    // would be the SyntaxError, as codex-host's Python tests check).
+    let listed = app.get("/api/plugins").await;
+    let cause = listed.body["load_errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["plugin"] == "broken")
+        .and_then(|e| e["error"].as_str())
+        .unwrap_or_else(|| panic!("no load error: {}", listed.body))
+        .to_owned();
+    assert!(
+        message.contains("broken_plugin.py") && message.contains(&cause),
+        "{message}"
+    );
+    app.execute("never_written", json!("x"))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "plugin_not_found");
+}
