@@ -221,7 +221,6 @@ impl Chat {
             let executor = self.inner.executor.clone();
             let chat = self.clone();
             let approval_tx = tx.clone();
-            let actor = self.actor().map(str::to_owned);
             let entry = entry.cloned();
             let session_id = session_id.to_owned();
             let id = call.id.clone();
@@ -251,7 +250,7 @@ impl Chat {
                             let input = Toolbox::input(&entry, arguments);
                             let mut request = ExecutionRequest::new(entry.info.name.clone(), input)
                                 .with_session(session_id)
-                                .with_actor(actor.as_deref())
+                                .with_actor(chat.actor())
                                 .with_progress(progress);
                             request.cancel = call_cancel;
                             match executor

@@ -195,7 +195,7 @@ async fn the_cli_switches_a_plugin_of_a_running_sqlite_server() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("plugins")).unwrap();
     let database_url = format!("sqlite://{}", dir.path().join("codexcontinue.db").display());
-    let server = start(dir.path(), &database_url).await;
+    let mut server = start(dir.path(), &database_url).await;
     let client = reqwest::Client::new();
     let execute = |server: &Server| {
         client
@@ -206,41 +206,26 @@ async fn the_cli_switches_a_plugin_of_a_running_sqlite_server() {
         execute(&server).send().await.unwrap().status(),
         StatusCode::OK
     );
-    cli(
-        dir.path(),
-        &database_url,
-        &["plugins", "disable", "calculator"],
-    );
-    within(
-        PROPAGATION,
-        "the CLI's switch reaching the server",
-        || async { execute(&server).send().await.unwrap().status() == StatusCode::FORBIDDEN },
-    )
-    .await;
-    drop(server);
-    let server = start(dir.path(), &database_url).await;
-    assert_eq!(
-        execute(&server).send().await.unwrap().status(),
-        StatusCode::FORBIDDEN
-    );
-
-    // Clearing the stored switch returns the running server to its configuration (calculator
-    // on), without a restart.
-    cli(
-        dir.path(),
-        &database_url,
-        &["plugins", "reset", "calculator"],
-    );
-    within(
-        PROPAGATION,
-        "the CLI's reset reaching the server",
-        || async { execute(&server).send().await.unwrap().status() == StatusCode::OK },
-    )
-    .await;
-    drop(server);
-    let server = start(dir.path(), &database_url).await;
-    assert_eq!(
-        execute(&server).send().await.unwrap().status(),
-        StatusCode::OK
-    );
+    // `disable` stores the switch; `reset` clears it, which returns the plugin to the
+    // server's configuration (calculator on). Each reaches the running server, and holds
+    // after a restart.
+    for (command, expected) in [
+        ("disable", StatusCode::FORBIDDEN),
+        ("reset", StatusCode::OK),
+    ] {
+        cli(
+            dir.path(),
+            &database_url,
+            &["plugins", command, "calculator"],
+        );
+        within(
+            PROPAGATION,
+            &format!("the CLI's {command} reaching the server"),
+            || async { execute(&server).send().await.unwrap().status() == expected },
+        )
+        .await;
+        drop(server);
+        server = start(dir.path(), &database_url).await;
+        assert_eq!(execute(&server).send().await.unwrap().status(), expected);
+    }
 }
