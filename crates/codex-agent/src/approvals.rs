@@ -14,8 +14,8 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-/// One tool call waiting for an answer, as listed.
-#[derive(Debug, Clone, PartialEq)]
+/// One tool call waiting for an answer, as listed (and as one server tells another).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ApprovalInfo {
     pub id: Uuid,
     pub session_id: String,
@@ -33,7 +33,7 @@ pub struct ApprovalInfo {
 }
 
 /// A person's answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Answer {
     pub approved: bool,
     /// The answer holds for this plugin for the rest of the session.

@@ -15,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// What kind of work an id stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RunKind {
     /// One plugin call (`POST /api/executions/{id}/cancel`).
     Execution,
@@ -23,8 +24,8 @@ pub enum RunKind {
     Turn,
 }
 
-/// One piece of running work, as listed.
-#[derive(Debug, Clone, PartialEq)]
+/// One piece of running work, as listed (and as one server tells another).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunInfo {
     pub id: Uuid,
     pub kind: RunKind,

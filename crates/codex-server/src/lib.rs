@@ -5,6 +5,7 @@
 
 pub mod access;
 mod app;
+pub mod control;
 mod correlation;
 mod dto;
 mod error;

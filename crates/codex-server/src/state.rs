@@ -11,6 +11,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::access::{KeyRing, ModelLimit, SessionOwners};
+use crate::control::Control;
 
 /// HTTP settings, validated by the binary.
 #[derive(Debug, Clone)]
@@ -56,6 +57,8 @@ pub struct AppState {
     pub keys: Arc<KeyRing>,
     /// Who owns which session (user keys reach only their own).
     pub owners: Arc<SessionOwners>,
+    /// Cancels and approval answers for work running on another server on the database.
+    pub control: Control,
     /// The one bucket of turns that ask the model providers.
     pub model_limit: Arc<ModelLimit>,
     pub started: Instant,
@@ -79,6 +82,14 @@ impl AppState {
             KeyRing::start(&config.api_keys, executor.store().clone(), shutdown.clone()).await?;
         let owners = SessionOwners::start(executor.store().clone(), shutdown.clone()).await?;
         let model_limit = Arc::new(ModelLimit::new(config.model_rate_per_second));
+        let control = Control::start(
+            executor.store().clone(),
+            executor.running().clone(),
+            chat.approvals().clone(),
+            owners.clone(),
+            shutdown.clone(),
+        )
+        .await?;
         Ok(AppState {
             chat,
             plugins: executor.plugins().clone(),
@@ -87,6 +98,7 @@ impl AppState {
             config: Arc::new(config),
             keys,
             owners,
+            control,
             model_limit,
             started: Instant::now(),
             shutdown,

@@ -72,11 +72,16 @@ impl SessionOwners {
         if caller.is_admin() {
             return Ok(());
         }
-        let owner = match self.cached(session_id) {
+        let owner = self.owner(session_id).await?;
+        owned(caller, session_id, owner.as_deref())
+    }
+
+    /// The key that owns `session_id`; `None` when nobody does (or it does not exist).
+    pub async fn owner(&self, session_id: &str) -> Result<Option<Arc<str>>, StoreError> {
+        Ok(match self.cached(session_id) {
             Some(owner) => Some(owner),
             None => self.remember(session_id, self.store.session_owner(session_id).await?),
-        };
-        owned(caller, session_id, owner.as_deref())
+        })
     }
 
     /// Ok when `caller` may write into `session_id`, claiming it for the caller's key when it

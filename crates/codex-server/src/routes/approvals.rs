@@ -4,6 +4,8 @@
 //! mode asks) waits, and streams `approval_required` with the approval's id. Any answer
 //! resumes it; so do its deadline (a denial) and its cancellation. A user key sees and
 //! answers only the calls of its own turns; another key's answers as one that is not pending.
+//! A question waiting on another server on the same database is answered through it (see
+//! [`crate::control`]).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -58,24 +60,30 @@ pub async fn answer(
 ) -> Result<Json<AnswerResponse>, ApiError> {
     let id = Uuid::parse_str(&id)
         .map_err(|_| ApiError::InvalidRequest(format!("'{id}' is not an approval id (a UUID)")))?;
-    let approvals = state.chat.approvals();
     let not_pending = || ApiError::NotFound(format!("no approval is pending with id {id}"));
-    let pending = approvals.get(id).ok_or_else(not_pending)?;
-    // Another key's question answers exactly as one that is not pending.
-    if !caller.is_admin() && pending.actor.as_deref() != caller.actor() {
-        return Err(not_pending());
-    }
     let by = caller.actor().map(str::to_owned);
-    let info = approvals
-        .answer(
-            id,
-            Answer {
-                approved: request.decision == DecisionParam::Approve,
-                remember: request.remember,
-                by: by.clone(),
-            },
-        )
-        .map_err(|_| not_pending())?;
+    let answer = Answer {
+        approved: request.decision == DecisionParam::Approve,
+        remember: request.remember,
+        by: by.clone(),
+    };
+    let approvals = state.chat.approvals();
+    // Another key's question answers exactly as one that is not pending.
+    let mine = |info: &codex_agent::ApprovalInfo| {
+        caller.is_admin() || info.actor.as_deref() == caller.actor()
+    };
+    let info = match approvals.get(id).filter(mine) {
+        Some(_) => approvals.answer(id, answer).map_err(|_| not_pending())?,
+        // Not waiting on this server: the one on the database whose turn waits answers it.
+        None => {
+            let owner = (!caller.is_admin()).then(|| caller.actor()).flatten();
+            state
+                .control
+                .answer_elsewhere(id, answer, owner)
+                .await?
+                .ok_or_else(not_pending)?
+        }
+    };
     Ok(Json(AnswerResponse {
         approval: ApprovalView::from(info),
         decision: request.decision,

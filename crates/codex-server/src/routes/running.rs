@@ -5,13 +5,14 @@
 //! run then answers `cancelled` (499) on its own response or stream, and its audit event
 //! says who cancelled it.
 //!
-//! A user key sees and cancels only the runs in sessions it owns; another key's run answers
+//! A run on another server on the same database is reached through it (see
+//! [`crate::control`]). A user key sees and cancels only the runs in sessions it owns; another key's run answers
 //! as one that does not run, so that its id says nothing.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use codex_agent::{CancelError, RunKind};
+use codex_agent::{CancelError, RunInfo, RunKind};
 use uuid::Uuid;
 
 use crate::access::Caller;
@@ -98,23 +99,19 @@ async fn cancel(
 ) -> Result<(StatusCode, Json<CancelResponse>), ApiError> {
     let id = Uuid::parse_str(id)
         .map_err(|_| ApiError::InvalidRequest(format!("'{id}' is not a run id (a UUID)")))?;
-    let running = state.executor.running();
-    if !caller.is_admin() {
-        // A user key's cancel reaches only a run in a session it owns; another key's run
-        // answers exactly as one that does not run.
-        let not_running = || ApiError::from(CancelError::NotRunning { kind, id });
-        let run = running
-            .list()
-            .into_iter()
-            .find(|run| run.id == id && run.kind == kind)
-            .ok_or_else(not_running)?;
-        state
-            .owners
-            .check_read(caller, &run.session_id)
-            .await
-            .map_err(|_| not_running())?;
-    }
-    let run = running.cancel(kind, id, caller.actor().unwrap_or(CANCELLED_BY))?;
+    let by = caller.actor().unwrap_or(CANCELLED_BY);
+    let run = match cancel_here(state, caller, kind, id, by).await? {
+        Some(run) => run,
+        // Not on this server: the one on the database that runs it cancels it.
+        None => {
+            let owner = (!caller.is_admin()).then(|| caller.actor()).flatten();
+            state
+                .control
+                .cancel_elsewhere(kind, id, by, owner)
+                .await?
+                .ok_or(CancelError::NotRunning { kind, id })?
+        }
+    };
     Ok((
         StatusCode::ACCEPTED,
         Json(CancelResponse {
@@ -122,4 +119,33 @@ async fn cancel(
             run: RunView::from(run),
         }),
     ))
+}
+
+/// Cancels the run if it runs on this server (for a user key, in a session it owns).
+async fn cancel_here(
+    state: &AppState,
+    caller: &Caller,
+    kind: RunKind,
+    id: Uuid,
+    by: &str,
+) -> Result<Option<RunInfo>, ApiError> {
+    let running = state.executor.running();
+    let Some(run) = running
+        .list()
+        .into_iter()
+        .find(|run| run.id == id && run.kind == kind)
+    else {
+        return Ok(None);
+    };
+    // A user key's cancel reaches only a run in a session it owns; another key's run
+    // answers exactly as one that does not run.
+    if state
+        .owners
+        .check_read(caller, &run.session_id)
+        .await
+        .is_err()
+    {
+        return Ok(None);
+    }
+    Ok(running.cancel(kind, id, by).ok())
 }

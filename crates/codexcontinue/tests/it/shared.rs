@@ -1,6 +1,7 @@
 //! Several servers on one PostgreSQL act as one system: a key made with the CLI works on
-//! both, a key revoked on one is refused by the other within a second, and a plugin switched
-//! off through one is off on the other within a second and after both restart.
+//! both, a key revoked on one is refused by the other within a second, a plugin switched
+//! off through one is off on the other within a second and after both restart, and a cancel
+//! or an approval sent to one reaches the work running on the other.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -228,4 +229,176 @@ async fn the_cli_switches_a_plugin_of_a_running_sqlite_server() {
         server = start(dir.path(), &database_url).await;
         assert_eq!(execute(&server).send().await.unwrap().status(), expected);
     }
+}
+
+/// Reads a `text/event-stream` response event by event.
+struct Events {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Events {
+    /// The next event's name and data; panics when the stream ends or stays silent for 30 s.
+    async fn next(&mut self) -> (String, Value) {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut name = String::from("message");
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(value) = line.strip_prefix("event:") {
+                        value.trim().clone_into(&mut name);
+                    } else if let Some(value) = line.strip_prefix("data:") {
+                        data.push_str(value.trim_start());
+                    }
+                }
+                if data.is_empty() {
+                    continue;
+                }
+                return (name, serde_json::from_str(&data).unwrap_or(Value::Null));
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(30), self.response.chunk())
+                .await
+                .expect("the stream stayed silent for 30 s")
+                .unwrap()
+                .expect("the stream ended");
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// Skips events up to the first named `name`, and answers its data.
+    async fn until(&mut self, name: &str) -> Value {
+        loop {
+            let (event, data) = self.next().await;
+            if event == name {
+                return data;
+            }
+            assert_ne!(event, "error", "{data}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cancel_and_an_approval_sent_to_one_server_reach_the_work_on_the_other() {
+    use codex_agent::test_support::{Scripted, ScriptedServer};
+
+    let postgres = codex_store::test_support::TempPostgres::shared()
+        .expect("a throwaway PostgreSQL (scripts/ensure-postgres.sh installs it)");
+    let database_url = postgres.fresh_database().await.unwrap();
+    let model = ScriptedServer::start(vec![
+        Scripted::tool_call("echo", json!({"text": "from a"})),
+        Scripted::reply("approved on b"),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("plugins")).unwrap();
+    // A Python plugin that runs until it is stopped.
+    std::fs::write(
+        dir.path().join("plugins/sleepy_plugin.py"),
+        "import time\nfrom codexcontinue import PluginInterface\n\n\
+         class SleepyPlugin(PluginInterface):\n    \
+         def initialize(self):\n        \
+         pass\n\n    \
+         def shutdown(self):\n        \
+         pass\n\n    \
+         def execute(self, data):\n        \
+         self.progress(0.0, 'asleep')\n        \
+         time.sleep(120)\n        \
+         return 'woke up'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("codexcontinue.toml"),
+        format!(
+            "[[model.providers]]\nname = \"scripted\"\nbase_url = \"{}\"\n\
+             model = \"scripted-model\"\nmax_retries = 0\n",
+            model.base_url()
+        ),
+    )
+    .unwrap();
+    let a = start(dir.path(), &database_url).await;
+    let b = start(dir.path(), &database_url).await;
+    let client = reqwest::Client::new();
+
+    // A call running on A, streamed so that the test knows it started, cancelled through B.
+    let run_id = uuid::Uuid::now_v7().to_string();
+    let mut call = Events {
+        response: client
+            .post(format!("{}/api/plugins/execute", a.url))
+            .header("accept", "text/event-stream")
+            .json(&json!({"plugin": "sleepy", "data": {}, "run_id": run_id}))
+            .send()
+            .await
+            .unwrap(),
+        buffer: String::new(),
+    };
+    assert_eq!(call.until("progress").await["message"], "asleep");
+    let sent = Instant::now();
+    let (code, body) =
+        status(client.post(format!("{}/api/executions/{run_id}/cancel", b.url))).await;
+    assert_eq!(code, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["run"]["plugin"], "sleepy", "{body}");
+    let (event, error) = loop {
+        let (event, data) = call.next().await;
+        if event == "error" || event == "result" {
+            break (event, data);
+        }
+    };
+    assert_eq!(event, "error", "{error}");
+    assert_eq!(error["code"], "cancelled", "{error}");
+    println!(
+        "a cancel sent to B stopped the call on A in {:?}",
+        sent.elapsed()
+    );
+    // An id that runs nowhere is still not running, from either server.
+    for server in [&a, &b] {
+        let unknown = uuid::Uuid::now_v7();
+        let (code, body) =
+            status(client.post(format!("{}/api/executions/{unknown}/cancel", server.url))).await;
+        assert_eq!(code, StatusCode::NOT_FOUND, "{body}");
+        assert_eq!(body["error"]["code"], "not_running");
+    }
+
+    // A turn on A waits for approval; B answers it, and the turn goes on on A.
+    let mut turn = Events {
+        response: client
+            .post(format!("{}/chat/stream", a.url))
+            .json(&json!({"message": "say it", "session_id": "shared-approval", "approval": "approve"}))
+            .send()
+            .await
+            .unwrap(),
+        buffer: String::new(),
+    };
+    let asked = turn.until("approval_required").await;
+    let approval = asked["approval_id"].as_str().unwrap().to_owned();
+    let (code, body) = status(
+        client
+            .post(format!("{}/api/approvals/{approval}", b.url))
+            .json(&json!({"decision": "approve"})),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(body["approval"]["plugin"], "echo", "{body}");
+    assert_eq!(turn.until("tool_result").await["ok"], true);
+    assert_eq!(turn.until("done").await["reply"], "approved on b");
+    // Answered once: neither server finds it pending any more.
+    for server in [&a, &b] {
+        let (code, _) = status(
+            client
+                .post(format!("{}/api/approvals/{approval}", server.url))
+                .json(&json!({"decision": "deny"})),
+        )
+        .await;
+        assert_eq!(code, StatusCode::NOT_FOUND);
+    }
+    // The audit on either server shows the question and its answer.
+    let (_, audit) = status(client.get(format!("{}/memory/audit/shared-approval", b.url))).await;
+    let states: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|event| event["kind"] == "approval")
+        .map(|event| event["payload"]["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["requested", "approved"], "{audit}");
 }
