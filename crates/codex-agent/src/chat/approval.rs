@@ -29,6 +29,14 @@ pub(super) struct CallToApprove<'a> {
     pub arguments: &'a Value,
 }
 
+/// A call to one of our plugins that `/v1` hands to the client to approve.
+pub(super) struct HandedOff<'a> {
+    pub session_id: &'a str,
+    pub call_id: &'a str,
+    pub entry: &'a PluginEntry,
+    pub arguments: &'a Value,
+}
+
 /// Whether a call may run: `None` to run it, or why it may not (the tool's result for the
 /// model).
 pub(super) type Verdict = Option<String>;
@@ -43,9 +51,8 @@ impl Chat {
         tx: &Sender,
         cancel: &CancellationToken,
     ) -> Result<Verdict, ChatError> {
-        let mode = self.mode.unwrap_or(self.inner.config.approval);
         let plugin = call.entry.info.name.as_str();
-        if mode.decide(call.entry.policy(), call.entry.info.read_only) != Policy::Ask {
+        if !self.asks(call.entry) {
             return Ok(None);
         }
         let approvals = self.approvals();
@@ -114,6 +121,65 @@ impl Chat {
         })
     }
 
+    /// Whether a call of `entry` needs approval under this turn's mode and its policy.
+    fn asks(&self, entry: &PluginEntry) -> bool {
+        let mode = self.mode.unwrap_or(self.inner.config.approval);
+        mode.decide(entry.policy(), entry.info.read_only) == Policy::Ask
+    }
+
+    /// Whether a call of `entry` would make a person answer now: it needs approval, and no
+    /// answer for the rest of the session settles it.
+    pub(super) fn would_ask(&self, session_id: &str, entry: &PluginEntry) -> bool {
+        self.asks(entry)
+            && self
+                .approvals()
+                .remembered(session_id, &entry.info.name)
+                .is_none()
+    }
+
+    /// Records that a call needing approval went to the client (`/v1`) to ask its user.
+    pub(super) async fn log_handed_off(
+        &self,
+        turn_id: Uuid,
+        call: &HandedOff<'_>,
+    ) -> Result<(), ChatError> {
+        self.log_approval(&self.handed_off_info(turn_id, call), "requested", None)
+            .await
+    }
+
+    /// Records the client's answer to a call handed to it: it sent the call back without a
+    /// result (approved, the call runs) or with one of its own (denied).
+    pub(super) async fn log_client_answer(
+        &self,
+        turn_id: Uuid,
+        call: &HandedOff<'_>,
+        approved: bool,
+    ) -> Result<(), ChatError> {
+        let answer = Answer {
+            approved,
+            remember: false,
+            by: self.actor().map(str::to_owned),
+        };
+        let state = if approved { "approved" } else { "denied" };
+        self.log_approval(&self.handed_off_info(turn_id, call), state, Some(&answer))
+            .await
+    }
+
+    fn handed_off_info(&self, turn_id: Uuid, call: &HandedOff<'_>) -> ApprovalInfo {
+        let now = Utc::now();
+        ApprovalInfo {
+            id: handed_off_id(call),
+            session_id: call.session_id.to_owned(),
+            turn_id,
+            call_id: call.call_id.to_owned(),
+            plugin: call.entry.info.name.clone(),
+            arguments: call.arguments.clone(),
+            actor: self.actor().map(str::to_owned),
+            requested_at: now,
+            expires_at: now,
+        }
+    }
+
     async fn log_approval(
         &self,
         info: &ApprovalInfo,
@@ -132,4 +198,15 @@ impl Chat {
         self.append(NewEvent::approval(&info.session_id, &payload))
             .await
     }
+}
+
+/// The approval id of a call handed to the client: the same on the request that hands it
+/// off and on the later one that answers it, so the audit links the two. Some models number
+/// their calls from `call_0` in every answer, so the plugin and arguments count too.
+fn handed_off_id(call: &HandedOff<'_>) -> Uuid {
+    let name = format!(
+        "codexcontinue approval\n{}\n{}\n{}\n{}",
+        call.session_id, call.call_id, call.entry.info.name, call.arguments
+    );
+    Uuid::new_v5(&Uuid::NAMESPACE_OID, name.as_bytes())
 }

@@ -198,6 +198,7 @@ impl Chat {
                 // `/v1` turns are not registered for cancelling by id; this one names the
                 // turn in its approvals.
                 turn_id: Uuid::now_v7(),
+                hand_off_approvals: true,
             };
             let looping = chat.clone();
             let pumped = pump(move |tx| async move { looping.run_loop(input, &tx).await });

