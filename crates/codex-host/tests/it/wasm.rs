@@ -641,15 +641,23 @@ async fn a_cancelled_loop_is_interrupted_and_the_next_call_works() {
         json!({"input": "echo", "initialized": true}),
     )
     .await;
-    let request = ExecutionRequest::new("hostile", json!("loop"));
+    let (started, mut looping_reported) = tokio::sync::mpsc::unbounded_channel();
+    let request = ExecutionRequest::new("hostile", json!("loop")).with_progress(Arc::new(
+        move |report: codex_plugin::Progress| {
+            let _ = started.send(report);
+        },
+    ));
     let cancel = request.cancel.clone();
     let looping = tokio::spawn({
         let manager = manager.clone();
         async move { manager.execute(request).await }
     });
-    // Let the loop spin a little; a cancel that came before the call started would be
-    // just as final, so this is no synchronisation.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The module says it is looping just before it spins: the cancel reaches a running loop.
+    let report = tokio::time::timeout(Duration::from_secs(10), looping_reported.recv())
+        .await
+        .expect("the module began its loop")
+        .unwrap();
+    assert_eq!(report.message.as_deref(), Some("looping"));
     let cancelled_at = Instant::now();
     cancel.cancel();
     let error = looping.await.unwrap().unwrap_err();

@@ -3,7 +3,8 @@
 //!
 //! Input is a mode, as a plain string (`"loop"`) or an object (`{"mode": "read", "path": "/data/x"}`):
 //! - `echo`: answers `{"input": ..., "initialized": bool}`;
-//! - `loop`: spins forever (the host's timeout must stop it);
+//! - `loop`: reports the progress message `looping`, then spins forever (the host's timeout
+//!   or a cancel must stop it);
 //! - `oom`: grows memory forever (the host's memory limit must stop it);
 //! - `big`: returns a 4 MiB JSON string (the host's output cap must refuse it);
 //! - `text`: returns plain text that is not JSON;
@@ -70,6 +71,9 @@ pub fn execute(input: String) -> FnResult<String> {
             json!({"input": data, "initialized": INITIALIZED.load(Ordering::SeqCst)}).to_string(),
         ),
         "loop" => {
+            // Says it is spinning, so a test can cancel it knowing the loop has begun.
+            // SAFETY: an Extism host import taking one string, as the host declares it.
+            unsafe { codex_progress(json!({"message": "looping"}).to_string())? };
             let mut n: u64 = 0;
             loop {
                 n = black_box(n.wrapping_add(1));
