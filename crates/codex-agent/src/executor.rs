@@ -146,7 +146,7 @@ impl Executor {
                 error.code(),
                 match (error, cancelled_by) {
                     (PluginError::Cancelled, Some(by)) => format!("{error} (cancelled by {by})"),
-                    _ => error.to_string(),
+                    _ => error.logged_text(),
                 },
                 millis(started.elapsed()),
                 source,

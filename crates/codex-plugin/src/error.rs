@@ -50,9 +50,26 @@ pub enum PluginError {
     /// The result was larger than the configured cap.
     #[error("plugin output of {size} bytes exceeds the limit of {limit} bytes")]
     OutputTooLarge { size: usize, limit: usize },
+    /// The plugin's own code failed and said why: a Python exception, an error a Wasm
+    /// module returned, an MCP tool's error result. Its kind and message reach the caller;
+    /// the traceback is kept for the log, and for callers under the server's `debug`.
+    #[error("{}{message}", kind_prefix(.kind))]
+    Raised {
+        /// The exception's type (`ZeroDivisionError`); `None` when the plugin gave none.
+        kind: Option<String>,
+        message: String,
+        traceback: Option<String>,
+    },
     /// Any other failure inside the plugin.
     #[error("{0}")]
     Failed(String),
+}
+
+fn kind_prefix(kind: &Option<String>) -> String {
+    match kind {
+        Some(kind) => format!("{kind}: "),
+        None => String::new(),
+    }
 }
 
 fn suggestion_text(suggestion: &Option<String>) -> String {
@@ -71,6 +88,27 @@ impl PluginError {
         PluginError::Failed(message.into())
     }
 
+    /// The plugin's own failure, with its kind (an exception type) when it has one.
+    pub fn raised(kind: Option<String>, message: impl Into<String>) -> Self {
+        PluginError::Raised {
+            kind,
+            message: message.into(),
+            traceback: None,
+        }
+    }
+
+    /// What a run's log keeps of this failure: its message, and the traceback below it
+    /// when there is one.
+    pub fn logged_text(&self) -> String {
+        match self {
+            PluginError::Raised {
+                traceback: Some(traceback),
+                ..
+            } if !traceback.is_empty() => format!("{self}\n{traceback}"),
+            other => other.to_string(),
+        }
+    }
+
     /// The stable machine code of this failure: what the HTTP edge answers with, what a
     /// failed run is logged with as its `status`, what MCP and chat report. The one source.
     pub fn code(&self) -> &'static str {
@@ -85,7 +123,7 @@ impl PluginError {
             PluginError::Denied(_) => "plugin_denied",
             PluginError::Cancelled => "cancelled",
             PluginError::OutputTooLarge { .. } => "plugin_output_too_large",
-            PluginError::Failed(_) => "plugin_failed",
+            PluginError::Raised { .. } | PluginError::Failed(_) => "plugin_failed",
         }
     }
 }

@@ -99,6 +99,7 @@ pub enum ApiError {
 fn plugin_message(plugin: &str, error: &PluginError) -> String {
     match error {
         PluginError::Failed(_) => format!("plugin '{plugin}' failed"),
+        PluginError::Raised { .. } => format!("plugin '{plugin}' failed: {error}"),
         PluginError::Crashed(message) | PluginError::Denied(message) => message.clone(),
         other => other.to_string(),
     }
@@ -131,6 +132,19 @@ pub struct ErrorDetail {
     /// `/plugin-logs` and `/memory/audit` show it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub execution_id: Option<String>,
+    /// For a plugin's own failure: the exception type it raised (`ZeroDivisionError`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exception: Option<String>,
+    /// For a plugin's own failure, under the server's `debug` with no API key configured:
+    /// the plugin's traceback.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traceback: Option<String>,
+}
+
+tokio::task_local! {
+    /// Whether the error bodies of the request being served may carry plugin tracebacks:
+    /// set around every request by the router from the server's `debug` and its keys.
+    pub static SHOW_TRACEBACKS: bool;
 }
 
 impl ApiError {
@@ -159,7 +173,9 @@ impl ApiError {
                 // configuration, which the caller can read and fix, not a failure (a 5xx would
                 // count as a server error in monitoring).
                 PluginError::Unavailable(_) => StatusCode::CONFLICT,
-                PluginError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                PluginError::Raised { .. } | PluginError::Failed(_) => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
                 PluginError::Cancelled => CANCELLED,
             },
             ApiError::RouteNotFound(_) => StatusCode::NOT_FOUND,
@@ -240,6 +256,21 @@ impl ApiError {
             } => suggestion.clone(),
             _ => None,
         };
+        let (exception, traceback) = match error {
+            ApiError::Plugin {
+                error:
+                    PluginError::Raised {
+                        kind, traceback, ..
+                    },
+                ..
+            } => (
+                kind.clone(),
+                traceback
+                    .clone()
+                    .filter(|_| SHOW_TRACEBACKS.try_with(|show| *show).unwrap_or(false)),
+            ),
+            _ => (None, None),
+        };
         let message = error.to_string();
         ErrorBody {
             detail: message.clone(),
@@ -248,6 +279,8 @@ impl ApiError {
                 message,
                 suggestion,
                 execution_id,
+                exception,
+                traceback,
             },
         }
     }

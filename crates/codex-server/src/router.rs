@@ -135,7 +135,11 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
         return error.into_response();
     }
     request.extensions_mut().insert(caller);
-    next.run(request).await
+    // Tracebacks only for a server nobody needs a key for, and only if it says `debug`.
+    let show_tracebacks = state.config.debug && state.keys.is_open();
+    crate::error::SHOW_TRACEBACKS
+        .scope(show_tracebacks, next.run(request))
+        .await
 }
 
 /// 403 for a caller that is not an admin.

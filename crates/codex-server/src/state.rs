@@ -29,6 +29,8 @@ pub struct ServerConfig {
     /// Browser origins allowed to call `/mcp` besides loopback ones (`http://localhost:*`,
     /// `127.0.0.1`, `[::1]`), written as sent: `https://app.example.com`.
     pub mcp_allowed_origins: Vec<String>,
+    /// Plugin tracebacks in error bodies, while no key is configured nor stored.
+    pub debug: bool,
 }
 
 impl Default for ServerConfig {
@@ -39,6 +41,7 @@ impl Default for ServerConfig {
             short_limit: codex_agent::DEFAULT_SHORT_LIMIT,
             mcp_allowed_origins: Vec::new(),
             model_rate_per_second: None,
+            debug: true,
         }
     }
 }

@@ -41,6 +41,9 @@ pub struct FileConfig {
     /// Browser origins allowed to call `/mcp` besides loopback ones, as sent in `Origin`
     /// (`https://app.example.com`).
     pub mcp_allowed_origins: Vec<String>,
+    /// A plugin failure's traceback in the error a caller reads (`error.traceback`); never
+    /// while any API key is configured or stored.
+    pub debug: bool,
     /// How long in-flight requests may take to finish at shutdown.
     pub shutdown_grace_ms: u64,
     /// How long a plugin's `initialize` may take.
@@ -168,6 +171,7 @@ impl Default for FileConfig {
             api_keys: Vec::new(),
             model_rate: None,
             mcp_allowed_origins: Vec::new(),
+            debug: true,
             shutdown_grace_ms: 10_000,
             init_timeout_ms: u64::try_from(host.init_timeout.as_millis()).unwrap_or(u64::MAX),
             log: "info".to_owned(),
@@ -257,6 +261,7 @@ fn environment() -> Env {
         "max_body_bytes",
         "api_keys",
         "mcp_allowed_origins",
+        "debug",
         "model_rate",
         "shutdown_grace_ms",
         "init_timeout_ms",
@@ -338,6 +343,7 @@ fn check(file: FileConfig, source: Option<PathBuf>) -> anyhow::Result<Settings> 
             api_keys: file.api_keys,
             short_limit: file.memory.short_limit,
             mcp_allowed_origins: file.mcp_allowed_origins,
+            debug: file.debug,
             model_rate_per_second: file
                 .model_rate
                 .as_deref()

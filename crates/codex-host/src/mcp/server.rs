@@ -555,11 +555,14 @@ fn to_value(result: CallToolResult) -> codex_plugin::Result<Value> {
     };
     if result.is_error == Some(true) {
         let message = text();
-        return Err(PluginError::Failed(if message.is_empty() {
-            "the MCP tool reported an error".to_owned()
-        } else {
-            message
-        }));
+        return Err(PluginError::raised(
+            None,
+            if message.is_empty() {
+                "the MCP tool reported an error".to_owned()
+            } else {
+                message
+            },
+        ));
     }
     if let Some(structured) = result.structured_content {
         return Ok(structured);

@@ -113,12 +113,9 @@ pub(crate) struct ErrorData {
     pub traceback: Option<String>,
 }
 
-/// How much of a traceback reaches a caller's error message; the full one is logged.
-const TRACEBACK_IN_ERROR: usize = 1024;
-
 impl RpcError {
-    /// The error a caller sees. `ValueError` rejects the input; everything else is a
-    /// plugin failure carrying the exception type, message and the traceback's tail.
+    /// The error a caller sees. `ValueError` rejects the input; any other exception is the
+    /// plugin's own failure ([`PluginError::Raised`]): its type, message and traceback.
     pub fn into_plugin_error(self) -> PluginError {
         match self.code {
             code::INVALID_INPUT => PluginError::InvalidInput(self.message),
@@ -127,14 +124,20 @@ impl RpcError {
                 PluginError::Failed(format!("the worker rejected the request: {}", self.message))
             }
             _ => {
-                let traceback = self.data.and_then(|d| d.traceback);
-                match traceback {
-                    Some(tb) if !tb.is_empty() => PluginError::Failed(format!(
-                        "{}\n{}",
-                        self.message,
-                        tail(&tb, TRACEBACK_IN_ERROR)
-                    )),
-                    _ => PluginError::Failed(self.message),
+                let (kind, traceback) =
+                    self.data.map(|d| (d.kind, d.traceback)).unwrap_or_default();
+                let Some(kind) = kind else {
+                    return PluginError::Failed(self.message);
+                };
+                // The worker writes `Type: message`; the type is carried apart.
+                let message = self
+                    .message
+                    .strip_prefix(&format!("{kind}: "))
+                    .map_or_else(|| self.message.clone(), str::to_owned);
+                PluginError::Raised {
+                    kind: Some(kind),
+                    message,
+                    traceback: traceback.filter(|tb| !tb.is_empty()),
                 }
             }
         }
@@ -199,9 +202,16 @@ mod tests {
         );
         check(
             r#"{"id":1,"error":{"code":-32000,"message":"KeyError: 'x'","data":{"type":"KeyError","traceback":"Traceback\n  line 3\nKeyError: 'x'\n"}}}"#,
-            Err(PluginError::Failed(
-                "KeyError: 'x'\nTraceback\n  line 3\nKeyError: 'x'".into(),
-            )),
+            Err(PluginError::Raised {
+                kind: Some("KeyError".into()),
+                message: "'x'".into(),
+                traceback: Some("Traceback\n  line 3\nKeyError: 'x'\n".into()),
+            }),
+        );
+        // An error without an exception type stays a plain failure.
+        check(
+            r#"{"id":1,"error":{"code":-32000,"message":"gone"}}"#,
+            Err(PluginError::Failed("gone".into())),
         );
     }
 

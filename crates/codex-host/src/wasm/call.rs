@@ -213,8 +213,17 @@ impl Failure {
             Failure::Trap(message) => {
                 PluginError::Crashed(format!("plugin '{}' trapped: {message}", spec.plugin))
             }
-            Failure::Guest(message) => PluginError::Failed(message),
+            Failure::Guest(message) => guest_error(message),
         }
+    }
+}
+
+/// An error the module returned: `invalid_input: <why>` rejects the input (422), as
+/// docs/PLUGINS.md documents; anything else is the plugin's own failure, message and all.
+fn guest_error(message: String) -> PluginError {
+    match message.strip_prefix("invalid_input:") {
+        Some(why) => PluginError::InvalidInput(why.trim().to_owned()),
+        None => PluginError::raised(None, message),
     }
 }
 

@@ -160,7 +160,7 @@ async fn tools_of_real_servers_become_plugins() {
     )
     .await
     .unwrap_err();
-    assert!(matches!(err, PluginError::Failed(_)), "{err:?}");
+    assert!(matches!(err, PluginError::Raised { .. }), "{err:?}");
     assert!(err.to_string().contains("Mars/Olympus"), "{err}");
 
     manager.shutdown().await;
@@ -189,7 +189,7 @@ async fn errors_and_structured_content() {
     let err = run(&manager, "faulty__fail", json!({"reason": "no luck today"}))
         .await
         .unwrap_err();
-    assert!(matches!(err, PluginError::Failed(_)), "{err:?}");
+    assert!(matches!(err, PluginError::Raised { .. }), "{err:?}");
     assert!(err.to_string().contains("no luck today"), "{err}");
     let sum = run(&manager, "faulty__structured", json!({"a": 2, "b": 3}))
         .await

@@ -251,17 +251,18 @@ async fn executes_with_json_in_and_out() {
     )
     .await;
 
-    // An error the module returns is `Failed` with its message, and the plugin keeps working.
+    // An error the module returns is the plugin's own failure with its message, and the
+    // plugin keeps working.
     let err = call(&manager, "word_count", json!(42)).await.unwrap_err();
     assert_eq!(
         err,
-        PluginError::Failed("expected a string or an object with a `text` string".into())
+        PluginError::raised(None, "expected a string or an object with a `text` string")
     );
     let err = call(&manager, "json_transform", json!({"op": "nope"}))
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, PluginError::Failed(m) if m.contains("unknown op 'nope'")),
+        matches!(&err, PluginError::Raised { message: m, .. } if m.contains("unknown op 'nope'")),
         "{err:?}"
     );
     check(
@@ -422,7 +423,7 @@ async fn a_trap_is_a_crash_and_the_next_call_works() {
     let err = call(&manager, "hostile", json!("fail")).await.unwrap_err();
     assert_eq!(
         err,
-        PluginError::Failed("the hostile plugin refused on purpose".into())
+        PluginError::raised(None, "the hostile plugin refused on purpose")
     );
     check(
         &manager,
@@ -500,7 +501,7 @@ async fn nothing_is_granted_unless_the_manifest_says_so() {
     let read = json!({"mode": "read", "path": "/data/note.txt"});
     let err = call(&manager, "closed", read.clone()).await.unwrap_err();
     assert!(
-        matches!(&err, PluginError::Failed(m) if m.contains("cannot read /data/note.txt")),
+        matches!(&err, PluginError::Raised { message, .. } if message.contains("cannot read /data/note.txt")),
         "{err:?}"
     );
     check(&manager, "open", read, json!("hello from the host")).await;
@@ -536,7 +537,7 @@ async fn nothing_is_granted_unless_the_manifest_says_so() {
     .await
     .unwrap_err();
     assert!(
-        matches!(&err, PluginError::Failed(m) if m.contains("is not allowed")),
+        matches!(&err, PluginError::Raised { message: m, .. } if m.contains("is not allowed")),
         "{err:?}"
     );
     manager.shutdown().await;
