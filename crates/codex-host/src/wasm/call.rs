@@ -9,7 +9,7 @@ use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use super::CallLimits;
-use super::pool::{Instance, Pool};
+use super::pool::{Instance, Pool, take_panic};
 
 /// What to run and within which bounds.
 pub(crate) struct CallSpec {
@@ -107,6 +107,8 @@ fn run_blocking(
         return Ok(None);
     };
     set_progress(&instance, spec.progress.clone());
+    // A panic the module caught itself in an earlier call is not this call's.
+    take_panic(&instance);
     let outcome = instance
         .plugin
         .call_get_error_code::<&[u8], Vec<u8>>("execute", input.as_slice());
@@ -120,10 +122,19 @@ fn run_blocking(
         }
         Err((error, rc)) => {
             let failure = Failure::classify(&error, rc);
+            let panicked = take_panic(&instance);
             if failure.instance_survives() {
                 pool.give_back(instance);
             }
-            Err(failure.into_error(spec))
+            Err(match (failure, panicked) {
+                // A trap after the module's panic hook spoke: the panic's own words.
+                (Failure::Trap(_), Some(panic)) => PluginError::Crashed(format!(
+                    "plugin '{}' {}",
+                    spec.plugin,
+                    panic.trim_end().replace('\n', " ")
+                )),
+                (failure, _) => failure.into_error(spec),
+            })
         }
     }
 }

@@ -24,7 +24,17 @@ pub(crate) struct Instance {
     pub initialized: bool,
     /// Where this instance's `codex_progress` calls go: set for the length of a call.
     pub progress: ProgressSlot,
+    /// What the module's panic hook said through `codex_panic` during the current call.
+    pub panic: PanicSlot,
 }
+
+/// The last panic message a module reported through `codex_panic`.
+pub(crate) type PanicSlot = extism::UserData<Option<String>>;
+
+/// The name of the host function a module's panic hook calls with the panic's message and
+/// location (one string), just before the panic traps the instance: Wasm has no stderr the
+/// host can read, so this is how "panicked at src/lib.rs:12:5: ..." reaches the caller.
+pub(crate) const PANIC_FUNCTION: &str = "codex_panic";
 
 /// The sink of the call an instance runs, read by its `codex_progress` host function.
 pub(crate) type ProgressSlot = extism::UserData<Option<ProgressSink>>;
@@ -51,6 +61,7 @@ impl InstanceFactory {
     /// the instance's own. Blocks: call it on a blocking thread.
     pub(crate) fn create(&self, initialized: bool) -> Result<Instance, String> {
         let progress: ProgressSlot = extism::UserData::new(None);
+        let panic: PanicSlot = extism::UserData::new(None);
         let compiled = self
             .builder
             .clone()
@@ -61,6 +72,13 @@ impl InstanceFactory {
                 progress.clone(),
                 report_progress,
             )
+            .with_function(
+                PANIC_FUNCTION,
+                [extism::PTR],
+                [],
+                panic.clone(),
+                record_panic,
+            )
             .compile()
             .map_err(|e| format!("not a loadable WebAssembly module: {e:#}"))?;
         let plugin = extism::Plugin::new_from_compiled(&compiled)
@@ -69,6 +87,7 @@ impl InstanceFactory {
             plugin,
             initialized,
             progress,
+            panic,
         })
     }
 }
@@ -154,6 +173,35 @@ impl Pool {
         telemetry::wasm_instances_pooled(&self.plugin, 0);
         std::mem::take(&mut *idle)
     }
+}
+
+/// The `codex_panic` host function: keeps the module's panic message for the error of the
+/// trap that follows.
+fn record_panic(
+    plugin: &mut extism::CurrentPlugin,
+    inputs: &[extism::Val],
+    _outputs: &mut [extism::Val],
+    slot: PanicSlot,
+) -> Result<(), extism::Error> {
+    let Some(input) = inputs.first() else {
+        return Err(extism::Error::msg("codex_panic takes one string"));
+    };
+    let message: String = plugin.memory_get_val(input)?;
+    let slot = slot.get()?;
+    let mut slot = slot
+        .lock()
+        .map_err(|_| extism::Error::msg("the panic slot was poisoned"))?;
+    *slot = Some(message);
+    Ok(())
+}
+
+/// The panic message the module reported during its last call, taken.
+pub(crate) fn take_panic(instance: &Instance) -> Option<String> {
+    let slot = instance.panic.get().ok()?;
+    let mut slot = slot
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    slot.take()
 }
 
 /// The `codex_progress` host function: hands the module's report to the sink of the call

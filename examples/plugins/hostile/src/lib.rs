@@ -8,7 +8,8 @@
 //! - `oom`: grows memory forever (the host's memory limit must stop it);
 //! - `big`: returns a 4 MiB JSON string (the host's output cap must refuse it);
 //! - `text`: returns plain text that is not JSON;
-//! - `trap`: panics, which traps the instance;
+//! - `trap`: panics, which traps the instance (its `initialize` installs a panic hook that
+//!   hands the message to the host's `codex_panic`);
 //! - `fail`: returns an error;
 //! - `config`: returns the config value named by `key`;
 //! - `read`: reads the file at `path` (only works under a granted `allowed_paths` entry);
@@ -31,11 +32,18 @@ static INITIALIZED: AtomicBool = AtomicBool::new(false);
 extern "ExtismHost" {
     /// The host's progress function: a JSON object `{"fraction", "message"}`.
     fn codex_progress(report: String);
+    /// The host's panic function: the panic's message and location, before the trap.
+    fn codex_panic(message: String);
 }
 
 #[plugin_fn]
 pub fn initialize() -> FnResult<()> {
     INITIALIZED.store(true, Ordering::SeqCst);
+    // A panic's message and location reach the caller through the host (docs/PLUGINS.md).
+    std::panic::set_hook(Box::new(|info| {
+        // SAFETY: an Extism host import taking one string, as the host declares it.
+        let _ = unsafe { codex_panic(info.to_string()) };
+    }));
     Ok(())
 }
 
