@@ -95,6 +95,64 @@ const MOVED: &[(&str, &str)] = &[
     ),
 ];
 
+/// The keys each table of a manifest knows (a unit test holds them to the structs).
+const TOP_KEYS: &[&str] = &[
+    "description",
+    "version",
+    "author",
+    "category",
+    "example",
+    "input_schema",
+    "enabled",
+    "policy",
+    "read_only",
+    "timeout_ms",
+    "max_output_bytes",
+    "max_concurrency",
+    "config",
+    "wasm",
+    "python",
+    "mcp",
+];
+const WASM_KEYS: &[&str] = &[
+    "memory_limit_mb",
+    "allowed_hosts",
+    "allowed_paths",
+    "pool_size",
+];
+const PYTHON_KEYS: &[&str] = &["interpreter", "pool_size"];
+const MCP_KEYS: &[&str] = &[
+    "command",
+    "args",
+    "env",
+    "cwd",
+    "url",
+    "headers",
+    "enabled",
+    "timeout_ms",
+    "tools",
+];
+
+/// Every key of `table` (at `prefix`) that `known` lacks, each with the known key it most
+/// likely misspells.
+fn unknown_keys(table: &toml::Table, prefix: &str, known: &[&str], out: &mut Vec<String>) {
+    for key in table.keys() {
+        if known.contains(&key.as_str())
+            || MOVED.iter().any(|(moved, _)| moved == key) && prefix.is_empty()
+        {
+            continue;
+        }
+        let guess = known
+            .iter()
+            .map(|candidate| (strsim::jaro_winkler(key, candidate), *candidate))
+            .filter(|(score, _)| *score >= 0.8)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, candidate)| format!(" (did you mean `{prefix}{candidate}`?)"))
+            .unwrap_or_default();
+        out.push(format!("unknown key `{prefix}{key}`{guess}"));
+    }
+}
+
 impl Manifest {
     /// Reads and checks a manifest file; the error names the file and the bad key.
     pub fn load(path: &Path) -> Result<Manifest, String> {
@@ -112,6 +170,21 @@ impl Manifest {
             .collect();
         if !moved.is_empty() {
             return Err(moved.join("; "));
+        }
+        // Every misspelt key at once, each with a guess, rather than the first alone.
+        let mut unknown = Vec::new();
+        unknown_keys(&table, "", TOP_KEYS, &mut unknown);
+        for (name, known) in [
+            ("wasm", WASM_KEYS),
+            ("python", PYTHON_KEYS),
+            ("mcp", MCP_KEYS),
+        ] {
+            if let Some(toml::Value::Table(inner)) = table.get(name) {
+                unknown_keys(inner, &format!("{name}."), known, &mut unknown);
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(unknown.join("; "));
         }
         table.try_into().map_err(|e| e.message().to_owned())
     }

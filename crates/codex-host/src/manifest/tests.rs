@@ -113,3 +113,81 @@ fn a_table_for_another_kind_is_an_error_that_says_so() {
         Err("[python] means nothing for an MCP server"),
     );
 }
+
+#[test]
+fn every_misspelt_key_is_reported_at_once_with_a_guess() {
+    let err =
+        Manifest::parse("descripton = \"x\"\ntimout_ms = 5\nzzz = 1\n[wasm]\nmemory_limit = 8\n")
+            .unwrap_err();
+    assert!(
+        err.contains("unknown key `descripton` (did you mean `description`?)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("unknown key `timout_ms` (did you mean `timeout_ms`?)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("unknown key `zzz`;") || err.ends_with("unknown key `zzz`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("unknown key `wasm.memory_limit` (did you mean `wasm.memory_limit_mb`?)"),
+        "{err}"
+    );
+}
+
+/// The key lists the misspelling check uses are exactly the keys the structs read.
+#[test]
+fn the_known_keys_are_the_structs_keys() {
+    let keys = |value: toml::Value| -> Vec<String> {
+        let mut keys: Vec<String> = value.as_table().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    let sorted = |known: &[&str]| -> Vec<String> {
+        let mut known: Vec<String> = known.iter().map(|k| (*k).to_owned()).collect();
+        known.sort();
+        known
+    };
+    let full = Manifest {
+        description: Some(String::new()),
+        version: Some(String::new()),
+        author: Some(String::new()),
+        category: Some(String::new()),
+        example: Some(serde_json::json!(1)),
+        input_schema: Some(serde_json::json!({})),
+        enabled: Some(true),
+        policy: Some(codex_plugin::Policy::Allow),
+        read_only: Some(true),
+        timeout_ms: Some(1),
+        max_output_bytes: Some(1),
+        max_concurrency: Some(1),
+        config: Some(serde_json::json!({})),
+        wasm: Some(WasmManifest {
+            memory_limit_mb: Some(1),
+            pool_size: Some(1),
+            ..WasmManifest::default()
+        }),
+        python: Some(PythonManifest {
+            interpreter: Some("python3".into()),
+            pool_size: Some(1),
+        }),
+        mcp: Some(McpServerConfig {
+            command: Some("x".into()),
+            args: Vec::new(),
+            env: BTreeMap::new(),
+            cwd: Some(".".into()),
+            url: Some("http://127.0.0.1".into()),
+            headers: BTreeMap::new(),
+            enabled: true,
+            timeout_ms: Some(1),
+            tools: Some(Vec::new()),
+        }),
+    };
+    let value = toml::Value::try_from(&full).unwrap();
+    assert_eq!(keys(value.clone()), sorted(TOP_KEYS));
+    assert_eq!(keys(value["wasm"].clone()), sorted(WASM_KEYS));
+    assert_eq!(keys(value["python"].clone()), sorted(PYTHON_KEYS));
+    assert_eq!(keys(value["mcp"].clone()), sorted(MCP_KEYS));
+}

@@ -267,3 +267,26 @@ async fn calling_a_plugin_that_failed_to_load_says_why() {
         .await
         .assert_error(StatusCode::NOT_FOUND, "plugin_not_found");
 }
+
+/// A manifest with two misspelt keys names both, each with its likely fix, where the plugin
+/// is called.
+#[tokio::test]
+async fn a_manifest_with_two_bad_keys_names_both_with_a_guess() {
+    let app = TestApp::with(|config| {
+        std::fs::write(
+            config.plugins_dir.join("tidy_plugin.toml"),
+            "descripton = \"tidies\"\ntimout_ms = 500\n[mcp]\ncommand = \"true\"\n",
+        )
+        .unwrap();
+    })
+    .await;
+    let reply = app.execute("tidy", json!("x")).await;
+    reply.assert_error(StatusCode::CONFLICT, "plugin_load_failed");
+    let message = reply.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("tidy_plugin.toml")
+            && message.contains("unknown key `descripton` (did you mean `description`?)")
+            && message.contains("unknown key `timout_ms` (did you mean `timeout_ms`?)"),
+        "{message}"
+    );
+}
