@@ -23,6 +23,10 @@ pub struct PluginEntry {
     pub kind: PluginKind,
     /// The file it was loaded from; `None` for built-in plugins.
     pub source: Option<PathBuf>,
+    /// Where an MCP server's tool was declared: its manifest's path, or `config` for the
+    /// config file's `[mcp.servers]`. (Not `source`: folder reloads own the entries that
+    /// have one, and a server's tools are its supervisor's.)
+    pub declared_in: Option<String>,
     /// The built-in plugin this file plugin stands in for: it has the built-in's name, and
     /// the built-in steps aside while the file is loaded.
     pub shadows: Option<String>,
@@ -245,6 +249,7 @@ impl PluginEntry {
         Arc::new(PluginEntry {
             kind: PluginKind::Native,
             source: None,
+            declared_in: None,
             shadows: None,
             updated_at: None,
             aliases: Vec::new(),

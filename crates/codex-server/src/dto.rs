@@ -101,7 +101,11 @@ impl From<&PluginEntry> for PluginView {
             available: unavailable_reason.is_none(),
             unavailable_reason,
             aliases: entry.aliases.clone(),
-            source: entry.source.as_ref().map(|p| p.display().to_string()),
+            source: entry
+                .source
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .or_else(|| entry.declared_in.clone()),
             limits: LimitsView {
                 timeout_ms: entry.limits.timeout_ms,
                 max_output_bytes: entry.limits.max_output_bytes,

@@ -6,10 +6,40 @@ use std::sync::Arc;
 use codex_plugin::{Plugin, PluginKind};
 
 use super::PluginManager;
+use crate::config::PluginSettings;
 use crate::mcp::{McpServerConfig, Supervisor};
 use crate::registry::LoadError;
 
 impl PluginManager {
+    /// What the tools of the MCP server behind `group` start from: the server's
+    /// `timeout_ms`, and where it was declared (`config`, or its manifest's path).
+    fn mcp_origin(&self, group: &str) -> (PluginSettings, Option<String>) {
+        let Some(name) = group.strip_prefix("mcp:") else {
+            return (PluginSettings::default(), None);
+        };
+        let settings = |server: &McpServerConfig| PluginSettings {
+            timeout_ms: server.timeout_ms,
+            ..PluginSettings::default()
+        };
+        if let Some(server) = self.inner.config.mcp_servers.get(name) {
+            return (settings(server), Some("config".to_owned()));
+        }
+        match self.inner.manifest_mcp.lock().get(name) {
+            Some(server) => (
+                settings(server),
+                Some(
+                    self.inner
+                        .config
+                        .plugins_dir
+                        .join(format!("{name}_plugin.toml"))
+                        .display()
+                        .to_string(),
+                ),
+            ),
+            None => (PluginSettings::default(), None),
+        }
+    }
+
     /// Starts the MCP servers of the config; their tools appear as they are listed.
     pub(super) async fn start_mcp_servers(&self) {
         let servers = self.inner.config.mcp_servers.clone();
@@ -70,6 +100,7 @@ impl PluginManager {
         if let Some(error) = error {
             errors.insert(group.to_owned(), error);
         }
+        let (server_settings, declared_in) = self.mcp_origin(group);
         let mut clashes = Vec::new();
         for plugin in plugins {
             let info = plugin.info().clone();
@@ -78,9 +109,14 @@ impl PluginManager {
                 clashes.push(info.name);
                 continue;
             }
-            let settings = self.settings_for(&info.name, None);
+            // The server's own limits, then the config file's for this tool.
+            let settings = match self.inner.config.plugins.get(&info.name) {
+                Some(configured) => server_settings.overridden_by(configured),
+                None => server_settings.clone(),
+            };
             let mut entry = self.entry(info, kind, plugin, None, &settings, true);
             entry.group = Some(group.to_owned());
+            entry.declared_in.clone_from(&declared_in);
             next.order.push(Arc::new(entry));
         }
         if !clashes.is_empty() {

@@ -193,6 +193,7 @@ impl PluginManager {
         PluginEntry {
             kind,
             source: file.map(|f| f.path.clone()),
+            declared_in: None,
             shadows: None,
             updated_at: file.and_then(|f| f.fingerprint.modified()),
             aliases: self.aliases_for(&info.name, file),

@@ -337,7 +337,7 @@ async fn a_manifest_declares_a_server_and_reload_starts_and_stops_it() {
     let (manager, dir) = start([]).await;
     let config = faulty("serve", None);
     let manifest = format!(
-        "[mcp]\ncommand = {:?}\nargs = {:?}\ntools = [\"ok\"]\n",
+        "[mcp]\ncommand = {:?}\nargs = {:?}\ntools = [\"ok\"]\ntimeout_ms = 4321\n",
         config.command.unwrap(),
         config.args
     );
@@ -346,6 +346,10 @@ async fn a_manifest_declares_a_server_and_reload_starts_and_stops_it() {
     manager.reload().await;
     wait_until(&manager, "clock__ok", has("clock__ok")).await;
     assert!(manager.get("clock__die").is_err(), "the allow-list applies");
+    // The listing shows the server's own limit and the manifest it was declared in.
+    let entry = manager.get("clock__ok").unwrap();
+    assert_eq!(entry.limits.timeout_ms, 4321);
+    assert_eq!(entry.declared_in, Some(path.display().to_string()));
     let answer = run(&manager, "clock__ok", json!({})).await.unwrap();
     let pid: u32 = text(&answer).rsplit(' ').next().unwrap().parse().unwrap();
 
@@ -366,6 +370,10 @@ async fn a_manifest_declares_a_server_and_reload_starts_and_stops_it() {
 async fn tools_list_changed_refreshes_the_plugins() {
     let (manager, _dir) = start([("faulty", faulty("serve", None))]).await;
     wait_until(&manager, "faulty__grow", has("faulty__grow")).await;
+    assert_eq!(
+        manager.get("faulty__grow").unwrap().declared_in.as_deref(),
+        Some("config")
+    );
     assert!(!names(&manager).contains(&"faulty__extra".to_owned()));
     run(&manager, "faulty__grow", json!({})).await.unwrap();
     wait_until(&manager, "faulty__extra", has("faulty__extra")).await;
