@@ -45,6 +45,32 @@ pub enum Command {
     Keys(KeysArgs),
     /// A terminal chat: `/run <plugin> <input>`, streamed model replies, `/session <id>`, `/exit`.
     Chat(ChatArgs),
+    /// Write a working plugin to start from: `new python NAME`, `new wasm NAME`, `new mcp NAME`.
+    New(NewArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// `python` (a `NAME_plugin.py` and its manifest), `wasm` (a Rust crate building
+    /// `NAME.wasm` for wasm32-wasip1) or `mcp` (a Python MCP server and the manifest that
+    /// declares it).
+    pub kind: NewKind,
+    /// The plugin's name: letters, digits, `_` and `-`.
+    pub name: String,
+    /// Where to write it (default: the plugins folder for `python` and `mcp`, the current
+    /// folder for `wasm`, whose crate gets a folder of its own).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// For `mcp`: the Python that runs the server, with the `mcp` package installed.
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NewKind {
+    Python,
+    Wasm,
+    Mcp,
 }
 
 #[derive(Debug, Args)]
@@ -109,6 +135,15 @@ pub enum PluginsCommand {
     /// Clear a plugin's stored switch: every server sharing the database turns it on or off
     /// again as its own configuration says.
     Reset { name: String },
+    /// Load one plugin file (with its manifest) or folder as the server would, and run each
+    /// plugin's example input: prints what loaded, the results, and every error.
+    Check {
+        /// A `*_plugin.py`, `*_plugin.wasm` or `*_plugin.toml` file, or a folder of them.
+        path: PathBuf,
+        /// The input to run instead of the manifest's `example` (JSON, or a plain string).
+        #[arg(long)]
+        input: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

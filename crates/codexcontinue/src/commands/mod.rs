@@ -1,9 +1,11 @@
 //! One module per command.
 
 mod chat;
+mod check;
 mod keys;
 mod mcp;
 mod migrate;
+mod new;
 mod plugins;
 mod run;
 mod serve;
@@ -21,6 +23,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate => migrate::migrate(&cli).await,
         Command::Keys(args) => keys::keys(&cli, args).await,
         Command::Chat(args) => chat::chat(&cli, args).await,
+        Command::New(args) => new::new(&cli, args),
     }
 }
 

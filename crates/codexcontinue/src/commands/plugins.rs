@@ -1,4 +1,5 @@
-//! `codexcontinue plugins [list|info <name>|enable <name>|disable <name>|reset <name>] [--json]`.
+//! `codexcontinue plugins [list|info <name>|enable <name>|disable <name>|reset <name>] [--json]`,
+//! and `plugins check <path>`, which loads one plugin file or folder as the server would.
 
 use std::process::ExitCode;
 
@@ -12,6 +13,9 @@ use crate::settings;
 pub async fn plugins(cli: &Cli, args: &PluginsArgs) -> anyhow::Result<ExitCode> {
     let settings = settings::load(cli, None)?;
     app::init_logging(&settings, true);
+    if let Some(PluginsCommand::Check { path, input }) = &args.command {
+        return super::check::check(&settings, path, input.as_deref()).await;
+    }
     let manager = app::plugins(&settings).await;
     let code = match &args.command {
         None => list(&manager, args.json),
@@ -33,6 +37,7 @@ pub async fn plugins(cli: &Cli, args: &PluginsArgs) -> anyhow::Result<ExitCode> 
             switch(&settings, &manager, name, Some(false)).await?
         }
         Some(PluginsCommand::Reset { name }) => switch(&settings, &manager, name, None).await?,
+        Some(PluginsCommand::Check { .. }) => unreachable!("answered above"),
     };
     manager.shutdown().await;
     Ok(code)

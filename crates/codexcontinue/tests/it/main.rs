@@ -8,6 +8,7 @@ mod mcp;
 mod openai_client;
 mod operations;
 mod original_frontend;
+mod scaffold;
 mod schemathesis;
 mod serve;
 mod shared;
