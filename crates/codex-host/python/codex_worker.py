@@ -348,8 +348,28 @@ def describe(instance):
         except (TypeError, ValueError):
             print("codex worker: metadata %r is not JSON-serialisable; ignored" % key, file=sys.stderr)
             del meta[key]
+    meta["helpers"] = helper_files(instance)
     meta["pid"] = os.getpid()
     return meta
+
+
+def helper_files(instance):
+    """The source files of the modules the plugin imported from its own folder (and the
+    folders below it), besides its own file: the host reloads the plugin when one changes."""
+    module = sys.modules.get(type(instance).__module__)
+    own = os.path.abspath(getattr(module, "__file__", "") or "")
+    folder = os.path.dirname(own)
+    if not folder:
+        return []
+    helpers = set()
+    for loaded in list(sys.modules.values()):
+        path = getattr(loaded, "__file__", None)
+        if not isinstance(path, str):
+            continue
+        path = os.path.abspath(path)
+        if path != own and path.endswith(".py") and path.startswith(folder + os.sep):
+            helpers.add(path)
+    return sorted(helpers)
 
 
 def call_hook(instance, name):

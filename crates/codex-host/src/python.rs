@@ -180,6 +180,7 @@ struct Described {
     input_schema: Option<Value>,
     updated_at: Option<String>,
     requirements: Option<Vec<String>>,
+    helpers: Option<Vec<std::path::PathBuf>>,
 }
 
 fn info_from(name: &str, describe: Value) -> PluginInfo {
@@ -206,6 +207,7 @@ fn info_from(name: &str, describe: Value) -> PluginInfo {
     }
     info.updated_at = described.updated_at;
     info.requirements = described.requirements.unwrap_or_default();
+    info.helpers = described.helpers.unwrap_or_default();
     info
 }
 

@@ -51,6 +51,8 @@ pub struct PluginEntry {
     pub(crate) running: AtomicUsize,
     pub(crate) config: Arc<Value>,
     pub(crate) fingerprint: Option<Fingerprint>,
+    /// The plugin's helper files ([`PluginInfo::helpers`]) as they were when it loaded.
+    pub(crate) helpers: Vec<(PathBuf, Option<(SystemTime, u64)>)>,
     /// The run-time group the plugin belongs to (an MCP server's tools), replaced as a whole
     /// by [`crate::PluginManager::replace_group`] and left alone by folder reloads.
     pub(crate) group: Option<String>,
@@ -59,6 +61,13 @@ pub struct PluginEntry {
 impl PluginEntry {
     pub fn name(&self) -> &str {
         &self.info.name
+    }
+
+    /// Whether a helper file the plugin loaded changed (or went) since it loaded.
+    pub(crate) fn helpers_changed(&self) -> bool {
+        self.helpers
+            .iter()
+            .any(|(path, seen)| &file_stamp(path) != seen)
     }
 
     pub fn is_enabled(&self) -> bool {
@@ -263,6 +272,7 @@ impl PluginEntry {
             running: AtomicUsize::new(0),
             config: Arc::new(Value::Null),
             fingerprint: None,
+            helpers: Vec::new(),
             group: None,
             info,
         })
@@ -284,4 +294,10 @@ fn policy_of(code: u8) -> Policy {
         2 => Policy::Deny,
         _ => Policy::Allow,
     }
+}
+
+/// A file's modification time and length, `None` when it cannot be read.
+pub(crate) fn file_stamp(path: &std::path::Path) -> Option<(SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
 }

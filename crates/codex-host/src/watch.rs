@@ -24,7 +24,8 @@ impl Drop for FolderWatch {
 }
 
 impl PluginManager {
-    /// Reloads whenever a plugin file in the folder is added, changed or removed.
+    /// Reloads whenever a plugin file in the folder is added, changed or removed, or a
+    /// Python source file in it or below it changes (a plugin's helper module).
     /// Must be called inside a Tokio runtime.
     pub fn watch(&self) -> Result<FolderWatch, notify::Error> {
         let (tx, mut rx) = mpsc::unbounded_channel();
@@ -36,7 +37,7 @@ impl PluginManager {
                     let _ = tx.send(());
                 }
             })?;
-        watcher.watch(&self.config().plugins_dir, RecursiveMode::NonRecursive)?;
+        watcher.watch(&self.config().plugins_dir, RecursiveMode::Recursive)?;
         let manager = self.clone();
         let task = tokio::spawn(async move {
             while rx.recv().await.is_some() {
@@ -57,7 +58,10 @@ fn is_relevant(event: &notify::Event) -> bool {
     if matches!(event.kind, EventKind::Access(_)) {
         return false;
     }
-    event.paths.iter().any(|p| is_plugin_file(p))
+    event
+        .paths
+        .iter()
+        .any(|p| is_plugin_file(p) || p.extension().is_some_and(|ext| ext == "py"))
 }
 
 fn is_plugin_file(path: &Path) -> bool {

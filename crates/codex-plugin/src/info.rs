@@ -59,6 +59,10 @@ pub struct PluginInfo {
     /// The `smart` approval mode asks before every call of a plugin that does not say so.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub read_only: bool,
+    /// Source files beside the plugin's own that it loaded (a Python plugin's helper
+    /// modules from its folder): a change to any of them reloads the plugin.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub helpers: Vec<std::path::PathBuf>,
 }
 
 fn default_version() -> String {
@@ -87,6 +91,7 @@ impl PluginInfo {
             updated_at: None,
             requirements: Vec::new(),
             read_only: false,
+            helpers: Vec::new(),
         }
     }
 

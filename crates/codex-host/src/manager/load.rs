@@ -207,6 +207,11 @@ impl PluginManager {
             running: AtomicUsize::new(0),
             config: Arc::new(settings.config.clone().unwrap_or(Value::Null)),
             fingerprint: file.map(|f| f.fingerprint.clone()),
+            helpers: info
+                .helpers
+                .iter()
+                .map(|path| (path.clone(), crate::registry::file_stamp(path)))
+                .collect(),
             group: None,
             info,
         }

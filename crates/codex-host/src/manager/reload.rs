@@ -90,6 +90,7 @@ impl PluginManager {
                 .cloned();
             if let Some(old) = &old
                 && old.fingerprint.as_ref() == Some(&file.fingerprint)
+                && !old.helpers_changed()
             {
                 files_next.push(old.clone());
                 continue;

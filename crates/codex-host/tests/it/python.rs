@@ -872,3 +872,51 @@ class ReporterPlugin(PluginInterface):
     );
     manager.shutdown().await;
 }
+
+/// An edit to a helper module the plugin imported from its folder (or a package below it)
+/// reloads the plugin, although its own file did not change; an edit to a file it never
+/// imported reloads nothing.
+#[tokio::test]
+async fn a_changed_helper_module_reloads_the_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "words.py", "GREETING = 'hello'\n");
+    std::fs::create_dir(dir.path().join("texts")).unwrap();
+    write(dir.path(), "texts/__init__.py", "");
+    write(dir.path(), "texts/punctuation.py", "MARK = '!'\n");
+    write(dir.path(), "unrelated.py", "X = 1\n");
+    write(
+        dir.path(),
+        "greeter_plugin.py",
+        "import words\nfrom texts import punctuation\n\n\
+         class GreeterPlugin:\n    \
+         def execute(self, data):\n        \
+         return words.GREETING + punctuation.MARK\n",
+    );
+    let manager = start(dir.path()).await;
+    assert_eq!(
+        run(&manager, "greeter", json!({})).await.unwrap(),
+        json!("hello!")
+    );
+    let helpers = &manager.get("greeter").unwrap().info.helpers;
+    assert_eq!(helpers.len(), 3, "{helpers:?}");
+
+    // Nothing it imported changed: the same worker keeps serving.
+    let before = manager.get("greeter").unwrap();
+    write(dir.path(), "unrelated.py", "X = 22\n");
+    manager.reload().await;
+    assert!(Arc::ptr_eq(&before, &manager.get("greeter").unwrap()));
+
+    write(dir.path(), "words.py", "GREETING = 'good morning'\n");
+    manager.reload().await;
+    assert_eq!(
+        run(&manager, "greeter", json!({})).await.unwrap(),
+        json!("good morning!")
+    );
+    write(dir.path(), "texts/punctuation.py", "MARK = '?!'\n");
+    manager.reload().await;
+    assert_eq!(
+        run(&manager, "greeter", json!({})).await.unwrap(),
+        json!("good morning?!")
+    );
+    manager.shutdown().await;
+}
