@@ -151,6 +151,20 @@ pub struct PythonOptions {
     pub max_line_bytes: usize,
     /// How much of a worker's stderr is kept for crash reports.
     pub stderr_tail_bytes: usize,
+    /// Where the virtual environments of plugins with `requirements` are made; `None` is
+    /// `$XDG_CACHE_HOME/codexcontinue/python-envs`, else `$HOME/.cache/codexcontinue/python-envs`.
+    pub envs_dir: Option<PathBuf>,
+    /// How long making one such environment (venv and pip) may take.
+    pub install_timeout: Duration,
+}
+
+/// `$XDG_CACHE_HOME/codexcontinue/<name>`, else `$HOME/.cache/codexcontinue/<name>`.
+pub fn user_cache_dir(name: &str) -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("codexcontinue").join(name))
 }
 
 impl Default for PythonOptions {
@@ -162,6 +176,8 @@ impl Default for PythonOptions {
             shutdown_grace: Duration::from_secs(2),
             max_line_bytes: 64 * 1024 * 1024,
             stderr_tail_bytes: 4096,
+            envs_dir: None,
+            install_timeout: Duration::from_secs(600),
         }
     }
 }

@@ -69,6 +69,10 @@ pub struct PythonManifest {
     pub interpreter: Option<PathBuf>,
     /// Worker processes kept for concurrent calls.
     pub pool_size: Option<usize>,
+    /// Packages the plugin needs, as pip specifiers (`requests>=2`): installed once into a
+    /// virtual environment of the plugin's own, whose Python its workers then run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requirements: Vec<String>,
 }
 
 static NO_WASM: WasmManifest = WasmManifest {
@@ -81,6 +85,7 @@ static NO_WASM: WasmManifest = WasmManifest {
 static NO_PYTHON: PythonManifest = PythonManifest {
     interpreter: None,
     pool_size: None,
+    requirements: Vec::new(),
 };
 
 /// Keys older manifests had at the top level, and the tables they moved to.
@@ -120,7 +125,7 @@ const WASM_KEYS: &[&str] = &[
     "allowed_paths",
     "pool_size",
 ];
-const PYTHON_KEYS: &[&str] = &["interpreter", "pool_size"];
+const PYTHON_KEYS: &[&str] = &["interpreter", "pool_size", "requirements"];
 const MCP_KEYS: &[&str] = &[
     "command",
     "args",

@@ -49,7 +49,7 @@ pub(crate) fn group_id(server: &str) -> String {
 }
 
 /// FNV-1a: stable across builds and platforms, unlike `DefaultHasher`.
-fn fnv1a(text: &str) -> u64 {
+pub(crate) fn fnv1a(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
         (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })

@@ -17,6 +17,7 @@
 //! (100 ms doubling to 5 s) and the failing call gets [`PluginError::Crashed`] with the
 //! worker's stderr tail.
 
+mod env;
 mod pool;
 pub(crate) mod protocol;
 mod shim;
@@ -110,7 +111,31 @@ impl Runtime for PythonRuntime {
             .interpreter
             .as_deref()
             .unwrap_or(&self.options.interpreter);
-        let interpreter = resolve_interpreter(configured, &file.path);
+        let mut interpreter = resolve_interpreter(configured, &file.path);
+        let requirements = &manifest.python().requirements;
+        if !requirements.is_empty() {
+            let envs_dir = self
+                .options
+                .envs_dir
+                .clone()
+                .or_else(|| crate::config::user_cache_dir("python-envs"))
+                .ok_or_else(|| {
+                    LoadFailure::Start(
+                        "no folder for the plugin's Python environment: set python.envs_dir \
+                         (or HOME)"
+                            .to_owned(),
+                    )
+                })?;
+            interpreter = env::ensure(
+                &file.name.name,
+                &interpreter,
+                requirements,
+                &envs_dir,
+                self.options.install_timeout,
+            )
+            .await
+            .map_err(LoadFailure::Start)?;
+        }
         let size = manifest
             .python()
             .pool_size

@@ -41,6 +41,7 @@ fn builder(settings: &Settings) -> AppBuilder {
         let options = codex_host::python::PythonOptions {
             interpreter: settings.python.interpreter.clone(),
             pool_size: settings.python.pool_size,
+            envs_dir: settings.python.envs_dir.clone(),
             ..Default::default()
         };
         builder = builder.with_runtime(Arc::new(codex_host::python::PythonRuntime::new(options)));

@@ -107,6 +107,10 @@ pub struct PythonSection {
     pub interpreter: PathBuf,
     /// Workers per plugin; a manifest's `pool_size` overrides it per plugin.
     pub pool_size: usize,
+    /// Where the virtual environments of plugins whose manifest lists `requirements` are
+    /// made; default `$XDG_CACHE_HOME/codexcontinue/python-envs` or
+    /// `~/.cache/codexcontinue/python-envs`.
+    pub envs_dir: Option<PathBuf>,
 }
 
 /// The host's defaults, so they are written down once.
@@ -120,6 +124,7 @@ impl Default for PythonSection {
         PythonSection {
             interpreter,
             pool_size,
+            envs_dir: None,
         }
     }
 }

@@ -172,6 +172,7 @@ fn the_known_keys_are_the_structs_keys() {
         python: Some(PythonManifest {
             interpreter: Some("python3".into()),
             pool_size: Some(1),
+            requirements: vec!["six".into()],
         }),
         mcp: Some(McpServerConfig {
             command: Some("x".into()),

@@ -6,11 +6,7 @@ use std::path::{Path, PathBuf};
 /// The cache folder when none is configured: `$XDG_CACHE_HOME/codexcontinue/wasm`, else
 /// `$HOME/.cache/codexcontinue/wasm`.
 pub(crate) fn default_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
-    Some(base.join("codexcontinue").join("wasm"))
+    crate::config::user_cache_dir("wasm")
 }
 
 /// Where compiled modules go, as Extism wants to be told: the path of a wasmtime cache

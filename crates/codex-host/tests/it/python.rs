@@ -920,3 +920,83 @@ async fn a_changed_helper_module_reloads_the_plugin() {
     );
     manager.shutdown().await;
 }
+
+/// A manifest's `requirements` are installed from PyPI into a virtual environment of the
+/// plugin's own, made once under the cache folder; the workers run in it. A requirement pip
+/// cannot install is a load error with pip's own words.
+#[tokio::test]
+async fn requirements_are_installed_into_the_plugins_own_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let envs = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "needs_plugin.py",
+        "import sys\nimport six\n\n\
+         class NeedsPlugin:\n    \
+         def execute(self, data):\n        \
+         return {'six': six.__version__, 'prefix': sys.prefix}\n",
+    );
+    write(
+        dir.path(),
+        "needs_plugin.toml",
+        "[python]\nrequirements = [\"six==1.17.0\"]\n",
+    );
+    write(
+        dir.path(),
+        "broken_plugin.py",
+        "class BrokenPlugin:\n    def execute(self, data):\n        return 1\n",
+    );
+    write(
+        dir.path(),
+        "broken_plugin.toml",
+        "[python]\nrequirements = [\"codexcontinue-no-such-package-anywhere==0.0.1\"]\n",
+    );
+    let options = PythonOptions {
+        envs_dir: Some(envs.path().to_owned()),
+        ..PythonOptions::default()
+    };
+    let manager = start_with(HostConfig::new(dir.path()), options.clone()).await;
+    let answer = run(&manager, "needs", json!({})).await.unwrap();
+    assert_eq!(answer["six"], "1.17.0");
+    let prefix = answer["prefix"].as_str().unwrap();
+    assert!(
+        prefix.starts_with(envs.path().to_str().unwrap()),
+        "{prefix}"
+    );
+    let error = manager
+        .load_errors()
+        .into_iter()
+        .find(|e| e.plugin.as_deref() == Some("broken"))
+        .expect("the broken requirement is a load error")
+        .error;
+    assert!(
+        error.contains("pip could not install")
+            && error.contains("codexcontinue-no-such-package-anywhere"),
+        "{error}"
+    );
+    manager.shutdown().await;
+
+    // Made once: a restart reuses the environment as it is.
+    let marker = std::fs::read_dir(envs.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("needs-")
+        })
+        .unwrap()
+        .join(".codexcontinue-ready");
+    let made = std::fs::metadata(&marker).unwrap().modified().unwrap();
+    let manager = start_with(HostConfig::new(dir.path()), options).await;
+    assert_eq!(
+        run(&manager, "needs", json!({})).await.unwrap()["six"],
+        "1.17.0"
+    );
+    assert_eq!(
+        std::fs::metadata(&marker).unwrap().modified().unwrap(),
+        made
+    );
+    manager.shutdown().await;
+}
