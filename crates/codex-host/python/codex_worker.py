@@ -340,6 +340,12 @@ def describe(instance):
     schema = getattr(instance, "parameters", None)
     if schema is None:
         schema = getattr(instance, "input_schema", None)
+    if schema is None:
+        try:
+            schema = schema_from_hints(instance)
+        except Exception as exc:  # A hint we cannot read costs the schema, not the plugin.
+            print("codex worker: no input schema from the type hints: %s: %s" % (type(exc).__name__, exc), file=sys.stderr)
+            schema = None
     if isinstance(schema, dict):
         meta["input_schema"] = schema
     for key in list(meta):
@@ -370,6 +376,163 @@ def helper_files(instance):
         if path != own and path.endswith(".py") and path.startswith(folder + os.sep):
             helpers.add(path)
     return sorted(helpers)
+
+
+def execute_parameter(instance):
+    """The annotated parameter of the plugin's `execute(data: T)`: `(name, T)`, or `None`."""
+    import inspect
+    import typing
+
+    execute = getattr(instance, "execute", None)
+    if not callable(execute):
+        return None
+    try:
+        parameters = list(inspect.signature(execute).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if not parameters:
+        return None
+    hints = typing.get_type_hints(execute, include_extras=True)
+    first = parameters[0]
+    if first.name not in hints:
+        return None
+    return first.name, hints[first.name]
+
+
+def schema_from_hints(instance):
+    """The JSON Schema of `execute`'s input from its type hints: a `TypedDict` or dataclass
+    parameter becomes an object (`Literal` an enum, `Annotated[T, "text"]` a description,
+    `Optional` a choice with null), with descriptions from an `Args:` section of the
+    docstring; `None` without a hint."""
+    found = execute_parameter(instance)
+    if found is None:
+        return None
+    schema = type_schema(found[1])
+    docs = argument_docs(getattr(instance, "execute", None)) or {}
+    docs.update({k: v for k, v in argument_docs(type(instance)).items() if k not in docs})
+    for name, prop in (schema.get("properties") or {}).items():
+        if name in docs and "description" not in prop:
+            prop["description"] = docs[name]
+    return schema
+
+
+def argument_docs(obj):
+    """`{name: text}` from a Google-style `Args:` (or `Parameters:`) section of a docstring."""
+    import inspect
+
+    doc = inspect.getdoc(obj) or ""
+    docs, inside, indent = {}, False, None
+    for line in doc.splitlines():
+        stripped = line.strip()
+        if stripped in ("Args:", "Arguments:", "Parameters:"):
+            inside, indent = True, None
+            continue
+        if not inside:
+            continue
+        if not stripped:
+            continue
+        here = len(line) - len(line.lstrip())
+        if indent is None:
+            indent = here
+        if here < indent or (here == 0 and stripped.endswith(":")):
+            break
+        if here == indent and ":" in stripped:
+            name, _, text = stripped.partition(":")
+            name = name.split("(")[0].strip()
+            docs[name] = text.strip()
+        elif docs:
+            last = list(docs)[-1]
+            docs[last] = (docs[last] + " " + stripped).strip()
+    return docs
+
+
+def type_schema(hint):
+    """The JSON Schema of one type hint."""
+    import dataclasses
+    import typing
+
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    wrappers = tuple(w for w in (getattr(typing, "Required", None), getattr(typing, "NotRequired", None)) if w)
+    if origin is not None and origin in wrappers:
+        return type_schema(args[0])
+    if origin is typing.Annotated:
+        schema = type_schema(args[0])
+        texts = [a for a in args[1:] if isinstance(a, str)]
+        if texts:
+            schema["description"] = texts[0]
+        return schema
+    if origin is typing.Literal:
+        values = list(args)
+        schema = {"enum": values}
+        kinds = {type(v) for v in values}
+        if len(kinds) == 1:
+            kind = type_schema(kinds.pop()).get("type")
+            if kind:
+                schema["type"] = kind
+        return schema
+    if origin is typing.Union or type(hint).__name__ == "UnionType":
+        return {"anyOf": [type_schema(a) for a in args]}
+    if origin in (list, tuple, set, frozenset) or hint in (list, tuple, set, frozenset):
+        schema = {"type": "array"}
+        if args and args[-1] is not Ellipsis:
+            schema["items"] = type_schema(args[0])
+        return schema
+    if origin is dict or hint is dict:
+        schema = {"type": "object"}
+        if len(args) == 2:
+            schema["additionalProperties"] = type_schema(args[1])
+        return schema
+    if hint is type(None):
+        return {"type": "null"}
+    if hint is typing.Any:
+        return {}
+    if typing.is_typeddict(hint):
+        hints = typing.get_type_hints(hint, include_extras=True)
+        return {
+            "type": "object",
+            "properties": {name: type_schema(h) for name, h in hints.items()},
+            "required": sorted(getattr(hint, "__required_keys__", hints.keys())),
+            "additionalProperties": False,
+        }
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        hints = typing.get_type_hints(hint, include_extras=True)
+        fields = dataclasses.fields(hint)
+        return {
+            "type": "object",
+            "properties": {f.name: type_schema(hints.get(f.name, typing.Any)) for f in fields},
+            "required": [
+                f.name
+                for f in fields
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            ],
+            "additionalProperties": False,
+        }
+    simple = {str: "string", bool: "boolean", int: "integer", float: "number"}
+    if hint in simple:
+        return {"type": simple[hint]}
+    return {}
+
+
+def input_adapter(instance):
+    """What turns the call's JSON into `execute`'s argument: a dataclass parameter gets an
+    instance built from the object's fields; anything else is passed as it came."""
+    import dataclasses
+
+    try:
+        found = execute_parameter(instance)
+    except Exception:
+        return None
+    if found is None:
+        return None
+    hint = found[1]
+    import typing
+
+    if typing.get_origin(hint) is typing.Annotated:
+        hint = typing.get_args(hint)[0]
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        return lambda data: hint(**data) if isinstance(data, dict) else data
+    return None
 
 
 def call_hook(instance, name):
@@ -452,6 +615,10 @@ def serve(proto_in, out_fd, instance, load_error):
     readline = proto_in.readline
     loads = json.loads
     execute, run = entry_point(instance) if instance is not None else (None, None)
+    adapt = input_adapter(instance) if execute is not None else None
+    if adapt is not None:
+        plain_execute = execute
+        execute = lambda data: plain_execute(adapt(data))
     if load_error is None and execute is None and run is None:
         load_error = "%s has neither an execute nor a run method" % type(instance).__name__
     progress = ProgressChannel(out_fd)

@@ -319,6 +319,7 @@ impl PluginManager {
                     entry.info.name
                 )));
             }
+            entry.check_input(&data)?;
             let mut ctx = ExecContext::new(
                 request.session_id.clone(),
                 guard::deadline(entry.limits.timeout()),

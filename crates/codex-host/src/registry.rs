@@ -53,6 +53,9 @@ pub struct PluginEntry {
     pub(crate) fingerprint: Option<Fingerprint>,
     /// The plugin's helper files ([`PluginInfo::helpers`]) as they were when it loaded.
     pub(crate) helpers: Vec<(PathBuf, Option<(SystemTime, u64)>)>,
+    /// The input schema, compiled at the first call; `None` when it constrains nothing or
+    /// does not compile (then inputs go to the plugin unchecked, as before schemas).
+    pub(crate) validator: std::sync::OnceLock<Option<jsonschema::Validator>>,
     /// The run-time group the plugin belongs to (an MCP server's tools), replaced as a whole
     /// by [`crate::PluginManager::replace_group`] and left alone by folder reloads.
     pub(crate) group: Option<String>,
@@ -61,6 +64,36 @@ pub struct PluginEntry {
 impl PluginEntry {
     pub fn name(&self) -> &str {
         &self.info.name
+    }
+
+    /// Refuses an input its schema does not allow, naming where the first mismatch is, before
+    /// the plugin sees it. A plain string always passes: plugins written for the original
+    /// project take text and read it themselves (`calculator "2+2"`).
+    pub(crate) fn check_input(&self, data: &Value) -> Result<(), PluginError> {
+        if data.is_string() {
+            return Ok(());
+        }
+        let validator = self
+            .validator
+            .get_or_init(|| compile_schema(&self.info.name, &self.info.input_schema));
+        let Some(validator) = validator else {
+            return Ok(());
+        };
+        match validator.validate(data) {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                let path = error.instance_path().to_string();
+                let at = if path.is_empty() {
+                    "the input".to_owned()
+                } else {
+                    format!("the input at {path}")
+                };
+                Err(PluginError::InvalidInput(format!(
+                    "{at} does not match the schema of '{}': {error}",
+                    self.info.name
+                )))
+            }
+        }
     }
 
     /// Whether a helper file the plugin loaded changed (or went) since it loaded.
@@ -273,6 +306,7 @@ impl PluginEntry {
             config: Arc::new(Value::Null),
             fingerprint: None,
             helpers: Vec::new(),
+            validator: std::sync::OnceLock::new(),
             group: None,
             info,
         })
@@ -300,4 +334,19 @@ fn policy_of(code: u8) -> Policy {
 pub(crate) fn file_stamp(path: &std::path::Path) -> Option<(SystemTime, u64)> {
     let meta = std::fs::metadata(path).ok()?;
     Some((meta.modified().ok()?, meta.len()))
+}
+
+/// A plugin's input schema as a validator, or `None` when it allows everything (`{}`, no
+/// schema) or does not compile (logged once; the plugin then checks its input itself).
+fn compile_schema(plugin: &str, schema: &Value) -> Option<jsonschema::Validator> {
+    if schema.as_object().is_none_or(serde_json::Map::is_empty) {
+        return None;
+    }
+    match jsonschema::validator_for(schema) {
+        Ok(validator) => Some(validator),
+        Err(error) => {
+            tracing::warn!(plugin, %error, "the input schema does not compile; inputs go unchecked");
+            None
+        }
+    }
 }

@@ -207,6 +207,7 @@ impl PluginManager {
             running: AtomicUsize::new(0),
             config: Arc::new(settings.config.clone().unwrap_or(Value::Null)),
             fingerprint: file.map(|f| f.fingerprint.clone()),
+            validator: std::sync::OnceLock::new(),
             helpers: info
                 .helpers
                 .iter()

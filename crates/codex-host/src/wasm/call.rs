@@ -40,6 +40,10 @@ pub(crate) async fn run(pool: Arc<Pool>, spec: CallSpec) -> Result<Option<Vec<u8
     let blocking_watch = watch.clone();
     let mut task = tokio::task::spawn_blocking(move || {
         let _permit = permit;
+        // The module's own log lines (`extism_pdk::info!`, ...) are Extism's tracing events
+        // on this thread: the span tags each with the plugin's name. Its level is the
+        // highest so that it exists whenever any of those lines is logged.
+        let _plugin = tracing::error_span!("wasm_plugin", plugin = %spec.plugin).entered();
         run_blocking(&pool, &spec, Finish(&blocking_watch))
     });
     // The watcher runs inside this future while the caller waits, which spares a task per

@@ -1000,3 +1000,97 @@ async fn requirements_are_installed_into_the_plugins_own_environment() {
     );
     manager.shutdown().await;
 }
+
+/// A Python plugin's input schema comes from the type hints of `execute` (a `TypedDict`
+/// or dataclass, `Literal`, `Annotated`) and its docstring's `Args:`; inputs the schema
+/// does not allow are refused, with where, before the plugin sees them; a dataclass
+/// parameter receives an instance; a plain string still reaches the plugin.
+#[tokio::test]
+async fn a_schema_from_type_hints_describes_and_guards_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "caser_plugin.py",
+        "from typing import Annotated, Literal, TypedDict, NotRequired\n\n\
+         class Params(TypedDict):\n    \
+         text: Annotated[str, 'The text to change']\n    \
+         mode: Literal['upper', 'lower']\n    \
+         times: NotRequired[int]\n\n\
+         class CaserPlugin:\n    \
+         def execute(self, data: Params):\n        \
+         \"\"\"Changes the case of a text.\n\n        \
+         Args:\n            \
+         times: How often to repeat it.\n        \
+         \"\"\"\n        \
+         if isinstance(data, str):\n            \
+         return 'plain: ' + data\n        \
+         text = data['text'].upper() if data['mode'] == 'upper' else data['text'].lower()\n        \
+         return text * data.get('times', 1)\n",
+    );
+    write(
+        dir.path(),
+        "weather_plugin.py",
+        "from dataclasses import dataclass\n\n\
+         @dataclass\n\
+         class Query:\n    \
+         city: str\n    \
+         units: str = 'c'\n\n\
+         class WeatherPlugin:\n    \
+         def execute(self, data: Query):\n        \
+         return {'city': data.city, 'units': data.units, 'kind': type(data).__name__}\n",
+    );
+    let manager = start(dir.path()).await;
+    assert_eq!(manager.load_errors(), []);
+    let schema = manager.get("caser").unwrap().info.input_schema.clone();
+    assert_eq!(
+        schema,
+        json!({
+            "type": "object",
+            "properties": {
+                "text": {"type": "string", "description": "The text to change"},
+                "mode": {"type": "string", "enum": ["upper", "lower"]},
+                "times": {"type": "integer", "description": "How often to repeat it."}
+            },
+            "required": ["mode", "text"],
+            "additionalProperties": false
+        })
+    );
+    assert_eq!(
+        run(
+            &manager,
+            "caser",
+            json!({"text": "Ab", "mode": "upper", "times": 2})
+        )
+        .await
+        .unwrap(),
+        json!("ABAB")
+    );
+    let error = run(&manager, "caser", json!({"text": "Ab", "mode": "sideways"}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, PluginError::InvalidInput(m) if m.starts_with("the input at /mode does not match the schema of 'caser'")),
+        "{error:?}"
+    );
+    let error = run(&manager, "caser", json!({"mode": "upper"}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, PluginError::InvalidInput(m) if m.contains("\"text\" is a required property")),
+        "{error:?}"
+    );
+    assert_eq!(
+        run(&manager, "caser", json!("as text")).await.unwrap(),
+        json!("plain: as text")
+    );
+
+    let weather = manager.get("weather").unwrap().info.input_schema.clone();
+    assert_eq!(weather["required"], json!(["city"]));
+    assert_eq!(
+        run(&manager, "weather", json!({"city": "Oslo"}))
+            .await
+            .unwrap(),
+        json!({"city": "Oslo", "units": "c", "kind": "Query"})
+    );
+    manager.shutdown().await;
+}

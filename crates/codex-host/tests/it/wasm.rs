@@ -251,20 +251,28 @@ async fn executes_with_json_in_and_out() {
     )
     .await;
 
-    // An error the module returns is the plugin's own failure with its message, and the
-    // plugin keeps working.
-    let err = call(&manager, "word_count", json!(42)).await.unwrap_err();
-    assert_eq!(
-        err,
-        PluginError::raised(None, "expected a string or an object with a `text` string")
+    // An input the module's `describe` schema does not allow is refused before the module
+    // sees it, saying where.
+    let err = call(&manager, "word_count", json!({"txt": "a b"}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, PluginError::InvalidInput(m) if m.contains("does not match the schema of 'word_count'")),
+        "{err:?}"
     );
     let err = call(&manager, "json_transform", json!({"op": "nope"}))
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, PluginError::Raised { message: m, .. } if m.contains("unknown op 'nope'")),
+        matches!(&err, PluginError::InvalidInput(m) if m.starts_with("the input at /op does not match")),
         "{err:?}"
     );
+    // An error the module returns (here for a string, which the schema lets through to the
+    // module) is the plugin's own failure with its message, and the plugin keeps working.
+    let err = call(&manager, "json_transform", json!("nope"))
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, PluginError::Raised { .. }), "{err:?}");
     check(
         &manager,
         "word_count",

@@ -156,6 +156,8 @@ crate-type = ["cdylib"]
 
 [dependencies]
 extism-pdk = "1"
+schemars = "1"
+serde = {{ version = "1", features = ["derive"] }}
 serde_json = "1"
 
 # Small, fast modules: the host compiles each once and caches it.
@@ -174,6 +176,14 @@ strip = true
 
 use extism_pdk::*;
 use serde_json::{Value, json};
+
+/// The input as an object; the host checks every input against this type's schema (from
+/// `describe`) before `execute` runs. Doc comments become the schema's descriptions.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Input {
+    /// Who to greet.
+    name: String,
+}
 
 #[host_fn]
 extern "ExtismHost" {
@@ -199,11 +209,7 @@ pub fn describe() -> FnResult<String> {
     Ok(json!({
         "description": "Greets someone by name.",
         "version": "0.1.0",
-        "input_schema": {
-            "type": "object",
-            "properties": {"name": {"type": "string", "description": "Who to greet"}},
-            "required": ["name"]
-        }
+        "input_schema": schemars::schema_for!(Input)
     })
     .to_string())
 }
@@ -211,15 +217,16 @@ pub fn describe() -> FnResult<String> {
 /// One call: the input is the call's JSON (a plain string arrives as a JSON string).
 #[plugin_fn]
 pub fn execute(input: String) -> FnResult<String> {
-    let data: Value = serde_json::from_str(&input).unwrap_or(Value::String(input));
-    let name = match &data {
-        Value::String(name) => Some(name.as_str()),
-        other => other.get("name").and_then(Value::as_str),
+    // A plain string is the name itself; anything else has the shape of `Input`.
+    let name = match serde_json::from_str::<Value>(&input)? {
+        Value::String(name) => name,
+        other => serde_json::from_value::<Input>(other)?.name,
     };
-    let Some(name) = name.map(str::trim).filter(|name| !name.is_empty()) else {
+    let name = name.trim();
+    if name.is_empty() {
         // `invalid_input:` makes the error a 422 with the rest of the message.
         return Err(Error::msg(r#"invalid_input: give a name: {"name": "Ada"} or "Ada""#).into());
-    };
+    }
     // SAFETY: a host import taking one string, as the host declares it.
     unsafe { codex_progress(json!({"fraction": 1.0, "message": "greeted"}).to_string())? };
     Ok(json!({"greeting": format!("Hello, {name}!")}).to_string())

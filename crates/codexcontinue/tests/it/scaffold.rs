@@ -118,10 +118,48 @@ async fn new_then_check_gives_a_plugin_of_each_kind_that_the_server_runs() {
         "{}",
         stdout(&bad)
     );
+    // A Wasm module's own error: the caller reads it, and the module's log lines name it.
+    let bad = codexcontinue(dir.path())
+        .args([
+            "plugins",
+            "check",
+            "plugins/shouter_plugin.wasm",
+            "--input",
+            "\"  \"",
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        stdout(&bad).contains("error: invalid_input: give a name"),
+        "{}",
+        stdout(&bad)
+    );
+    assert!(
+        stderr(&bad).contains("wasm_plugin{plugin=shouter}"),
+        "{}",
+        stderr(&bad)
+    );
 
     // The server loads the same folder and runs all three.
     let (_server, url) = serve_in(dir.path(), &[]).await;
     let client = reqwest::Client::new();
+    // The Wasm plugin's schema is the one schemars derived from its Rust type.
+    let shouter: Value = client
+        .get(format!("{url}/api/plugins/shouter"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schema = &shouter["input_schema"];
+    assert_eq!(schema["title"], "Input", "{shouter}");
+    assert_eq!(
+        schema["properties"]["name"],
+        json!({"type": "string", "description": "Who to greet."}),
+        "{shouter}"
+    );
     for (plugin, data, expected) in [
         (
             "greeter",
