@@ -159,7 +159,8 @@ pub struct PythonOptions {
 }
 
 /// `$XDG_CACHE_HOME/codexcontinue/<name>`, else `$HOME/.cache/codexcontinue/<name>`.
-pub fn user_cache_dir(name: &str) -> Option<PathBuf> {
+#[cfg(any(feature = "python", feature = "wasm"))]
+pub(crate) fn user_cache_dir(name: &str) -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())

@@ -28,7 +28,7 @@ pub use codex_plugin::NativePlugin;
 pub use config::{HostConfig, Limits, PluginSettings, Prefer, PythonOptions, WasmOptions};
 pub use discovery::PluginFile;
 pub use error::HostError;
-pub use manager::{Execution, ExecutionRequest, PluginManager, PluginManagerBuilder};
+pub use manager::{Execution, ExecutionRequest, Loading, PluginManager, PluginManagerBuilder};
 pub use manifest::{Manifest, PythonManifest, WasmManifest};
 pub use mcp::McpServerConfig;
 pub use registry::{LoadError, PluginEntry};

@@ -12,6 +12,7 @@ mod reload;
 mod tests;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -124,6 +125,19 @@ struct Inner {
     mcp: tokio::sync::Mutex<BTreeMap<String, Supervisor>>,
     /// The MCP servers declared by manifests in the folder, as last reloaded.
     manifest_mcp: Mutex<BTreeMap<String, McpServerConfig>>,
+    /// Whether the first load is done; false while [`PluginManagerBuilder::start_loading`]
+    /// loads in the background.
+    ready: watch::Sender<bool>,
+    /// Plugin files the load in progress has to load, and has loaded (or failed) so far.
+    load_total: std::sync::atomic::AtomicUsize,
+    load_done: std::sync::atomic::AtomicUsize,
+}
+
+/// How far the first load is: what `/health` reports while it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Loading {
+    pub loaded: usize,
+    pub total: usize,
 }
 
 /// A handle that does not keep the manager alive (for tasks the manager owns).
@@ -171,6 +185,29 @@ impl PluginManagerBuilder {
     /// Initializes the built-in plugins, loads the folder and returns the running manager.
     /// Nothing a plugin does makes this fail: failures land in `load_errors`.
     pub async fn start(self) -> PluginManager {
+        let manager = self.build();
+        manager.load_all().await;
+        manager.start_mcp_servers().await;
+        manager.inner.ready.send_replace(true);
+        manager
+    }
+
+    /// Returns the manager at once and loads in the background, files several at a time:
+    /// a server can listen meanwhile. [`PluginManager::loading`] says how far it is, and a
+    /// call of a plugin not loaded yet waits for the load (within the plugin timeout).
+    pub fn start_loading(self) -> PluginManager {
+        let manager = self.build();
+        let loader = manager.clone();
+        tokio::spawn(async move {
+            loader.load_all().await;
+            loader.start_mcp_servers().await;
+            loader.inner.ready.send_replace(true);
+            tracing::info!(plugins = loader.list().len(), "plugins loaded");
+        });
+        manager
+    }
+
+    fn build(self) -> PluginManager {
         let (generation, _) = watch::channel(0);
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| Inner {
             config: self.config,
@@ -186,11 +223,11 @@ impl PluginManagerBuilder {
             group_errors: Mutex::new(BTreeMap::new()),
             mcp: tokio::sync::Mutex::new(BTreeMap::new()),
             manifest_mcp: Mutex::new(BTreeMap::new()),
+            ready: watch::channel(false).0,
+            load_total: std::sync::atomic::AtomicUsize::new(0),
+            load_done: std::sync::atomic::AtomicUsize::new(0),
         });
-        let manager = PluginManager { inner };
-        manager.load_all().await;
-        manager.start_mcp_servers().await;
-        manager
+        PluginManager { inner }
     }
 }
 
@@ -221,6 +258,51 @@ impl PluginManager {
     /// The plugin with this name or alias.
     pub fn get(&self, name: &str) -> Result<Arc<PluginEntry>, PluginError> {
         self.inner.registry.load().resolve(name).cloned()
+    }
+
+    /// Records a stored switch and policy for a plugin that has not loaded yet (the first
+    /// load is still running), so that they hold from the moment it appears.
+    pub fn preset(&self, name: &str, enabled: Option<bool>, policy: Option<Policy>) {
+        if let Some(enabled) = enabled {
+            self.inner.overrides.lock().insert(name.to_owned(), enabled);
+        }
+        if let Some(policy) = policy {
+            self.inner
+                .policy_overrides
+                .lock()
+                .insert(name.to_owned(), policy);
+        }
+    }
+
+    /// `None` once the first load is done; while it runs, how far it is.
+    pub fn loading(&self) -> Option<Loading> {
+        if *self.inner.ready.borrow() {
+            return None;
+        }
+        Some(Loading {
+            loaded: self.inner.load_done.load(Ordering::Relaxed),
+            total: self.inner.load_total.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Waits until the first load is done, at most `within`; true when it is.
+    pub async fn wait_loaded(&self, within: Duration) -> bool {
+        let mut ready = self.inner.ready.subscribe();
+        tokio::time::timeout(within, ready.wait_for(|ready| *ready))
+            .await
+            .is_ok_and(|waited| waited.is_ok())
+    }
+
+    /// [`PluginManager::get`], but a name not found while the first load runs waits for that
+    /// load (at most the default plugin timeout) and is looked up again.
+    async fn get_when_loaded(&self, name: &str) -> Result<Arc<PluginEntry>, PluginError> {
+        match self.get(name) {
+            Err(PluginError::NotFound { .. }) if self.loading().is_some() => {
+                self.wait_loaded(self.inner.config.limits.timeout()).await;
+                self.get(name)
+            }
+            found => found,
+        }
     }
 
     /// The enabled plugins as model tools, leaving out the plugins named in `exclude`.
@@ -295,7 +377,7 @@ impl PluginManager {
 
     /// Runs one call within the plugin's limits.
     pub async fn execute(&self, request: ExecutionRequest) -> Result<Execution, PluginError> {
-        let entry = self.get(&request.plugin)?;
+        let entry = self.get_when_loaded(&request.plugin).await?;
         self.execute_on(entry, request).await
     }
 

@@ -47,9 +47,18 @@ pub struct AppBuilder {
     config: AppConfig,
     natives: Vec<NativePlugin>,
     runtimes: Vec<Arc<dyn Runtime>>,
+    load_in_background: bool,
 }
 
 impl AppBuilder {
+    /// Plugins load in the background once the store is open, so that a server can listen
+    /// at once (`/health` says `loading` until they are all in; a call of one not loaded
+    /// yet waits for it).
+    pub fn loading_in_background(mut self) -> Self {
+        self.load_in_background = true;
+        self
+    }
+
     /// A native plugin besides the built-ins (a feature's, or a test's).
     pub fn with_native(mut self, plugin: NativePlugin) -> Self {
         self.natives.push(plugin);
@@ -78,6 +87,7 @@ impl AppBuilder {
             self.runtimes,
             &handle,
             Some(memory),
+            self.load_in_background,
         )
         .await;
         let executor = Executor::new(manager, store);
@@ -103,6 +113,7 @@ impl AppBuilder {
             self.runtimes,
             &ChatHandle::new(),
             None,
+            false,
         )
         .await
     }
@@ -113,6 +124,7 @@ impl AppBuilder {
         runtimes: Vec<Arc<dyn Runtime>>,
         handle: &Arc<ChatHandle>,
         memory: Option<StoreMemory>,
+        in_background: bool,
     ) -> PluginManager {
         // Always registered, so that it never silently vanishes (see `huggingface::builtin`).
         let huggingface = NativePlugin {
@@ -142,7 +154,11 @@ impl AppBuilder {
         if let Some(memory) = memory {
             builder = builder.with_memory(Arc::new(memory));
         }
-        builder.start().await
+        if in_background {
+            builder.start_loading()
+        } else {
+            builder.start().await
+        }
     }
 }
 
@@ -159,6 +175,7 @@ impl App {
             config,
             natives: Vec::new(),
             runtimes: Vec::new(),
+            load_in_background: false,
         }
     }
 

@@ -244,6 +244,12 @@ pub struct ToolView {
 pub struct Health {
     /// `ok`.
     pub status: &'static str,
+    /// `loading` while the plugins load in the background after start, then `ready`.
+    #[schema(example = "ready")]
+    pub plugins_state: &'static str,
+    /// While `loading`: plugin files loaded so far, and to load in all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugins_loading: Option<LoadingView>,
     /// The server's clock, RFC 3339 in UTC.
     pub server_time: chrono::DateTime<chrono::Utc>,
     pub plugins: usize,
@@ -255,6 +261,13 @@ pub struct Health {
     /// group-commit writer did since start; `events / commits` is the mean batch.
     #[schema(value_type = Object)]
     pub store: StoreHealth,
+}
+
+/// How far the background load of the plugins is.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoadingView {
+    pub loaded: usize,
+    pub total: usize,
 }
 
 /// The store's part of `/health`.

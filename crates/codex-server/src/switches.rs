@@ -80,6 +80,14 @@ async fn apply_all(store: &dyn EventStore, plugins: &PluginManager) -> Result<()
 /// does not have is left alone.
 fn apply(plugins: &PluginManager, setting: &PluginSetting) {
     let Ok(entry) = plugins.get(&setting.plugin) else {
+        // Still loading: the switch holds from the moment the plugin appears.
+        if plugins.loading().is_some() {
+            let policy = setting
+                .policy
+                .as_deref()
+                .and_then(codex_plugin::Policy::parse);
+            plugins.preset(&setting.plugin, setting.enabled, policy);
+        }
         return;
     };
     apply_policy(plugins, setting);

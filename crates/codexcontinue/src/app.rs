@@ -20,6 +20,16 @@ pub async fn start(settings: &Settings) -> anyhow::Result<App> {
         .with_context(|| format!("cannot open the database {}", database_label(settings)))
 }
 
+/// Like [`start`], but the plugins load in the background: `serve` listens as soon as the
+/// store is open.
+pub async fn start_serving(settings: &Settings) -> anyhow::Result<App> {
+    builder(settings)
+        .loading_in_background()
+        .start()
+        .await
+        .with_context(|| format!("cannot open the database {}", database_label(settings)))
+}
+
 /// The plugin manager alone, for listing and describing plugins without a database.
 pub async fn plugins(settings: &Settings) -> PluginManager {
     builder(settings).start_plugins().await

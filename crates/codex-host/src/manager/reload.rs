@@ -4,12 +4,24 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use codex_plugin::PluginKind;
+use std::sync::atomic::Ordering;
+
+use futures::StreamExt;
 
 use super::{PluginManager, retire};
 use crate::discovery;
 use crate::manifest::Manifest;
 use crate::mcp::McpServerConfig;
 use crate::registry::{LoadError, PluginEntry, Registry};
+
+/// Plugin files loaded at once by a rescan.
+const LOAD_CONCURRENCY: usize = 8;
+
+/// A file of a rescan: still as loaded, or to load (with the version it replaces).
+enum Slot {
+    Kept(Arc<PluginEntry>),
+    Load(Box<discovery::PluginFile>, Option<Arc<PluginEntry>>),
+}
 
 impl PluginManager {
     /// Rescans the plugins folder: new files load, changed files replace their plugin,
@@ -42,6 +54,7 @@ impl PluginManager {
             }
         };
         let mut seen_sources = Vec::new();
+        let mut slots = Vec::new();
         let mut declared = BTreeMap::new();
         let was_declared = self.inner.manifest_mcp.lock().clone();
         for file in files {
@@ -92,10 +105,35 @@ impl PluginManager {
                 && old.fingerprint.as_ref() == Some(&file.fingerprint)
                 && !old.helpers_changed()
             {
-                files_next.push(old.clone());
+                slots.push(Slot::Kept(old.clone()));
                 continue;
             }
-            match self.load_file(&file).await {
+            slots.push(Slot::Load(Box::new(file), old));
+        }
+        let to_load = slots.iter().filter(|s| matches!(s, Slot::Load(..))).count();
+        self.inner.load_total.store(to_load, Ordering::Relaxed);
+        self.inner.load_done.store(0, Ordering::Relaxed);
+        // Files load concurrently, a few at a time (a Python worker's start is mostly the
+        // interpreter's own work), and are listed in folder order whatever order they finish.
+        let loaded: Vec<_> = futures::stream::iter(slots.into_iter().map(|slot| async move {
+            match slot {
+                Slot::Kept(entry) => (None, Some(entry), Ok(None)),
+                Slot::Load(file, old) => {
+                    let result = self.load_file(&file).await;
+                    self.inner.load_done.fetch_add(1, Ordering::Relaxed);
+                    (Some(file), old, result)
+                }
+            }
+        }))
+        .buffered(LOAD_CONCURRENCY)
+        .collect()
+        .await;
+        for (file, old, result) in loaded {
+            let Some(file) = file else {
+                files_next.extend(old);
+                continue;
+            };
+            match result {
                 Ok(Some(entry)) => {
                     if let Some(old) = old {
                         retired.push(old);

@@ -19,13 +19,11 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(settings.bind)
         .await
         .with_context(|| format!("cannot listen on {}", settings.bind))?;
-    let app = app::start(&settings).await?;
+    // Plugins load in the background, several at a time: the server answers meanwhile
+    // (`/health` says `loading`), and a call of a plugin not loaded yet waits for it.
+    let app = app::start_serving(&settings).await?;
     tracing::info!(database = %app::database_label(&settings), "store open");
     let manager = app.plugins().clone();
-    let loaded = manager.list().len();
-    for error in manager.load_errors() {
-        tracing::warn!(file = %error.file, error = %error.error, "plugin not loaded");
-    }
     let watcher = if settings.host.watch {
         match manager.watch() {
             Ok(w) => Some(w),
@@ -39,7 +37,7 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let state = app.state().clone();
     let local = listener.local_addr()?;
-    tracing::info!(address = %local, plugins = loaded, "listening");
+    tracing::info!(address = %local, "listening");
     // Tests and scripts read this line to learn the port when binding to :0.
     println!("codexcontinue listening on http://{local}");
 

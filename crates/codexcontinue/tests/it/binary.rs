@@ -43,5 +43,25 @@ pub async fn serve_in(dir: &Path, args: &[&str]) -> (Child, String) {
     })
     .await
     .expect("server did not report its address");
+    wait_until_loaded(&url).await;
     (child, url)
+}
+
+/// Waits, bounded, until `/health` says the plugins have loaded: `serve` listens at once
+/// and loads them in the background.
+pub async fn wait_until_loaded(url: &str) {
+    let client = reqwest::Client::new();
+    let loaded = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if let Ok(response) = client.get(format!("{url}/health")).send().await
+                && let Ok(health) = response.json::<serde_json::Value>().await
+                && health["plugins_state"] == "ready"
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(loaded.is_ok(), "the plugins did not load within 60 s");
 }
