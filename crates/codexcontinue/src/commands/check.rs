@@ -45,7 +45,11 @@ pub async fn check(
         failed |= !report(&manager, entry, input, &staging).await;
     }
     for error in &errors {
-        println!("error: {}: {}", staging.shown(&error.file), error.error);
+        println!(
+            "error: {}: {}",
+            staging.shown(&error.file),
+            staging.shown(&error.error)
+        );
     }
     if mine.is_empty() && errors.is_empty() {
         println!("error: no plugin found in {}", path.display());
@@ -87,7 +91,12 @@ async fn report(
         None => entry.info.example.clone(),
     };
     let Some(data) = data else {
-        println!("  not run: no example input (add `example` to its manifest, or pass --input)");
+        let how = if entry.declared_in.is_some() {
+            "an MCP server's tools have none: pass --input"
+        } else {
+            "add `example` to its manifest, or pass --input"
+        };
+        println!("  not run: no example input ({how})");
         return true;
     };
     println!("  input: {data}");
@@ -102,7 +111,11 @@ async fn report(
             true
         }
         Err(error) => {
-            println!("  error: {}: {}", error.code(), error.logged_text());
+            println!(
+                "  error: {}: {}",
+                error.code(),
+                staging.shown(&error.logged_text())
+            );
             false
         }
     }

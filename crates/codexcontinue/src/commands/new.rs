@@ -37,8 +37,12 @@ pub fn new(cli: &Cli, args: &NewArgs) -> anyhow::Result<ExitCode> {
     match args.kind {
         NewKind::Python | NewKind::Mcp => {
             let manifest = dir.join(format!("{name}_plugin.toml"));
+            let input = match args.kind {
+                NewKind::Mcp => " --input '{\"name\": \"Ada\"}'",
+                _ => "",
+            };
             println!(
-                "next: codexcontinue plugins check {}",
+                "next: codexcontinue plugins check {}{input}",
                 manifest_or_file(args.kind, &dir, name, &manifest).display()
             );
             println!("then: keep it in the plugins folder; a running server loads it at once");
@@ -130,7 +134,7 @@ class {class}Plugin(PluginInterface):
 "#
     );
     let manifest = format!(
-        r#"# Settings of {name}_plugin.py; every key is optional (docs/PLUGINS.md, "Manifests").
+        r#"# Settings of {name}_plugin.py; every key is optional (docs/PLUGINS.md, "Manifest reference").
 version = "0.1.0"
 timeout_ms = 10000
 # The test input `codexcontinue plugins check` runs, and the example the listing shows.
@@ -177,8 +181,8 @@ strip = true
 use extism_pdk::*;
 use serde_json::{Value, json};
 
-/// The input as an object; the host checks every input against this type's schema (from
-/// `describe`) before `execute` runs. Doc comments become the schema's descriptions.
+// The input as an object. The host checks every input against this type's schema (from
+// `describe`) before `execute` runs; its doc comments become the schema's descriptions.
 #[derive(serde::Deserialize, schemars::JsonSchema)]
 struct Input {
     /// Who to greet.
@@ -233,7 +237,7 @@ pub fn execute(input: String) -> FnResult<String> {
 }
 "##;
     let manifest = format!(
-        r#"# Settings of {name}_plugin.wasm; every key is optional (docs/PLUGINS.md, "Manifests").
+        r#"# Settings of {name}_plugin.wasm; every key is optional (docs/PLUGINS.md, "Manifest reference").
 timeout_ms = 10000
 # The test input `codexcontinue plugins check` runs, and the example the listing shows.
 example = {{ name = "Ada" }}
@@ -278,6 +282,10 @@ if __name__ == "__main__":
     let manifest = format!(
         r#"# Declares the MCP server {name}: its tools become the plugins {name}__<tool>
 # (docs/PLUGINS.md, "MCP servers"). The server needs the `mcp` package in that Python.
+# Its tools have no example input: check them with
+#   codexcontinue plugins check {name}_plugin.toml --input '{{"name": "Ada"}}'
+# The server's own code is not watched: after editing it, change anything in [mcp]
+# (or restart CodexContinue) to restart the server.
 [mcp]
 command = {python:?}
 args = [{server:?}]
