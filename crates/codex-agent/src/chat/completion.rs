@@ -179,13 +179,12 @@ impl Chat {
             if !messages.iter().any(|m| m.role == "system" || m.role == "developer") {
                 messages.insert(0, ChatMessage::system(&chat.inner.config.system_prompt));
             }
-            if let Some(last) = messages.last().filter(|m| m.role == "user") {
-                let text = last.text_content();
-                if let Err(error) = chat.append(NewEvent::message(&session_id, Role::User, text)).await {
-                    yield Err(error);
-                    return;
-                }
-            }
+            // Appended while the model is asked, so that its commit does not delay the first
+            // token; the loop commits it before anything it logs afterwards.
+            let first_event = messages
+                .last()
+                .filter(|m| m.role == "user")
+                .map(|last| NewEvent::message(&session_id, Role::User, last.text_content()));
             let input = LoopInput {
                 session_id: session_id.clone(),
                 messages,
@@ -199,6 +198,7 @@ impl Chat {
                 // turn in its approvals.
                 turn_id: Uuid::now_v7(),
                 hand_off_approvals: true,
+                first_event,
             };
             let looping = chat.clone();
             let pumped = pump(move |tx| async move { looping.run_loop(input, &tx).await });

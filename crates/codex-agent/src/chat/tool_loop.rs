@@ -42,6 +42,10 @@ pub(super) struct LoopInput {
     /// Calls that need approval go back to the client as tool calls for its user to answer
     /// (`/v1`), instead of waiting here for `POST /api/approvals/{id}`.
     pub hand_off_approvals: bool,
+    /// An event to append while the first model call runs (`/v1`'s user message), so that
+    /// its commit does not delay the first token; it is committed before anything the turn
+    /// logs after it, and a failure to append it fails the turn.
+    pub first_event: Option<NewEvent>,
 }
 
 /// How the loop ended.
@@ -78,6 +82,7 @@ impl Chat {
             cancel,
             turn_id,
             hand_off_approvals,
+            mut first_event,
         } = input;
         let client_names: HashSet<String> = client_tools
             .iter()
@@ -135,10 +140,28 @@ impl Chat {
                 extra: extra.clone(),
             };
             // Dropping the model's stream closes its connection: the provider stops generating.
+            let answer = async {
+                match first_event.take() {
+                    Some(event) => {
+                        // A task of its own: a turn cancelled meanwhile still logs it.
+                        let chat = self.clone();
+                        let appending = tokio::spawn(async move { chat.append(event).await });
+                        let (appended, answer) =
+                            tokio::join!(appending, call_model(chain, &request, Some(tx)));
+                        appended.map_err(|e| {
+                            ChatError::Store(codex_store::StoreError::Io(format!(
+                                "appending the user's message failed: {e}"
+                            )))
+                        })??;
+                        answer
+                    }
+                    None => call_model(chain, &request, Some(tx)).await,
+                }
+            };
             let (message, used) = tokio::select! {
                 biased;
                 () = cancel.cancelled() => return Err(ChatError::Cancelled),
-                answer = call_model(chain, &request, Some(tx)) => answer?,
+                answer = answer => answer?,
             };
             usage.add(&used);
             let calls = message.tool_calls.clone().unwrap_or_default();

@@ -179,6 +179,7 @@ impl Chat {
                     cancel,
                     turn_id,
                     hand_off_approvals: false,
+                    first_event: None,
                 },
                 &tx,
             )
