@@ -125,6 +125,9 @@ struct Inner {
     mcp: tokio::sync::Mutex<BTreeMap<String, Supervisor>>,
     /// The MCP servers declared by manifests in the folder, as last reloaded.
     manifest_mcp: Mutex<BTreeMap<String, McpServerConfig>>,
+    /// The files each of those servers is made of (its manifest, and the `args` that are
+    /// files: its script), as they were when it started: a change restarts it.
+    manifest_mcp_files: Mutex<BTreeMap<String, Vec<crate::registry::FileStamp>>>,
     /// Whether the first load is done; false while [`PluginManagerBuilder::start_loading`]
     /// loads in the background.
     ready: watch::Sender<bool>,
@@ -223,6 +226,7 @@ impl PluginManagerBuilder {
             group_errors: Mutex::new(BTreeMap::new()),
             mcp: tokio::sync::Mutex::new(BTreeMap::new()),
             manifest_mcp: Mutex::new(BTreeMap::new()),
+            manifest_mcp_files: Mutex::new(BTreeMap::new()),
             ready: watch::channel(false).0,
             load_total: std::sync::atomic::AtomicUsize::new(0),
             load_done: std::sync::atomic::AtomicUsize::new(0),

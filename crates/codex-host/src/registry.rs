@@ -333,6 +333,9 @@ fn policy_of(code: u8) -> Policy {
     }
 }
 
+/// A file and its modification time and length when seen.
+pub(crate) type FileStamp = (PathBuf, Option<(SystemTime, u64)>);
+
 /// A file's modification time and length, `None` when it cannot be read.
 pub(crate) fn file_stamp(path: &std::path::Path) -> Option<(SystemTime, u64)> {
     let meta = std::fs::metadata(path).ok()?;

@@ -57,6 +57,8 @@ impl PluginManager {
         let mut slots = Vec::new();
         let mut declared = BTreeMap::new();
         let was_declared = self.inner.manifest_mcp.lock().clone();
+        let was_files = self.inner.manifest_mcp_files.lock().clone();
+        let mut server_files = BTreeMap::new();
         for file in files {
             seen_sources.push(file.path.clone());
             if file.is_manifest_only() {
@@ -85,6 +87,8 @@ impl PluginManager {
                             }),
                             None => {
                                 declared.insert(name.clone(), server.clone());
+                                server_files
+                                    .insert(name.clone(), server_stamps(&file.path, server));
                             }
                         }
                         continue;
@@ -92,6 +96,9 @@ impl PluginManager {
                     // A manifest that no longer parses keeps its server running.
                     Err(_) if was_declared.contains_key(name) => {
                         declared.insert(name.clone(), was_declared[name].clone());
+                        if let Some(files) = was_files.get(name) {
+                            server_files.insert(name.clone(), files.clone());
+                        }
                     }
                     _ => {}
                 }
@@ -179,8 +186,9 @@ impl PluginManager {
         self.publish(&previous, next, retired);
         if scan_failed {
             declared = was_declared;
+            server_files = was_files;
         }
-        let (start, stop) = self.declare_mcp_servers(declared);
+        let (start, stop) = self.declare_mcp_servers(declared, server_files);
         // Servers publish their tools under the reload lock: start and stop them without it.
         drop(one_at_a_time);
         for name in stop {
@@ -197,16 +205,22 @@ impl PluginManager {
 
     /// Records the MCP servers the folder's manifests now declare, and answers which to
     /// (re)start and which to stop.
+    /// A server restarts when its `[mcp]` table or one of its files changed.
     fn declare_mcp_servers(
         &self,
         declared: BTreeMap<String, McpServerConfig>,
+        files: BTreeMap<String, Vec<crate::registry::FileStamp>>,
     ) -> (Vec<(String, McpServerConfig)>, Vec<String>) {
         let mut running = self.inner.manifest_mcp.lock();
+        let mut running_files = self.inner.manifest_mcp_files.lock();
         let start = declared
             .iter()
-            .filter(|(name, config)| running.get(*name) != Some(*config))
+            .filter(|(name, config)| {
+                running.get(*name) != Some(*config) || running_files.get(*name) != files.get(*name)
+            })
             .map(|(name, config)| (name.clone(), config.clone()))
             .collect();
+        *running_files = files;
         let stop = running
             .keys()
             .filter(|name| !declared.contains_key(*name))
@@ -257,4 +271,27 @@ impl PluginManager {
             }
         }
     }
+}
+
+/// The files an MCP server declared by `manifest` is made of, stamped: the manifest, and each
+/// of its `args` that names a file (relative ones from the manifest's folder), such as the
+/// server's script.
+fn server_stamps(
+    manifest: &std::path::Path,
+    server: &McpServerConfig,
+) -> Vec<crate::registry::FileStamp> {
+    let folder = manifest.parent().unwrap_or(std::path::Path::new("."));
+    std::iter::once(manifest.to_owned())
+        .chain(
+            server
+                .args
+                .iter()
+                .map(|arg| folder.join(arg))
+                .filter(|path| path.is_file()),
+        )
+        .map(|path| {
+            let stamp = crate::registry::file_stamp(&path);
+            (path, stamp)
+        })
+        .collect()
 }

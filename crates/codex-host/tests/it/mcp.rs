@@ -351,7 +351,25 @@ async fn a_manifest_declares_a_server_and_reload_starts_and_stops_it() {
     assert_eq!(entry.limits.timeout_ms, 4321);
     assert_eq!(entry.declared_in, Some(path.display().to_string()));
     let answer = run(&manager, "clock__ok", json!({})).await.unwrap();
+    let first: u32 = text(&answer).rsplit(' ').next().unwrap().parse().unwrap();
+
+    // An edit of one of its files (the manifest here; its script too) restarts the server.
+    let before = manager.get("clock__ok").unwrap();
+    let manifest_text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{manifest_text}# edited\n")).unwrap();
+    manager.reload().await;
+    wait_until(&manager, "the restarted server's tools", |m| {
+        m.get("clock__ok")
+            .is_ok_and(|entry| !std::sync::Arc::ptr_eq(&entry, &before))
+    })
+    .await;
+    let answer = run(&manager, "clock__ok", json!({})).await.unwrap();
     let pid: u32 = text(&answer).rsplit(' ').next().unwrap().parse().unwrap();
+    assert_ne!(pid, first, "the server was restarted");
+    assert!(
+        !Path::new(&format!("/proc/{first}")).exists(),
+        "the old server is gone"
+    );
 
     std::fs::remove_file(&path).unwrap();
     manager.reload().await;

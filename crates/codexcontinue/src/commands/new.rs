@@ -284,8 +284,7 @@ if __name__ == "__main__":
 # (docs/PLUGINS.md, "MCP servers"). The server needs the `mcp` package in that Python.
 # Its tools have no example input: check them with
 #   codexcontinue plugins check {name}_plugin.toml --input '{{"name": "Ada"}}'
-# The server's own code is not watched: after editing it, change anything in [mcp]
-# (or restart CodexContinue) to restart the server.
+# Editing this manifest or the server's script restarts the server.
 [mcp]
 command = {python:?}
 args = [{server:?}]
