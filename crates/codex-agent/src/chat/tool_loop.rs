@@ -4,8 +4,8 @@
 
 use std::collections::HashSet;
 
-use codex_host::ExecutionRequest;
 use codex_host::tools::Toolbox;
+use codex_host::{ExecutionRequest, PluginEntry};
 use codex_store::{ExecutionSource, NewEvent, Role};
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
@@ -184,10 +184,9 @@ impl Chat {
                 .into_iter()
                 .partition(|call| client_names.contains(&call.function.name));
             if hand_off_approvals
-                && mine.iter().any(|call| {
-                    ours.resolve(&call.function.name)
-                        .is_some_and(|entry| self.would_ask(&session_id, entry))
-                })
+                && mine
+                    .iter()
+                    .any(|call| self.asking(&session_id, &ours, call).is_some())
             {
                 // The whole message goes to the client, whose user answers the calls that
                 // need it; every call of ours in it runs when the client sends it back.
@@ -283,11 +282,7 @@ impl Chat {
         }
         self.append_all(logged).await?;
         for call in calls {
-            if let (Some(entry), Ok(arguments)) = (
-                tools.resolve(&call.function.name),
-                parse_arguments(&call.function.arguments),
-            ) && self.would_ask(session_id, entry)
-            {
+            if let Some((entry, arguments)) = self.asking(session_id, tools, call) {
                 let call = HandedOff {
                     session_id,
                     call_id: &call.id,
@@ -298,6 +293,19 @@ impl Chat {
             }
         }
         Ok(())
+    }
+
+    /// A call of ours that would make a person answer: its plugin and its arguments.
+    fn asking<'t>(
+        &self,
+        session_id: &str,
+        tools: &'t Toolbox,
+        call: &ToolCall,
+    ) -> Option<(&'t PluginEntry, Value)> {
+        let entry = tools.resolve(&call.function.name)?;
+        let arguments = parse_arguments(&call.function.arguments).ok()?;
+        self.would_ask(session_id, entry)
+            .then_some((entry, arguments))
     }
 
     /// The calls of ours that the client sent back unanswered in its last assistant message
@@ -331,11 +339,7 @@ impl Chat {
             .filter(|call| !client_names.contains(&call.function.name))
         {
             let sent_back = !answered.contains(call.id.as_str());
-            if let (Some(entry), Ok(arguments)) = (
-                tools.resolve(&call.function.name),
-                parse_arguments(&call.function.arguments),
-            ) && self.would_ask(session_id, entry)
-            {
+            if let Some((entry, arguments)) = self.asking(session_id, tools, call) {
                 let handed = HandedOff {
                     session_id,
                     call_id: &call.id,

@@ -78,11 +78,7 @@ async fn a_tool_call_that_needs_approval_is_asked_about_at_the_terminal() {
     std::fs::create_dir(dir.path().join("plugins")).unwrap();
     std::fs::write(
         dir.path().join("codexcontinue.toml"),
-        format!(
-            "[[model.providers]]\nname = \"scripted\"\nbase_url = \"{}\"\n\
-             model = \"scripted-model\"\nmax_retries = 0\n",
-            model.base_url()
-        ),
+        crate::scripted_model_config(model.base_url(), None),
     )
     .unwrap();
     // `approve` asks even for echo; "a" answers yes for the rest of the session, so the

@@ -46,6 +46,16 @@ pub async fn terminate(child: &mut Child, within: Duration) -> ExitStatus {
         .unwrap()
 }
 
+/// The config-file lines that make the scripted OpenAI-protocol server at `base_url` the
+/// model (no retries; `timeout_ms` when given).
+pub fn scripted_model_config(base_url: &str, timeout_ms: Option<u64>) -> String {
+    let timeout = timeout_ms.map_or(String::new(), |ms| format!("timeout_ms = {ms}\n"));
+    format!(
+        "[[model.providers]]\nname = \"scripted\"\nbase_url = \"{base_url}\"\n\
+         model = \"scripted-model\"\n{timeout}max_retries = 0\n"
+    )
+}
+
 /// The test venv's Python, which scripts/ensure-test-tools.sh makes with the client packages the
 /// tests drive (openai, mcp, streamlit); `CODEX_TEST_VENV` points elsewhere.
 pub fn venv_python() -> PathBuf {

@@ -133,11 +133,7 @@ async fn the_openai_python_client_gets_completions_with_server_side_tools() {
     std::fs::create_dir(dir.path().join("plugins")).unwrap();
     std::fs::write(
         dir.path().join("codexcontinue.toml"),
-        format!(
-            "[[model.providers]]\nname = \"scripted\"\nbase_url = \"{}\"\n\
-             model = \"scripted-model\"\ntimeout_ms = 10000\nmax_retries = 0\n",
-            model.base_url
-        ),
+        crate::scripted_model_config(&model.base_url, Some(10_000)),
     )
     .unwrap();
 

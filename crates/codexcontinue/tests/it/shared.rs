@@ -309,11 +309,7 @@ async fn a_cancel_and_an_approval_sent_to_one_server_reach_the_work_on_the_other
     .unwrap();
     std::fs::write(
         dir.path().join("codexcontinue.toml"),
-        format!(
-            "[[model.providers]]\nname = \"scripted\"\nbase_url = \"{}\"\n\
-             model = \"scripted-model\"\nmax_retries = 0\n",
-            model.base_url()
-        ),
+        crate::scripted_model_config(model.base_url(), None),
     )
     .unwrap();
     let a = start(dir.path(), &database_url).await;

@@ -98,11 +98,7 @@ fn server_dir(model: Option<&ScriptedServer>, extra: &str) -> tempfile::TempDir 
     std::fs::copy(&wasm, plugins.join("word_count_plugin.wasm"))
         .unwrap_or_else(|e| panic!("{}: {e}", wasm.display()));
     let model = model.map_or(String::new(), |model| {
-        format!(
-            "[[model.providers]]\nname = \"scripted\"\nbase_url = \"{}\"\n\
-             model = \"scripted-model\"\ntimeout_ms = 60000\nmax_retries = 0\n",
-            model.base_url()
-        )
+        crate::scripted_model_config(model.base_url(), Some(60_000))
     });
     std::fs::write(
         dir.path().join("codexcontinue.toml"),
