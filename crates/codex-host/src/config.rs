@@ -156,6 +156,9 @@ pub struct PythonOptions {
     pub envs_dir: Option<PathBuf>,
     /// How long making one such environment (venv and pip) may take.
     pub install_timeout: Duration,
+    /// Fork workers from one fork server per interpreter (Linux), sharing its pages;
+    /// `false` spawns each worker as a fresh interpreter.
+    pub fork_server: bool,
 }
 
 /// `$XDG_CACHE_HOME/codexcontinue/<name>`, else `$HOME/.cache/codexcontinue/<name>`.
@@ -179,6 +182,7 @@ impl Default for PythonOptions {
             stderr_tail_bytes: 4096,
             envs_dir: None,
             install_timeout: Duration::from_secs(600),
+            fork_server: true,
         }
     }
 }

@@ -18,6 +18,8 @@
 //! worker's stderr tail.
 
 mod env;
+#[cfg(target_os = "linux")]
+mod fork;
 mod pool;
 pub(crate) mod protocol;
 mod shim;
@@ -53,15 +55,36 @@ pub struct PythonRuntime {
     shim: Mutex<Option<Arc<ShimDir>>>,
     /// Parent of every worker's kill token: cancelled at shutdown and on drop.
     workers: CancellationToken,
+    /// One fork server per interpreter, when `options.fork_server` is on.
+    #[cfg(target_os = "linux")]
+    fork_servers: Option<Arc<fork::ForkServers>>,
 }
 
 impl PythonRuntime {
     pub fn new(options: PythonOptions) -> Self {
+        let workers = CancellationToken::new();
         PythonRuntime {
+            #[cfg(target_os = "linux")]
+            fork_servers: options.fork_server.then(|| {
+                Arc::new(fork::ForkServers::new(
+                    options.start_timeout,
+                    workers.child_token(),
+                ))
+            }),
             options,
             shim: Mutex::new(None),
-            workers: CancellationToken::new(),
+            workers,
         }
+    }
+
+    /// The pid of the fork server that forks the workers of `interpreter`, while one runs.
+    pub async fn fork_server_pid(&self, interpreter: &Path) -> Option<u32> {
+        #[cfg(target_os = "linux")]
+        if let Some(servers) = &self.fork_servers {
+            return servers.server_pid(interpreter).await;
+        }
+        let _ = interpreter;
+        None
     }
 
     fn shim(&self) -> Result<Arc<ShimDir>, LoadFailure> {
@@ -155,6 +178,8 @@ impl Runtime for PythonRuntime {
                 .config
                 .clone()
                 .unwrap_or_else(|| Value::Object(Default::default())),
+            #[cfg(target_os = "linux")]
+            fork_servers: self.fork_servers.clone(),
         };
         let (pool, describe) = Pool::start(spec, size, self.options.start_timeout, &self.workers)
             .await

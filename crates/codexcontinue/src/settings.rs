@@ -111,6 +111,9 @@ pub struct PythonSection {
     /// made; default `$XDG_CACHE_HOME/codexcontinue/python-envs` or
     /// `~/.cache/codexcontinue/python-envs`.
     pub envs_dir: Option<PathBuf>,
+    /// Fork each worker from one fork server per interpreter, sharing its memory (Linux);
+    /// `false` starts every worker as a fresh interpreter.
+    pub fork_server: bool,
 }
 
 /// The host's defaults, so they are written down once.
@@ -119,12 +122,14 @@ impl Default for PythonSection {
         let PythonOptions {
             interpreter,
             pool_size,
+            fork_server,
             ..
         } = PythonOptions::default();
         PythonSection {
             interpreter,
             pool_size,
             envs_dir: None,
+            fork_server,
         }
     }
 }

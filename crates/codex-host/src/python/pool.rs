@@ -248,7 +248,7 @@ impl Shared {
     /// Spawns a worker and waits for its `describe` answer (and `initialize()` when the
     /// pool is initialized), within the start timeout.
     async fn start_worker(&self, initialize: bool) -> Result<(Worker, Value), String> {
-        let mut worker = Worker::spawn(&self.spec, &self.kill)?;
+        let mut worker = Worker::start(&self.spec, &self.kill).await?;
         let handshake = async {
             let describe = worker.call(method::DESCRIBE, json!({})).await?;
             if initialize {

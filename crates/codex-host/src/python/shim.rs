@@ -9,6 +9,10 @@ use std::path::{Path, PathBuf};
 const FILES: &[(&str, &str)] = &[
     (WORKER_SCRIPT, include_str!("../../python/codex_worker.py")),
     (
+        FORK_SERVER_SCRIPT,
+        include_str!("../../python/codex_forkserver.py"),
+    ),
+    (
         "codexcontinue/__init__.py",
         include_str!("../../python/codexcontinue/__init__.py"),
     ),
@@ -39,6 +43,7 @@ const FILES: &[(&str, &str)] = &[
 ];
 
 const WORKER_SCRIPT: &str = "codex_worker.py";
+const FORK_SERVER_SCRIPT: &str = "codex_forkserver.py";
 
 /// A private temporary folder holding the worker script and shim packages; removed
 /// when the last worker spec using it is dropped.
@@ -73,6 +78,10 @@ impl ShimDir {
         self.dir.path().join(WORKER_SCRIPT)
     }
 
+    pub fn fork_server_script(&self) -> PathBuf {
+        self.dir.path().join(FORK_SERVER_SCRIPT)
+    }
+
     /// Where workers keep bytecode, so nothing is written into the plugins folder
     /// (which the host watches for changes).
     pub fn pycache(&self) -> PathBuf {
@@ -88,6 +97,7 @@ mod tests {
     fn writes_the_worker_and_every_import_path() {
         let shim = ShimDir::create().unwrap();
         assert!(shim.worker_script().is_file());
+        assert!(shim.fork_server_script().is_file());
         assert!(shim.path().join("codexcontinue/__init__.py").is_file());
         let interface =
             std::fs::read_to_string(shim.path().join("app/plugins/interface.py")).unwrap();

@@ -15,8 +15,9 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::Value;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::unix::pipe;
+use tokio::process::{Child, Command};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -48,6 +49,9 @@ pub(crate) struct WorkerSpec {
     pub stderr_tail_bytes: usize,
     /// The manifest's `[config]` table, handed to `initialize` in every worker.
     pub config: Value,
+    /// The runtime's fork servers; `None` spawns every worker.
+    #[cfg(target_os = "linux")]
+    pub fork_servers: Option<Arc<super::fork::ForkServers>>,
 }
 
 /// One line read while a request is pending.
@@ -71,8 +75,8 @@ pub(crate) struct Worker {
     plugin: Arc<str>,
     pid: Option<u32>,
     /// `None` once closed for a graceful exit.
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
+    stdin: Option<pipe::Sender>,
+    stdout: BufReader<pipe::Receiver>,
     out: Vec<u8>,
     line: Vec<u8>,
     next_id: u64,
@@ -85,50 +89,77 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    /// Starts the interpreter on the worker script; the plugin is imported right away,
-    /// and the first answer (to `describe`) says whether that worked.
-    pub fn spawn(spec: &WorkerSpec, parent: &CancellationToken) -> Result<Worker, String> {
-        let mut command = Command::new(&spec.interpreter);
-        command
-            .arg(spec.shim.worker_script())
-            .arg(&spec.plugin_path)
-            .arg(&spec.class_name)
-            .env("PYTHONPATH", &spec.pythonpath)
-            .env("PYTHONPYCACHEPREFIX", spec.shim.pycache())
-            .env("PYTHONUNBUFFERED", "1")
-            .env("PYTHONIOENCODING", "utf-8:backslashreplace")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        // Its own process group: a Ctrl-C at the terminal stops the server, which then
-        // shuts the workers down in order, instead of interrupting them mid-call.
-        #[cfg(unix)]
-        command.process_group(0);
-        let mut child = command.spawn().map_err(|e| {
-            format!(
-                "cannot start the Python interpreter '{}': {e}",
-                spec.interpreter.display()
-            )
-        })?;
-        let pid = child.id();
-        let (Some(stdin), Some(stdout), Some(stderr)) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take())
-        else {
-            return Err("the worker's standard streams were not captured".to_owned());
-        };
+    /// Starts a worker for the spec's plugin: forked by the interpreter's fork server when
+    /// the runtime has fork servers (and that one works), else spawned as a fresh
+    /// interpreter. The plugin is imported right away, and the first answer (to
+    /// `describe`) says whether that worked.
+    pub async fn start(spec: &WorkerSpec, parent: &CancellationToken) -> Result<Worker, String> {
+        let (ours, theirs) = pipes().map_err(|e| format!("cannot make the worker's pipes: {e}"))?;
         let kill = parent.child_token();
         let (exit_tx, exit) = watch::channel(None);
-        tokio::spawn(reap(child, kill.clone(), exit_tx));
+        #[cfg(target_os = "linux")]
+        let forked = match &spec.fork_servers {
+            Some(servers) => servers.fork(spec, &theirs).await,
+            None => None,
+        };
+        #[cfg(not(target_os = "linux"))]
+        let forked: Option<std::convert::Infallible> = None;
+        let pid = match forked {
+            #[cfg(target_os = "linux")]
+            Some(forked) => {
+                drop(theirs);
+                let pid = forked.pid;
+                let kill = kill.clone();
+                tokio::spawn(async move {
+                    exit_tx.send_replace(Some(super::fork::reap(forked, kill).await));
+                });
+                tracing::debug!(plugin = %spec.plugin, pid, "python worker forked");
+                Some(pid)
+            }
+            #[cfg(not(target_os = "linux"))]
+            Some(never) => match never {},
+            None => {
+                let mut command = Command::new(&spec.interpreter);
+                command
+                    .arg(spec.shim.worker_script())
+                    .arg(&spec.plugin_path)
+                    .arg(&spec.class_name);
+                worker_env(&mut command, spec);
+                command
+                    .stdin(Stdio::from(theirs.stdin))
+                    .stdout(Stdio::from(theirs.stdout))
+                    .stderr(Stdio::from(theirs.stderr))
+                    .kill_on_drop(true);
+                // Its own process group: a Ctrl-C at the terminal stops the server, which then
+                // shuts the workers down in order, instead of interrupting them mid-call.
+                #[cfg(unix)]
+                command.process_group(0);
+                let child = command.spawn().map_err(|e| {
+                    format!(
+                        "cannot start the Python interpreter '{}': {e}",
+                        spec.interpreter.display()
+                    )
+                })?;
+                // The child's ends of the pipes are closed here with the command.
+                drop(command);
+                let pid = child.id();
+                tokio::spawn(reap(child, kill.clone(), exit_tx));
+                tracing::debug!(plugin = %spec.plugin, pid, "python worker started");
+                pid
+            }
+        };
         let tail = Arc::new(StderrTail::new(spec.stderr_tail_bytes));
-        let stderr_task =
-            tokio::spawn(drain_stderr(stderr, tail.clone(), spec.plugin.clone(), pid));
-        tracing::debug!(plugin = %spec.plugin, pid, "python worker started");
+        let stderr_task = tokio::spawn(drain_stderr(
+            ours.stderr,
+            tail.clone(),
+            spec.plugin.clone(),
+            pid,
+        ));
         Ok(Worker {
             plugin: spec.plugin.clone(),
             pid,
-            stdin: Some(stdin),
-            stdout: BufReader::with_capacity(64 * 1024, stdout),
+            stdin: Some(ours.stdin),
+            stdout: BufReader::with_capacity(64 * 1024, ours.stdout),
             out: Vec::with_capacity(1024),
             line: Vec::with_capacity(1024),
             next_id: 1,
@@ -297,6 +328,47 @@ async fn wait_exit(exit: &mut watch::Receiver<Option<String>>, grace: Duration) 
     }
 }
 
+/// The environment every worker (and fork server) of a spec runs in.
+pub(crate) fn worker_env(command: &mut Command, spec: &WorkerSpec) {
+    command
+        .env("PYTHONPATH", &spec.pythonpath)
+        .env("PYTHONPYCACHEPREFIX", spec.shim.pycache())
+        .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONIOENCODING", "utf-8:backslashreplace");
+}
+
+/// The host's ends of a worker's standard streams.
+struct HostEnds {
+    stdin: pipe::Sender,
+    stdout: pipe::Receiver,
+    stderr: pipe::Receiver,
+}
+
+/// The worker's ends: its stdin, stdout and stderr.
+pub(crate) struct ChildEnds {
+    pub stdin: std::io::PipeReader,
+    pub stdout: std::io::PipeWriter,
+    pub stderr: std::io::PipeWriter,
+}
+
+/// Three pipes (close-on-exec), split into the host's ends and the worker's.
+fn pipes() -> std::io::Result<(HostEnds, ChildEnds)> {
+    let (stdin_r, stdin_w) = std::io::pipe()?;
+    let (stdout_r, stdout_w) = std::io::pipe()?;
+    let (stderr_r, stderr_w) = std::io::pipe()?;
+    let host = HostEnds {
+        stdin: pipe::Sender::from_owned_fd(stdin_w.into())?,
+        stdout: pipe::Receiver::from_owned_fd(stdout_r.into())?,
+        stderr: pipe::Receiver::from_owned_fd(stderr_r.into())?,
+    };
+    let child = ChildEnds {
+        stdin: stdin_r,
+        stdout: stdout_w,
+        stderr: stderr_w,
+    };
+    Ok((host, child))
+}
+
 /// Owns the child: waits for it to exit, or kills it when `kill` is cancelled.
 async fn reap(mut child: Child, kill: CancellationToken, exit: watch::Sender<Option<String>>) {
     let status = tokio::select! {
@@ -321,7 +393,7 @@ pub(crate) struct StderrTail {
 }
 
 impl StderrTail {
-    fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         StderrTail {
             bytes: Mutex::new(VecDeque::with_capacity(capacity)),
             capacity,
@@ -336,15 +408,15 @@ impl StderrTail {
         bytes.extend(chunk);
     }
 
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         let mut bytes = self.bytes.lock();
         String::from_utf8_lossy(bytes.make_contiguous()).into_owned()
     }
 }
 
 /// Copies the worker's stderr into its tail and logs it line by line at debug level.
-async fn drain_stderr(
-    mut stderr: ChildStderr,
+pub(crate) async fn drain_stderr<R: AsyncRead + Unpin>(
+    mut stderr: R,
     tail: Arc<StderrTail>,
     plugin: Arc<str>,
     pid: Option<u32>,

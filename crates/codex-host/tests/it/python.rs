@@ -94,8 +94,20 @@ fn write(dir: &Path, file: &str, contents: &str) {
     std::fs::write(dir.join(file), contents).unwrap();
 }
 
+/// The runtime's defaults, with the fork server off when `CODEX_TEST_PYTHON_FORK_SERVER`
+/// is `0` (scripts/test.sh runs this file both ways).
+pub(super) fn options() -> PythonOptions {
+    let fork_server = std::env::var("CODEX_TEST_PYTHON_FORK_SERVER")
+        .map(|v| v != "0" && v != "false")
+        .unwrap_or(true);
+    PythonOptions {
+        fork_server,
+        ..PythonOptions::default()
+    }
+}
+
 pub(super) async fn start(dir: &Path) -> PluginManager {
-    start_with(HostConfig::new(dir), PythonOptions::default()).await
+    start_with(HostConfig::new(dir), options()).await
 }
 
 async fn start_with(config: HostConfig, options: PythonOptions) -> PluginManager {
@@ -503,7 +515,7 @@ async fn the_interpreter_is_chosen_globally_and_per_plugin() {
     );
     let options = PythonOptions {
         interpreter: PathBuf::from(&system),
-        ..PythonOptions::default()
+        ..options()
     };
     let manager = start_with(HostConfig::new(dir.path()), options).await;
     assert_eq!(manager.load_errors(), []);
@@ -585,7 +597,7 @@ async fn a_worker_that_ignores_shutdown_is_killed() {
     );
     let options = PythonOptions {
         shutdown_grace: Duration::from_millis(300),
-        ..PythonOptions::default()
+        ..options()
     };
     let manager = start_with(HostConfig::new(dir.path()), options).await;
     assert_eq!(manager.load_errors(), []);
@@ -614,7 +626,7 @@ async fn large_outputs_pass_and_runaway_lines_are_cut_off() {
     config.limits.max_output_bytes = 16 * 1024 * 1024;
     let options = PythonOptions {
         max_line_bytes: 4 * 1024 * 1024,
-        ..PythonOptions::default()
+        ..options()
     };
     let manager = start_with(config, options).await;
 
@@ -953,7 +965,7 @@ async fn requirements_are_installed_into_the_plugins_own_environment() {
     );
     let options = PythonOptions {
         envs_dir: Some(envs.path().to_owned()),
-        ..PythonOptions::default()
+        ..options()
     };
     let manager = start_with(HostConfig::new(dir.path()), options.clone()).await;
     let answer = run(&manager, "needs", json!({})).await.unwrap();
@@ -1113,7 +1125,7 @@ async fn plugins_load_in_the_background_and_calls_wait_for_them() {
     }
     let started = std::time::Instant::now();
     let manager = PluginManager::builder(HostConfig::new(dir.path()))
-        .with_runtime(Arc::new(PythonRuntime::new(PythonOptions::default())))
+        .with_runtime(Arc::new(PythonRuntime::new(options())))
         .start_loading();
     let loading = manager.loading().expect("still loading");
     assert!(loading.loaded < 6, "{loading:?}");
@@ -1131,5 +1143,166 @@ async fn plugins_load_in_the_background_and_calls_wait_for_them() {
         run(&manager, "nobody", json!(null)).await,
         Err(PluginError::NotFound { .. })
     ));
+    manager.shutdown().await;
+}
+
+/// The parent process of `pid`, from `/proc`.
+fn parent_of(pid: u64) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The command name (field 2) may hold spaces; the fields after its `)` are plain.
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    after.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+async fn start_runtime(dir: &Path, options: PythonOptions) -> (PluginManager, Arc<PythonRuntime>) {
+    let runtime = Arc::new(PythonRuntime::new(options));
+    let manager = PluginManager::builder(HostConfig::new(dir))
+        .with_runtime(runtime.clone())
+        .start()
+        .await;
+    (manager, runtime)
+}
+
+/// With the fork server each plugin's worker is a process of its own, forked by the one
+/// server of its interpreter; without it, each is a child of the host.
+#[tokio::test]
+async fn each_plugin_runs_in_its_own_process_forked_or_spawned() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "first_plugin.py", &hostile("FirstPlugin"));
+    write(dir.path(), "second_plugin.py", &hostile("SecondPlugin"));
+    let (manager, runtime) = start_runtime(dir.path(), options()).await;
+    let first = pid(&manager, "first").await;
+    let second = pid(&manager, "second").await;
+    assert_ne!(first, second);
+    assert_ne!(first, u64::from(std::process::id()));
+    let server = runtime.fork_server_pid(Path::new("python3")).await;
+    if options().fork_server {
+        let server = u64::from(server.expect("a fork server runs"));
+        assert_eq!(parent_of(first), server);
+        assert_eq!(parent_of(second), server);
+    } else {
+        assert_eq!(server, None);
+        assert_eq!(parent_of(first), u64::from(std::process::id()));
+        assert_eq!(parent_of(second), u64::from(std::process::id()));
+    }
+    manager.shutdown().await;
+}
+
+/// Killing the fork server loses nothing: the workers it forked keep answering, its death
+/// is noticed, and the next worker to start comes from a new server.
+#[tokio::test]
+async fn killing_the_fork_server_loses_no_call_and_the_next_fork_starts_a_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "sturdy_plugin.py", &hostile("SturdyPlugin"));
+    let options = PythonOptions {
+        fork_server: true,
+        ..PythonOptions::default()
+    };
+    let (manager, runtime) = start_runtime(dir.path(), options).await;
+    let worker = pid(&manager, "sturdy").await;
+    let server = runtime
+        .fork_server_pid(Path::new("python3"))
+        .await
+        .expect("a fork server runs");
+    assert_eq!(parent_of(worker), u64::from(server));
+
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &server.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while runtime
+        .fork_server_pid(Path::new("python3"))
+        .await
+        .is_some()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the server's death was not noticed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The worker outlives its server and keeps answering.
+    assert_eq!(pid(&manager, "sturdy").await, worker);
+    assert_eq!(
+        run(&manager, "sturdy", json!({"op": "echo", "n": 1}))
+            .await
+            .unwrap(),
+        json!({"op": "echo", "n": 1})
+    );
+
+    // Its crash is still noticed (through its pidfd), and its replacement is forked by
+    // a new server.
+    let message = crashed(run(&manager, "sturdy", json!("_exit")).await);
+    assert!(message.contains("leaving hard"), "{message}");
+    let replacement = pid(&manager, "sturdy").await;
+    assert_ne!(replacement, worker);
+    let new_server = runtime
+        .fork_server_pid(Path::new("python3"))
+        .await
+        .expect("a new fork server runs");
+    assert_ne!(new_server, server);
+    assert_eq!(parent_of(replacement), u64::from(new_server));
+    manager.shutdown().await;
+}
+
+/// Whatever one plugin does to the modules it shares with others (the `codexcontinue`
+/// shim, the standard library, `sys.modules`) stays in its own process: the fork server
+/// never runs plugin code.
+#[tokio::test]
+async fn module_state_does_not_leak_between_plugins_forked_from_one_server() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "meddler_plugin.py",
+        r#"
+import json, os, sys
+import codexcontinue
+
+codexcontinue.MEDDLED = "at import"
+json.MEDDLED = True
+sys.modules["meddler_marker"] = sys
+
+
+class MeddlerPlugin:
+    def execute(self, data):
+        codexcontinue.MEDDLED = "at execute"
+        sys.modules["meddler_marker_2"] = sys
+        return {"shim": codexcontinue.MEDDLED, "parent": os.getppid()}
+"#,
+    );
+    let (manager, runtime) = start_runtime(dir.path(), options()).await;
+    let meddler = run(&manager, "meddler", json!(null)).await.unwrap();
+    assert_eq!(meddler["shim"], "at execute");
+    write(
+        dir.path(),
+        "witness_plugin.py",
+        r#"
+import json, os, sys
+import codexcontinue
+
+
+class WitnessPlugin:
+    def execute(self, data):
+        return {
+            "shim": getattr(codexcontinue, "MEDDLED", None),
+            "stdlib": getattr(json, "MEDDLED", None),
+            "modules": sorted(m for m in sys.modules if m.startswith("meddler")),
+            "parent": os.getppid(),
+        }
+"#,
+    );
+    manager.reload().await;
+    let witness = run(&manager, "witness", json!(null)).await.unwrap();
+    assert_eq!(witness["shim"], Value::Null);
+    assert_eq!(witness["stdlib"], Value::Null);
+    assert_eq!(witness["modules"], json!([]));
+    if options().fork_server {
+        // Both came from the same server, which had seen the meddler's import by then.
+        let server = runtime.fork_server_pid(Path::new("python3")).await.unwrap();
+        assert_eq!(meddler["parent"], json!(server));
+        assert_eq!(witness["parent"], json!(server));
+    }
     manager.shutdown().await;
 }
