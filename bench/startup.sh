@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Start-up with many Python plugins: N copies of plugins/py_echo_plugin.py (one worker each,
-# no manifest), served by the release binary. Measures, ROUNDS times:
+# no manifest), served by the release binary, with workers forked from the fork server
+# (`fork`) and spawned one by one (`python.fork_server = false`, `spawn`), alternating.
+# Measures, ROUNDS times for each:
 #   - from starting `serve` to its first answer on /health,
 #   - to every plugin loaded (/health says plugins_state "ready"),
-#   - the proportional memory (PSS, /proc/PID/smaps_rollup) of the server and of its
-#     Python workers, summed.
-# Usage: bench/startup.sh [N=100]   (ROUNDS=3 by default; OURS_BIN to skip the build)
+#   - the proportional memory (PSS, /proc/PID/smaps_rollup) of the server and of every
+#     Python process under it (workers and fork server), summed and per plugin.
+# Usage: bench/startup.sh [N=100]   (ROUNDS=3 by default; MODES="fork spawn" by default;
+# OURS_BIN to skip the build)
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=bench/lib.sh
@@ -20,11 +23,24 @@ mkdir -p "$WORK/many"
 for i in $(seq "$N"); do
   cp "$ROOT/plugins/py_echo_plugin.py" "$WORK/many/echo${i}_plugin.py"
 done
-printf 'watch = false\n' > "$WORK/codexcontinue.toml"
+MODES="${MODES:-fork spawn}"
+printf 'watch = false\n' > "$WORK/fork.toml"
+printf 'watch = false\n[python]\nfork_server = false\n' > "$WORK/spawn.toml"
+
+# Every process below $1, children first.
+descendants() {
+  local child
+  for child in $(pgrep -P "$1" || true); do
+    echo "$child"
+    descendants "$child"
+  done
+}
 
 pss_kib() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
 
 for round in $(seq "$ROUNDS"); do
+for mode in $MODES; do
+  cp "$WORK/$mode.toml" "$WORK/codexcontinue.toml"
   port=$(free_port)
   rm -f "$WORK/startup.db"*
   start=$(date +%s%N)
@@ -57,13 +73,13 @@ EOF
 )
   loaded=$(curl -sf "http://127.0.0.1:$port/health" | python3 -c 'import json,sys; h=json.load(sys.stdin); print(h["plugins"], h["load_errors"])')
   server_pss=$(pss_kib "$pid")
-  workers=$(pgrep -P "$pid" || true)
+  workers=$(descendants "$pid")
   worker_count=$(echo "$workers" | grep -c . || true)
   worker_pss=0
   for w in $workers; do worker_pss=$((worker_pss + $(pss_kib "$w"))); done
-  per_worker="n/a"
-  [ "$worker_count" -gt 0 ] && per_worker=$(awk -v t="$worker_pss" -v n="$worker_count" 'BEGIN {printf "%.1f", t / n / 1024}')
-  echo "round $round: $N plugins; first answer ${first} ms; all loaded ${ready} ms; plugins, load errors: $loaded; server PSS $((server_pss / 1024)) MiB; $worker_count workers, PSS $((worker_pss / 1024)) MiB in all, $per_worker MiB each"
+  per_plugin=$(awk -v t="$worker_pss" -v n="$N" 'BEGIN {printf "%.2f", t / n / 1024}')
+  echo "round $round $mode: $N plugins; first answer ${first} ms; all loaded ${ready} ms; plugins, load errors: $loaded; server PSS $((server_pss / 1024)) MiB; $worker_count Python processes, PSS $((worker_pss / 1024)) MiB in all, $per_plugin MiB per plugin"
   kill "$pid"
   wait "$pid" 2>/dev/null || true
+done
 done

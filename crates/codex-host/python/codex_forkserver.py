@@ -43,6 +43,60 @@ import typing  # noqa: F401
 
 MAX_MESSAGE = 64 * 1024
 
+# A plugin of our own, loaded, described and run once by the server itself, so the caches
+# every worker fills on its way (import machinery, `inspect`, `typing`, `re`, the encoder)
+# are filled once here and shared, instead of being written anew in each worker.
+WARM_UP_PLUGIN = '''
+import typing
+from codexcontinue import PluginInterface
+
+
+class WarmUpPlugin(PluginInterface):
+    """Warms the fork server up."""
+
+    def initialize(self):
+        self.ready = True
+
+    def shutdown(self):
+        pass
+
+    def execute(self, data: typing.Dict[str, typing.Any]) -> typing.Any:
+        return {"echo": data}
+'''
+
+
+def warm_up():
+    import shutil
+    import tempfile
+
+    import app.brain.core.base  # noqa: F401
+    import app.plugins.interface  # noqa: F401
+
+    folder = tempfile.mkdtemp(prefix="codexcontinue-warm-up-")
+    path = os.path.join(folder, "warm_up_plugin.py")
+    try:
+        with open(path, "w") as f:
+            f.write(WARM_UP_PLUGIN)
+        instance = codex_worker.load(path, "WarmUpPlugin")
+        codex_worker.describe(instance)
+        execute, _ = codex_worker.entry_point(instance)
+        adapt = codex_worker.input_adapter(instance)
+        data = json.loads('{"text": "warm"}')
+        codex_worker.result_line(1, execute(adapt(data) if adapt else data))
+        try:
+            raise ValueError("warm")
+        except ValueError as exc:
+            codex_worker.exception_line(1, exc)
+    except Exception:
+        # A warm-up that fails costs memory, not workers: say so and go on.
+        traceback.print_exc()
+    finally:
+        sys.modules.pop("warm_up_plugin", None)
+        if folder in sys.path:
+            sys.path.remove(folder)
+        sys.path_importer_cache.pop(folder, None)
+        shutil.rmtree(folder, ignore_errors=True)
+
 
 def send(sock, message, fds=()):
     data = json.dumps(message).encode()
@@ -144,6 +198,7 @@ def main():
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     # A Ctrl-C meant for the server is the host's to handle: the host closes the socket.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    warm_up()
     gc.collect()
     gc.freeze()
     selector = selectors.DefaultSelector()

@@ -30,6 +30,7 @@ import json
 import os
 import sys
 import threading
+from itertools import islice
 
 import codexcontinue
 
@@ -57,6 +58,9 @@ PACKAGE_OF_MODULE = {
     "sklearn": "scikit-learn",
     "yaml": "PyYAML",
 }
+
+# How many modules were loaded when the plugin's import began (see `helper_files`).
+MODULES_BEFORE_LOAD = 0
 
 _encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
@@ -206,6 +210,8 @@ def load(plugin_path, class_name):
     if plugin_dir not in sys.path:
         sys.path.insert(1, plugin_dir)
     module_name = os.path.splitext(os.path.basename(plugin_path))[0]
+    global MODULES_BEFORE_LOAD
+    MODULES_BEFORE_LOAD = len(sys.modules)
     try:
         spec = importlib.util.spec_from_file_location(module_name, plugin_path)
         if spec is None or spec.loader is None:
@@ -367,8 +373,13 @@ def helper_files(instance):
     folder = os.path.dirname(own)
     if not folder:
         return []
+    # Only the modules imported since the plugin's import began, newest first: `sys.modules`
+    # keeps insertion order, and walking all of it would touch (and, in a forked worker,
+    # copy) every module object the fork server shares.
+    new = max(0, len(sys.modules) - MODULES_BEFORE_LOAD)
+    imported = list(islice(reversed(sys.modules.values()), new))
     helpers = set()
-    for loaded in list(sys.modules.values()):
+    for loaded in imported:
         path = getattr(loaded, "__file__", None)
         if not isinstance(path, str):
             continue
