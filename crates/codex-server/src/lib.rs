@@ -26,6 +26,7 @@ pub use router::router;
 pub use state::{AppState, ServerConfig};
 
 use std::future::Future;
+use axum::serve::ListenerExt;
 
 /// Serves `state` on `listener` until `shutdown` resolves, then stops accepting, ends the
 /// open `/mcp` event streams (`state.shutdown`) and lets in-flight requests finish. The
@@ -40,6 +41,13 @@ pub async fn serve(
         shutdown.await;
         streams.cancel();
     };
+    // No Nagle delay: a streamed answer is many small writes (one per token), each of
+    // which should leave at once rather than wait for the previous one's ACK.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
