@@ -25,8 +25,8 @@ pub use openapi::ApiDoc;
 pub use router::router;
 pub use state::{AppState, ServerConfig};
 
-use std::future::Future;
 use axum::serve::ListenerExt;
+use std::future::Future;
 
 /// Serves `state` on `listener` until `shutdown` resolves, then stops accepting, ends the
 /// open `/mcp` event streams (`state.shutdown`) and lets in-flight requests finish. The

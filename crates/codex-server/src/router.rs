@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use utoipa::OpenApi;
@@ -89,20 +90,27 @@ pub fn router(state: AppState) -> Router {
         .merge(admin)
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
 
-    Router::new()
+    let max_body_bytes = state.config.max_body_bytes;
+    let routes = Router::new()
         .route("/health", get(system::health))
         // The web UI's page and files need no key: the page asks for one.
         .merge(web::router())
         .merge(api)
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(CatchPanicLayer::custom(panic_response))
-        // Outermost: every request gets an id first, then its span, trace and metrics.
+        // Inside the router, where the matched route (its metrics label) is known.
         .layer(middleware::from_fn(correlation::observe))
-        .layer(PropagateRequestIdLayer::x_request_id())
+        .with_state(state);
+    // The layers that need nothing of the route, wrapped once around the whole router:
+    // `Router::layer` wraps (and, per request, clones) each route's stack.
+    let layered = ServiceBuilder::new()
+        // Outermost: every request gets an id first.
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .with_state(state)
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .service(routes);
+    Router::new().fallback_service(layered)
 }
 
 async fn route_not_found(uri: Uri) -> ApiError {

@@ -46,8 +46,21 @@ impl Default for ServerConfig {
     }
 }
 
+/// What every handler shares. One `Arc`: axum clones the state for each layer a request
+/// passes through (about twenty times per request), and a clone of this is one counter,
+/// where a struct of a dozen handles cost a dozen (and a mutex for the token).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+pub struct SharedState {
     pub plugins: PluginManager,
     /// Runs plugins and logs every run.
     pub executor: Executor,
@@ -93,7 +106,7 @@ impl AppState {
             shutdown.clone(),
         )
         .await?;
-        Ok(AppState {
+        Ok(AppState(Arc::new(SharedState {
             chat,
             plugins: executor.plugins().clone(),
             store: executor.store().clone(),
@@ -106,6 +119,6 @@ impl AppState {
             started: Instant::now(),
             shutdown,
             metrics: crate::telemetry::install(),
-        })
+        })))
     }
 }

@@ -88,3 +88,50 @@ async fn migrate_creates_a_missing_sqlite_file() {
     assert!(store.sessions().await.unwrap().is_empty());
     store.close().await;
 }
+
+/// The kinds check, rewritten from `IN (...)` to a chain of equalities for speed, still
+/// admits exactly the kinds of events and refuses any other.
+#[tokio::test]
+async fn sqlite_still_checks_event_kinds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kinds.db");
+    let url = format!("sqlite://{}", path.display());
+    codex_store::migrate(&url).await.unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let sql: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'events'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(!sql.contains("kind IN"), "{sql}");
+    conn.execute(
+        "INSERT INTO sessions (id, created_at, last_activity) VALUES ('s', 't', 't')",
+        [],
+    )
+    .unwrap();
+    let insert = |seq: i64, kind: &str| {
+        conn.execute(
+            "INSERT INTO events (session_id, seq, id, kind, ts, payload) \
+             VALUES ('s', ?1, ?2, ?3, 't', '{}')",
+            rusqlite::params![seq, format!("id-{seq}"), kind],
+        )
+    };
+    for (seq, kind) in [
+        "message",
+        "plugin_execution",
+        "tool_call",
+        "tool_result",
+        "reset",
+        "error",
+        "approval",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        insert(seq as i64 + 1, kind).unwrap();
+    }
+    let refused = insert(100, "bogus").unwrap_err();
+    assert!(refused.to_string().contains("CHECK"), "{refused}");
+}
