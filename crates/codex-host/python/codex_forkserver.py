@@ -50,6 +50,13 @@ WARM_UP_PLUGIN = '''
 import typing
 from codexcontinue import PluginInterface
 
+GREETING = "warm"
+LIMITS = {"size": 1}
+
+
+def helper(value):
+    return value
+
 
 class WarmUpPlugin(PluginInterface):
     """Warms the fork server up."""
@@ -78,7 +85,17 @@ def warm_up():
         with open(path, "w") as f:
             f.write(WARM_UP_PLUGIN)
         instance = codex_worker.load(path, "WarmUpPlugin")
+        # And the search a file whose class is not named after it takes: the `isinstance`
+        # checks against the plugin base classes fill their ABC caches here, once.
+        module = sys.modules["warm_up_plugin"]
+        codex_worker.find_plugin(module, "warm_up_plugin", "OtherPlugin", "warm_up_plugin.py")
         codex_worker.describe(instance)
+        codex_worker.initialize(instance, {})
+        with open(os.devnull, "wb") as null:
+            progress = codex_worker.ProgressChannel(null.fileno())
+            progress.start()
+            progress(0.5, "warm")
+            progress.stop()
         execute, _ = codex_worker.entry_point(instance)
         adapt = codex_worker.input_adapter(instance)
         data = json.loads('{"text": "warm"}')
