@@ -5,7 +5,7 @@
  * Send becomes Stop.
  */
 
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 
 import { html } from '../html.js';
 import { pluginsStore } from '../state.js';
@@ -47,6 +47,10 @@ export function Composer({ busy, onSend, onStop }) {
   const [selected, setSelected] = useState(0);
   const [dismissed, setDismissed] = useState(false);
   const input = useRef(/** @type {HTMLTextAreaElement | null} */ (null));
+  // Where the caret goes once a taken completion is on screen. Placed in the same commit as the
+  // new text, before the next key is handled: a later frame would pull the caret back over
+  // whatever was typed since.
+  const caretAfterAccept = useRef(/** @type {number | null} */ (null));
 
   const prefix = runPrefix(text, caret);
   const options = prefix === null || dismissed ? [] : completions(plugins, prefix);
@@ -65,13 +69,16 @@ export function Composer({ busy, onSend, onStop }) {
     setText(next);
     setCaret(position);
     setSelected(0);
-    requestAnimationFrame(() => {
-      if (input.current) {
-        input.current.focus();
-        input.current.setSelectionRange(position, position);
-      }
-    });
+    caretAfterAccept.current = position;
   };
+
+  useLayoutEffect(() => {
+    const position = caretAfterAccept.current;
+    if (position === null || !input.current) return;
+    caretAfterAccept.current = null;
+    input.current.focus();
+    input.current.setSelectionRange(position, position);
+  });
 
   const submit = () => {
     const message = text.trim();
