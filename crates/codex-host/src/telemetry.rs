@@ -4,9 +4,14 @@
 //! installs a recorder (`codex-server` does, and renders them at `/metrics`). Labels are
 //! plugin and server names, never inputs or session ids, so every family stays bounded.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use codex_plugin::{PluginError, PluginKind};
+use metrics::{Counter, Gauge, Histogram};
+use parking_lot::{Mutex, RwLock};
 
 /// Plugin calls by plugin, kind and outcome.
 pub const PLUGIN_CALLS: &str = "codex_plugin_calls_total";
@@ -36,24 +41,88 @@ pub(crate) fn outcome(
     }
 }
 
+/// Set once the process's recorder is installed ([`recorder_installed`]).
+static RECORDER_READY: AtomicBool = AtomicBool::new(false);
+
+/// Says that the process's recorder is installed, so metric handles taken from now on may be
+/// kept and reused; called by whoever installs it. Before that the facade hands out handles
+/// that record nothing, and those are not kept.
+pub fn recorder_installed() {
+    RECORDER_READY.store(true, Ordering::Release);
+}
+
+/// One plugin's call metrics, registered once: labelling a metric builds its key (owned
+/// label strings, a hash, a registry lookup) on every use, which cost more than the count.
+struct PluginHandles {
+    in_flight: Gauge,
+    duration: Histogram,
+    /// The calls counter per outcome, added as outcomes occur (a handful per plugin).
+    calls: Mutex<Vec<(&'static str, Counter)>>,
+    plugin: Box<str>,
+    kind: &'static str,
+}
+
+impl PluginHandles {
+    fn register(plugin: &str, kind: &'static str) -> Self {
+        PluginHandles {
+            in_flight: metrics::gauge!(PLUGIN_CALLS_IN_FLIGHT, "plugin" => plugin.to_owned(), "kind" => kind),
+            duration: metrics::histogram!(PLUGIN_CALL_DURATION, "plugin" => plugin.to_owned(), "kind" => kind),
+            calls: Mutex::new(Vec::new()),
+            plugin: plugin.into(),
+            kind,
+        }
+    }
+
+    fn calls(&self, outcome: &'static str) -> Counter {
+        let mut calls = self.calls.lock();
+        if let Some((_, counter)) = calls.iter().find(|(known, _)| *known == outcome) {
+            return counter.clone();
+        }
+        let counter = metrics::counter!(PLUGIN_CALLS, "plugin" => self.plugin.to_string(), "kind" => self.kind, "outcome" => outcome);
+        calls.push((outcome, counter.clone()));
+        counter
+    }
+}
+
+/// Handles by kind, then plugin name. Names are bounded (plugins loaded, ever).
+type PluginHandleMap = HashMap<&'static str, HashMap<Box<str>, Arc<PluginHandles>>>;
+static PLUGIN_HANDLES: LazyLock<RwLock<PluginHandleMap>> = LazyLock::new(RwLock::default);
+
+fn plugin_handles(plugin: &str, kind: &'static str) -> Arc<PluginHandles> {
+    if !RECORDER_READY.load(Ordering::Acquire) {
+        return Arc::new(PluginHandles::register(plugin, kind));
+    }
+    if let Some(handles) = PLUGIN_HANDLES
+        .read()
+        .get(kind)
+        .and_then(|plugins| plugins.get(plugin))
+    {
+        return Arc::clone(handles);
+    }
+    let handles = Arc::new(PluginHandles::register(plugin, kind));
+    PLUGIN_HANDLES
+        .write()
+        .entry(kind)
+        .or_default()
+        .insert(plugin.into(), Arc::clone(&handles));
+    handles
+}
+
 /// One plugin call as metrics see it: counted in flight from [`CallMetrics::start`], and
 /// counted with its outcome by [`CallMetrics::finish`], or as `cancelled` when dropped first
 /// (the caller went away and the call's future with it).
 pub(crate) struct CallMetrics {
-    plugin: String,
-    kind: &'static str,
+    handles: Arc<PluginHandles>,
     started: Instant,
     finished: bool,
 }
 
 impl CallMetrics {
     pub(crate) fn start(plugin: &str, kind: PluginKind) -> Self {
-        let kind = kind.as_str();
-        metrics::gauge!(PLUGIN_CALLS_IN_FLIGHT, "plugin" => plugin.to_owned(), "kind" => kind)
-            .increment(1.0);
+        let handles = plugin_handles(plugin, kind.as_str());
+        handles.in_flight.increment(1.0);
         CallMetrics {
-            plugin: plugin.to_owned(),
-            kind,
+            handles,
             started: Instant::now(),
             finished: false,
         }
@@ -66,18 +135,15 @@ impl CallMetrics {
     /// Uncounts a call that never reached its plugin (its entry was retired meanwhile).
     pub(crate) fn discard(mut self) {
         self.finished = true;
-        metrics::gauge!(PLUGIN_CALLS_IN_FLIGHT, "plugin" => self.plugin.clone(), "kind" => self.kind)
-            .decrement(1.0);
+        self.handles.in_flight.decrement(1.0);
     }
 
     fn record(&mut self, outcome: &'static str) {
         self.finished = true;
-        let plugin = self.plugin.clone();
-        metrics::gauge!(PLUGIN_CALLS_IN_FLIGHT, "plugin" => plugin.clone(), "kind" => self.kind)
-            .decrement(1.0);
-        metrics::counter!(PLUGIN_CALLS, "plugin" => plugin.clone(), "kind" => self.kind, "outcome" => outcome)
-            .increment(1);
-        metrics::histogram!(PLUGIN_CALL_DURATION, "plugin" => plugin, "kind" => self.kind)
+        self.handles.in_flight.decrement(1.0);
+        self.handles.calls(outcome).increment(1);
+        self.handles
+            .duration
             .record(self.started.elapsed().as_secs_f64());
     }
 }

@@ -32,11 +32,9 @@ const TRACEPARENT: &str = "traceparent";
 pub(crate) async fn observe(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = method_label(request.method());
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
+    // The matched pattern is shared (cloning it counts a reference).
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let request_id = request
         .extensions()
         .get::<RequestId>()
@@ -67,7 +65,7 @@ pub(crate) async fn observe(request: Request, next: Next) -> Response {
     let response = trace::scope(ours, next.run(request).instrument(span.clone())).await;
     let status = response.status().as_u16();
     let took = started.elapsed();
-    telemetry::http_request(method, &route, status, took);
+    telemetry::http_request(method, route, status, took);
     span.in_scope(|| {
         tracing::debug!(
             status,

@@ -6,13 +6,16 @@
 //! one per process, like `tracing`'s subscriber, so [`install`] installs it once and every
 //! application in the process renders the same families.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
+use parking_lot::RwLock;
 
 use crate::state::AppState;
 
@@ -49,6 +52,7 @@ pub fn install() -> PrometheusHandle {
                 }
             };
             describe();
+            codex_host::telemetry::recorder_installed();
             metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
             let upkeep = handle.clone();
             let started = std::thread::Builder::new()
@@ -91,10 +95,45 @@ fn describe() {
 
 /// Counts one answered request.
 pub(crate) fn http_request(method: &'static str, route: &str, status: u16, took: Duration) {
-    metrics::counter!(HTTP_REQUESTS, "method" => method, "route" => route.to_owned(), "status" => status.to_string())
-        .increment(1);
-    metrics::histogram!(HTTP_REQUEST_DURATION, "method" => method, "route" => route.to_owned())
-        .record(took.as_secs_f64());
+    let (requests, duration) = http_handles(method, route, status);
+    requests.increment(1);
+    duration.record(took.as_secs_f64());
+}
+
+/// The HTTP families' handles for one method and status, by route.
+type HttpHandles = HashMap<(&'static str, u16), HashMap<Box<str>, (Counter, Histogram)>>;
+
+/// Handles already registered: labelling a metric builds its key (two owned strings, a
+/// hash and a registry lookup) on every use, which cost more than counting itself. Routes
+/// are the router's patterns, so the map stays as small as the API.
+static HTTP_HANDLES: LazyLock<RwLock<HttpHandles>> = LazyLock::new(RwLock::default);
+
+fn http_handles(method: &'static str, route: &str, status: u16) -> (Counter, Histogram) {
+    let register = || {
+        (
+            metrics::counter!(HTTP_REQUESTS, "method" => method, "route" => route.to_owned(), "status" => status.to_string()),
+            metrics::histogram!(HTTP_REQUEST_DURATION, "method" => method, "route" => route.to_owned()),
+        )
+    };
+    // Before the recorder is installed the facade hands out handles that record nothing;
+    // those are not kept.
+    if RECORDER.get().is_none() {
+        return register();
+    }
+    if let Some(handles) = HTTP_HANDLES
+        .read()
+        .get(&(method, status))
+        .and_then(|routes| routes.get(route))
+    {
+        return handles.clone();
+    }
+    let handles = register();
+    HTTP_HANDLES
+        .write()
+        .entry((method, status))
+        .or_default()
+        .insert(route.into(), handles.clone());
+    handles
 }
 
 /// Every metric of the process in the Prometheus text format.
