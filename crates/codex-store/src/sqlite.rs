@@ -91,7 +91,6 @@ pub(crate) async fn connect(url: &str, options: &StoreOptions) -> Result<SqliteS
         writes,
         options.max_batch,
         options.queue_capacity,
-        options.commit_delay,
     )?;
     tracing::info!(url = %redact(url), "sqlite store ready");
     Ok(Backend::new(

@@ -286,9 +286,6 @@ pub struct StoreOptions {
     /// pooled connection.
     pub busy_timeout: Duration,
     pub sqlite_durability: SqliteDurability,
-    /// SQLite only: how long the writer may wait for more appends before a commit while
-    /// several callers are writing (see `writer::Gather`); zero commits at once.
-    pub commit_delay: Duration,
 }
 
 impl Default for StoreOptions {
@@ -299,7 +296,6 @@ impl Default for StoreOptions {
             max_connections: 8,
             busy_timeout: Duration::from_secs(5),
             sqlite_durability: SqliteDurability::default(),
-            commit_delay: Duration::from_micros(200),
         }
     }
 }
@@ -327,11 +323,6 @@ impl StoreOptions {
 
     pub fn with_sqlite_durability(mut self, durability: SqliteDurability) -> Self {
         self.sqlite_durability = durability;
-        self
-    }
-
-    pub fn with_commit_delay(mut self, delay: Duration) -> Self {
-        self.commit_delay = delay;
         self
     }
 }

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
@@ -165,25 +165,18 @@ impl WriterHandle {
     pub(crate) fn spawn<W: LogWriter>(writer: W, max_batch: usize, queue_capacity: usize) -> Self {
         let (tx, rx) = mpsc::channel(queue_capacity.max(1));
         let counters = Arc::new(Counters::default());
-        let batching = Batching {
-            max: max_batch.max(1),
-            gather: None,
-        };
-        tokio::spawn(run(writer, rx, batching, Arc::clone(&counters)));
+        tokio::spawn(run(writer, rx, max_batch.max(1), Arc::clone(&counters)));
         Self { tx, counters }
     }
 
     /// Starts the writer task on a thread of its own, in a single-threaded runtime, for a
     /// writer whose calls block (a synchronous database connection): its work then never
     /// holds up the caller's runtime, and a batch costs no hop to yet another thread.
-    /// Under concurrency it waits up to `commit_delay` for more appends before a commit
-    /// ([`Gather`]); zero commits at once.
     pub(crate) fn spawn_on_thread<W: LogWriter>(
         name: &str,
         writer: W,
         max_batch: usize,
         queue_capacity: usize,
-        commit_delay: Duration,
     ) -> Result<Self> {
         let (tx, rx) = mpsc::channel(queue_capacity.max(1));
         let counters = Arc::new(Counters::default());
@@ -191,13 +184,9 @@ impl WriterHandle {
             .build()
             .map_err(|err| StoreError::Io(format!("cannot start the writer's runtime: {err}")))?;
         let task_counters = Arc::clone(&counters);
-        let batching = Batching {
-            max: max_batch.max(1),
-            gather: Gather::within(commit_delay),
-        };
         std::thread::Builder::new()
             .name(name.to_owned())
-            .spawn(move || runtime.block_on(run(writer, rx, batching, task_counters)))
+            .spawn(move || runtime.block_on(run(writer, rx, max_batch.max(1), task_counters)))
             .map_err(|err| StoreError::Io(format!("cannot start the writer thread: {err}")))?;
         Ok(Self { tx, counters })
     }
@@ -258,81 +247,17 @@ impl WriterHandle {
 
 type AppendReply = oneshot::Sender<Result<Vec<EventRef>>>;
 
-/// How the writer task forms a batch.
-struct Batching {
-    /// Most commands one batch takes.
-    max: usize,
-    /// Set for a writer on a thread of its own, which may wait for more by blocking it.
-    gather: Option<Gather>,
-}
-
-/// The wait before a commit under concurrency, as `commit_delay` and `commit_siblings` in
-/// PostgreSQL: a commit rewrites the same few pages (the session's counter, the rollup row,
-/// the index leaves) and, on SQLite, appends each to the WAL whether it carries one event or
-/// fifty, so fewer, larger commits cost less per event. The writer waits only when the last
-/// batch held appends from several callers (a lone caller commits at once), and in short
-/// steps, committing as soon as a step brings nothing new.
-#[derive(Debug, Clone, Copy)]
-struct Gather {
-    step: Duration,
-    steps: u32,
-}
-
-impl Gather {
-    /// The steps that make up `delay`; `None` for no delay.
-    fn within(delay: Duration) -> Option<Self> {
-        if delay.is_zero() {
-            return None;
-        }
-        let step = delay.min(GATHER_STEP);
-        let steps = u32::try_from(delay.as_nanos().div_ceil(step.as_nanos())).unwrap_or(u32::MAX);
-        Some(Self { step, steps })
-    }
-
-    /// Blocks the thread while appends keep arriving, adding them to `commands`.
-    fn more(self, rx: &mut mpsc::Receiver<Command>, commands: &mut Vec<Command>, max: usize) {
-        for _ in 0..self.steps {
-            if commands.len() >= max {
-                return;
-            }
-            std::thread::sleep(self.step);
-            let before = commands.len();
-            while commands.len() < max {
-                match rx.try_recv() {
-                    Ok(command) => commands.push(command),
-                    Err(_) => break,
-                }
-            }
-            if commands.len() == before {
-                return;
-            }
-        }
-    }
-}
-
-/// The longest single wait of a [`Gather`].
-const GATHER_STEP: Duration = Duration::from_micros(50);
-
 async fn run<W: LogWriter>(
     mut writer: W,
     mut rx: mpsc::Receiver<Command>,
-    batching: Batching,
+    max_batch: usize,
     counters: Arc<Counters>,
 ) {
-    let max_batch = batching.max;
     let mut commands = Vec::with_capacity(max_batch);
     let mut pending: Vec<(Vec<NewEvent>, AppendReply)> = Vec::with_capacity(max_batch);
-    // Callers whose appends shared the last batch: more than one means concurrency.
-    let mut last_callers = 0;
     // `recv_many` waits for one command, then takes whatever else is already queued: the
     // appends that arrived while the previous commit was syncing form the next batch.
     while rx.recv_many(&mut commands, max_batch).await > 0 {
-        if let Some(gather) = batching.gather
-            && last_callers > 1
-        {
-            gather.more(&mut rx, &mut commands, max_batch);
-        }
-        last_callers = commands.len();
         telemetry::queue_depth(commands.len() + rx.len());
         for command in commands.drain(..) {
             match command {
@@ -564,39 +489,6 @@ mod tests {
         }
 
         async fn close(&mut self) {}
-    }
-
-    #[test]
-    fn gather_splits_the_delay_into_steps() {
-        assert!(Gather::within(Duration::ZERO).is_none());
-        let gather = Gather::within(Duration::from_micros(200)).unwrap();
-        assert_eq!((gather.step, gather.steps), (GATHER_STEP, 4));
-        let short = Gather::within(Duration::from_micros(30)).unwrap();
-        assert_eq!((short.step, short.steps), (Duration::from_micros(30), 1));
-    }
-
-    fn close_command() -> Command {
-        Command::Close {
-            reply: oneshot::channel().0,
-        }
-    }
-
-    #[test]
-    fn gather_takes_what_arrived_up_to_the_batch_limit() {
-        let (tx, mut rx) = mpsc::channel(16);
-        for _ in 0..5 {
-            tx.try_send(close_command()).unwrap();
-        }
-        let gather = Gather::within(Duration::from_micros(200)).unwrap();
-        let mut commands = vec![close_command()];
-        gather.more(&mut rx, &mut commands, 3);
-        assert_eq!(commands.len(), 3, "stops at the batch limit");
-        assert_eq!(rx.len(), 3, "leaves the rest queued");
-        // Nothing new in a step: it stops waiting instead of using the whole delay.
-        let mut commands = Vec::new();
-        gather.more(&mut rx, &mut commands, 64);
-        assert_eq!(commands.len(), 3);
-        assert_eq!(rx.len(), 0);
     }
 
     #[tokio::test]

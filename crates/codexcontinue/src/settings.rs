@@ -67,9 +67,6 @@ pub struct FileConfig {
     /// SQLite only: `normal` (an acknowledged write survives a crash or `kill -9` of the
     /// server) or `full` (it also survives a power loss, at the price of an fsync per commit).
     pub sqlite_synchronous: SqliteSynchronous,
-    /// SQLite only: how long, in microseconds, the writer waits for more appends before a
-    /// commit when several callers are writing (0: commit at once).
-    pub sqlite_commit_delay_us: u64,
     /// Session memory.
     pub memory: MemorySection,
     /// The model chat turns use: `system_prompt`, `max_steps` and `[[model.providers]]`, a
@@ -196,9 +193,6 @@ impl Default for FileConfig {
             wasm: WasmSection::default(),
             database_url: codex_store::DEFAULT_DATABASE_URL.to_owned(),
             sqlite_synchronous: SqliteSynchronous::Normal,
-            sqlite_commit_delay_us: codex_store::StoreOptions::default()
-                .commit_delay
-                .as_micros() as u64,
             memory: MemorySection::default(),
             model: ChatConfig::default(),
             mcp: McpSection::default(),
@@ -219,7 +213,6 @@ pub struct Settings {
     pub wasm: WasmSection,
     pub database_url: String,
     pub sqlite_synchronous: SqliteSynchronous,
-    pub sqlite_commit_delay: Duration,
     /// The model chain and the chat turn's settings.
     pub model: ChatConfig,
     /// The file the config came from, if any.
@@ -291,7 +284,6 @@ fn environment() -> Env {
         "wasm",
         "database_url",
         "sqlite_synchronous",
-        "sqlite_commit_delay_us",
         "memory",
         "model",
         "mcp",
@@ -376,7 +368,6 @@ fn check(file: FileConfig, source: Option<PathBuf>) -> anyhow::Result<Settings> 
         wasm: file.wasm,
         database_url: file.database_url,
         sqlite_synchronous: file.sqlite_synchronous,
-        sqlite_commit_delay: Duration::from_micros(file.sqlite_commit_delay_us),
         model: file.model,
         source,
     })
