@@ -7,7 +7,6 @@
 //! provider, executor → host → runtime), and a parameter would change each signature on the
 //! way for a value only the edges read.
 
-use std::fmt::Write as _;
 use std::future::Future;
 
 tokio::task_local! {
@@ -119,9 +118,11 @@ fn digit(byte: u8) -> Option<u8> {
 }
 
 fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for byte in bytes {
-        let _ = write!(out, "{byte:02x}");
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
     }
     out
 }
