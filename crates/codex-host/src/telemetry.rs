@@ -5,6 +5,7 @@
 //! plugin and server names, never inputs or session ids, so every family stays bounded.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
@@ -45,19 +46,52 @@ pub(crate) fn outcome(
 static RECORDER_READY: AtomicBool = AtomicBool::new(false);
 
 /// Says that the process's recorder is installed, so metric handles taken from now on may be
-/// kept and reused; called by whoever installs it. Before that the facade hands out handles
-/// that record nothing, and those are not kept.
+/// kept and reused ([`HandleCache`]); called by whoever installs it. Before that the facade
+/// hands out handles that record nothing, and those are not kept.
 pub fn recorder_installed() {
     RECORDER_READY.store(true, Ordering::Release);
 }
 
-/// One plugin's call metrics, registered once: labelling a metric builds its key (owned
-/// label strings, a hash, a registry lookup) on every use, which cost more than the count.
+/// Labelled metric handles kept by a small key and a name (a plugin, a route), for the
+/// families recorded on every request: labelling a metric builds its key (owned label
+/// strings, a hash, a lookup in the recorder's registry) on every use, which cost more than
+/// the count itself. Handles are kept only once the recorder is installed.
+pub struct HandleCache<K, V>(RwLock<HashMap<K, HashMap<Box<str>, V>>>);
+
+impl<K, V> Default for HandleCache<K, V> {
+    fn default() -> Self {
+        Self(RwLock::new(HashMap::new()))
+    }
+}
+
+impl<K: Hash + Eq, V: Clone> HandleCache<K, V> {
+    /// The handles kept for `key` and `name`, registered by `register` the first time.
+    pub fn get(&self, key: K, name: &str, register: impl FnOnce() -> V) -> V {
+        if !RECORDER_READY.load(Ordering::Acquire) {
+            return register();
+        }
+        if let Some(handles) = self.0.read().get(&key).and_then(|names| names.get(name)) {
+            return handles.clone();
+        }
+        let handles = register();
+        self.0
+            .write()
+            .entry(key)
+            .or_default()
+            .entry(name.into())
+            .or_insert(handles)
+            .clone()
+    }
+}
+
+/// One plugin's call metrics.
 struct PluginHandles {
     in_flight: Gauge,
     duration: Histogram,
-    /// The calls counter per outcome, added as outcomes occur (a handful per plugin).
-    calls: Mutex<Vec<(&'static str, Counter)>>,
+    /// Calls that succeeded, the outcome of nearly every call, counted without a lock.
+    ok: Counter,
+    /// The calls counter for every other outcome, added as outcomes occur.
+    others: Mutex<Vec<(&'static str, Counter)>>,
     plugin: Box<str>,
     kind: &'static str,
 }
@@ -67,46 +101,30 @@ impl PluginHandles {
         PluginHandles {
             in_flight: metrics::gauge!(PLUGIN_CALLS_IN_FLIGHT, "plugin" => plugin.to_owned(), "kind" => kind),
             duration: metrics::histogram!(PLUGIN_CALL_DURATION, "plugin" => plugin.to_owned(), "kind" => kind),
-            calls: Mutex::new(Vec::new()),
+            ok: metrics::counter!(PLUGIN_CALLS, "plugin" => plugin.to_owned(), "kind" => kind, "outcome" => "ok"),
+            others: Mutex::new(Vec::new()),
             plugin: plugin.into(),
             kind,
         }
     }
 
     fn calls(&self, outcome: &'static str) -> Counter {
-        let mut calls = self.calls.lock();
-        if let Some((_, counter)) = calls.iter().find(|(known, _)| *known == outcome) {
+        if outcome == "ok" {
+            return self.ok.clone();
+        }
+        let mut others = self.others.lock();
+        if let Some((_, counter)) = others.iter().find(|(known, _)| *known == outcome) {
             return counter.clone();
         }
         let counter = metrics::counter!(PLUGIN_CALLS, "plugin" => self.plugin.to_string(), "kind" => self.kind, "outcome" => outcome);
-        calls.push((outcome, counter.clone()));
+        others.push((outcome, counter.clone()));
         counter
     }
 }
 
-/// Handles by kind, then plugin name. Names are bounded (plugins loaded, ever).
-type PluginHandleMap = HashMap<&'static str, HashMap<Box<str>, Arc<PluginHandles>>>;
-static PLUGIN_HANDLES: LazyLock<RwLock<PluginHandleMap>> = LazyLock::new(RwLock::default);
-
-fn plugin_handles(plugin: &str, kind: &'static str) -> Arc<PluginHandles> {
-    if !RECORDER_READY.load(Ordering::Acquire) {
-        return Arc::new(PluginHandles::register(plugin, kind));
-    }
-    if let Some(handles) = PLUGIN_HANDLES
-        .read()
-        .get(kind)
-        .and_then(|plugins| plugins.get(plugin))
-    {
-        return Arc::clone(handles);
-    }
-    let handles = Arc::new(PluginHandles::register(plugin, kind));
-    PLUGIN_HANDLES
-        .write()
-        .entry(kind)
-        .or_default()
-        .insert(plugin.into(), Arc::clone(&handles));
-    handles
-}
+/// Handles by kind, then plugin name (bounded: the plugins ever loaded).
+static PLUGIN_HANDLES: LazyLock<HandleCache<&'static str, Arc<PluginHandles>>> =
+    LazyLock::new(HandleCache::default);
 
 /// One plugin call as metrics see it: counted in flight from [`CallMetrics::start`], and
 /// counted with its outcome by [`CallMetrics::finish`], or as `cancelled` when dropped first
@@ -119,7 +137,10 @@ pub(crate) struct CallMetrics {
 
 impl CallMetrics {
     pub(crate) fn start(plugin: &str, kind: PluginKind) -> Self {
-        let handles = plugin_handles(plugin, kind.as_str());
+        let kind = kind.as_str();
+        let handles = PLUGIN_HANDLES.get(kind, plugin, || {
+            Arc::new(PluginHandles::register(plugin, kind))
+        });
         handles.in_flight.increment(1.0);
         CallMetrics {
             handles,
@@ -207,4 +228,27 @@ pub fn describe() {
         WASM_INSTANCES_POOLED,
         "Idle Wasm instances kept in a plugin's pool."
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_are_registered_once_per_key_and_name() {
+        recorder_installed();
+        let cache: HandleCache<u16, u32> = HandleCache::default();
+        let mut registered = 0;
+        let mut get = |key, name| {
+            cache.get(key, name, || {
+                registered += 1;
+                registered
+            })
+        };
+        assert_eq!(get(200, "/a"), 1);
+        assert_eq!(get(200, "/a"), 1, "kept, not registered again");
+        assert_eq!(get(200, "/b"), 2);
+        assert_eq!(get(404, "/a"), 3);
+        assert_eq!(get(404, "/a"), 3);
+    }
 }

@@ -6,16 +6,15 @@
 //! one per process, like `tracing`'s subscriber, so [`install`] installs it once and every
 //! application in the process renders the same families.
 
-use std::collections::HashMap;
 use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
+use codex_host::telemetry::HandleCache;
 use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
-use parking_lot::RwLock;
 
 use crate::state::AppState;
 
@@ -100,40 +99,19 @@ pub(crate) fn http_request(method: &'static str, route: &str, status: u16, took:
     duration.record(took.as_secs_f64());
 }
 
-/// The HTTP families' handles for one method and status, by route.
-type HttpHandles = HashMap<(&'static str, u16), HashMap<Box<str>, (Counter, Histogram)>>;
+/// The HTTP families' handles by method and status, then route (the router's patterns, so
+/// the map stays as small as the API).
+static HTTP_HANDLES: LazyLock<HttpHandles> = LazyLock::new(HandleCache::default);
 
-/// Handles already registered: labelling a metric builds its key (two owned strings, a
-/// hash and a registry lookup) on every use, which cost more than counting itself. Routes
-/// are the router's patterns, so the map stays as small as the API.
-static HTTP_HANDLES: LazyLock<RwLock<HttpHandles>> = LazyLock::new(RwLock::default);
+type HttpHandles = HandleCache<(&'static str, u16), (Counter, Histogram)>;
 
 fn http_handles(method: &'static str, route: &str, status: u16) -> (Counter, Histogram) {
-    let register = || {
+    HTTP_HANDLES.get((method, status), route, || {
         (
             metrics::counter!(HTTP_REQUESTS, "method" => method, "route" => route.to_owned(), "status" => status.to_string()),
             metrics::histogram!(HTTP_REQUEST_DURATION, "method" => method, "route" => route.to_owned()),
         )
-    };
-    // Before the recorder is installed the facade hands out handles that record nothing;
-    // those are not kept.
-    if RECORDER.get().is_none() {
-        return register();
-    }
-    if let Some(handles) = HTTP_HANDLES
-        .read()
-        .get(&(method, status))
-        .and_then(|routes| routes.get(route))
-    {
-        return handles.clone();
-    }
-    let handles = register();
-    HTTP_HANDLES
-        .write()
-        .entry((method, status))
-        .or_default()
-        .insert(route.into(), handles.clone());
-    handles
+    })
 }
 
 /// Every metric of the process in the Prometheus text format.
