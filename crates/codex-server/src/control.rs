@@ -133,7 +133,9 @@ impl Control {
         let inner = Arc::downgrade(&control.inner);
         tokio::spawn(async move {
             let mut subscription = subscription;
-            let mut heartbeat = tokio::time::interval(HEARTBEAT);
+            // The first heartbeat was just sent; the next is due one period later.
+            let mut heartbeat =
+                tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
             heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 let notification = tokio::select! {
@@ -240,7 +242,13 @@ impl Inner {
             })
             .await
         {
-            tracing::warn!(error = %err, "cannot announce this server on the control channel");
+            // A store closed under the heartbeat is this process stopping (a short
+            // `codexcontinue run`, for one), not a fault.
+            if err.is_closed() {
+                tracing::debug!(error = %err, "the store closed before a control heartbeat");
+            } else {
+                tracing::warn!(error = %err, "cannot announce this server on the control channel");
+            }
         }
     }
 

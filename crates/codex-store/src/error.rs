@@ -38,6 +38,14 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the store, or its pool of connections, was closed: the process is stopping.
+    pub fn is_closed(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Closed | StoreError::Database(sqlx::Error::PoolClosed)
+        )
+    }
+
     /// The stable code callers report this error with: a refused event is the caller's
     /// fault, an unreachable or closed database is unavailability, anything else an error.
     pub fn code(&self) -> &'static str {
