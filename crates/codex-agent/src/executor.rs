@@ -113,6 +113,9 @@ impl Executor {
             .running
             .register(info, request.cancel.clone())
             .ok_or(ExecuteError::RunIdInUse(run_id))?;
+        // While the plugin runs, the store knows a log entry is coming (group commit waits for
+        // such entries rather than committing each alone).
+        let intent = self.store.announce_append();
         let last_message = Arc::new(Mutex::new(None::<String>));
         let forward = request.progress.take();
         let kept = last_message.clone();
@@ -153,6 +156,7 @@ impl Executor {
             ),
         };
         let record = record.with_progress(last_message);
+        drop(intent);
         let stored = self
             .store
             .append_one(

@@ -19,7 +19,7 @@ use crate::reader::Reader;
 use crate::settings::{PLUGIN_SETTINGS_CHANNEL, PluginSetting, Settings};
 use crate::sqlite::SqliteBus;
 use crate::store::{BackendKind, CommitStats, Counts, EventStore, Page, SessionSummary};
-use crate::writer::WriterHandle;
+use crate::writer::{AppendIntent, WriterHandle};
 
 /// An [`EventStore`] on the database `D` speaks to.
 pub(crate) struct Backend<D: Dialect> {
@@ -100,6 +100,10 @@ where
 
     async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<EventRef>> {
         self.writer.append(events).await
+    }
+
+    fn announce_append(&self) -> AppendIntent {
+        self.writer.announce()
     }
 
     async fn short_memory(&self, session_id: &str, n: usize) -> Result<Vec<Message>> {

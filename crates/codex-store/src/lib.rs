@@ -61,8 +61,8 @@ pub use query::{
 };
 pub use settings::{PLUGIN_SETTINGS_CHANNEL, PluginSetting};
 pub use store::{
-    BackendKind, CommitStats, Counts, EventStore, MAX_PAGE_SIZE, Page, SessionSummary,
-    SqliteDurability, StoreOptions,
+    AppendIntent, BackendKind, CommitStats, Counts, EventStore, MAX_PAGE_SIZE, Page,
+    SessionSummary, SqliteDurability, StoreOptions,
 };
 
 /// The database used when none is configured.

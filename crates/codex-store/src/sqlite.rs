@@ -91,6 +91,7 @@ pub(crate) async fn connect(url: &str, options: &StoreOptions) -> Result<SqliteS
         writes,
         options.max_batch,
         options.queue_capacity,
+        (options.commit_delay, options.commit_siblings),
     )?;
     tracing::info!(url = %redact(url), "sqlite store ready");
     Ok(Backend::new(

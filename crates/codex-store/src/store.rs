@@ -13,6 +13,7 @@ use crate::event::{Event, EventKind, EventRef, Message, NewEvent, PluginLog};
 use crate::keys::{ApiKeyRecord, IssuedKey, KeyHash, NewApiKey};
 use crate::query::{AnalyticsQuery, CursorPage, ExecutionQuery, SessionQuery};
 use crate::settings::PluginSetting;
+pub use crate::writer::AppendIntent;
 
 /// The largest page `timeline` and `plugin_logs` return, whatever limit is asked for.
 pub const MAX_PAGE_SIZE: usize = 10_000;
@@ -32,6 +33,14 @@ pub trait EventStore: Send + Sync + 'static {
     /// Events of one session get consecutive sequence numbers in input order. Concurrent appends
     /// share commits (group commit); the future resolves after the commit holding these events.
     async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<EventRef>>;
+
+    /// Announces an append to come: a plugin call that is running now and will log its run
+    /// when it ends. While enough are announced, the SQLite writer waits briefly for them
+    /// before a commit, so that one commit carries several ([`StoreOptions::commit_delay`]).
+    /// Dropping the intent withdraws it; announcing nothing changes no result.
+    fn announce_append(&self) -> AppendIntent {
+        AppendIntent::default()
+    }
 
     /// Appends one event.
     async fn append_one(&self, event: NewEvent) -> Result<EventRef> {
@@ -286,6 +295,13 @@ pub struct StoreOptions {
     /// pooled connection.
     pub busy_timeout: Duration,
     pub sqlite_durability: SqliteDurability,
+    /// SQLite only: how long the writer may wait for more appends before a commit while at
+    /// least [`StoreOptions::commit_siblings`] announced appends are still to come (see
+    /// `writer::Gather`); zero commits at once.
+    pub commit_delay: Duration,
+    /// SQLite only: how many announced appends ([`EventStore::announce_append`]) must be
+    /// outstanding for the writer to wait, as PostgreSQL's `commit_siblings`.
+    pub commit_siblings: usize,
 }
 
 impl Default for StoreOptions {
@@ -296,6 +312,8 @@ impl Default for StoreOptions {
             max_connections: 8,
             busy_timeout: Duration::from_secs(5),
             sqlite_durability: SqliteDurability::default(),
+            commit_delay: Duration::from_micros(500),
+            commit_siblings: 5,
         }
     }
 }
@@ -323,6 +341,16 @@ impl StoreOptions {
 
     pub fn with_sqlite_durability(mut self, durability: SqliteDurability) -> Self {
         self.sqlite_durability = durability;
+        self
+    }
+
+    pub fn with_commit_delay(mut self, delay: Duration) -> Self {
+        self.commit_delay = delay;
+        self
+    }
+
+    pub fn with_commit_siblings(mut self, siblings: usize) -> Self {
+        self.commit_siblings = siblings.max(1);
         self
     }
 }

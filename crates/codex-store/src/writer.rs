@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
@@ -154,10 +154,37 @@ struct Counters {
     events: AtomicU64,
 }
 
+/// An append announced to the writer ([`crate::EventStore::announce_append`]); dropping it
+/// withdraws the announcement.
+#[derive(Debug, Default)]
+#[must_use = "the announcement is withdrawn when the intent is dropped"]
+pub struct AppendIntent {
+    announced: Option<Arc<AtomicUsize>>,
+}
+
+impl AppendIntent {
+    fn new(announced: &Arc<AtomicUsize>) -> Self {
+        announced.fetch_add(1, Ordering::Relaxed);
+        Self {
+            announced: Some(Arc::clone(announced)),
+        }
+    }
+}
+
+impl Drop for AppendIntent {
+    fn drop(&mut self) {
+        if let Some(announced) = self.announced.take() {
+            announced.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// The callers' side of a writer task.
 pub(crate) struct WriterHandle {
     tx: mpsc::Sender<Command>,
     counters: Arc<Counters>,
+    /// Appends announced and not yet made ([`AppendIntent`]).
+    announced: Arc<AtomicUsize>,
 }
 
 impl WriterHandle {
@@ -165,18 +192,29 @@ impl WriterHandle {
     pub(crate) fn spawn<W: LogWriter>(writer: W, max_batch: usize, queue_capacity: usize) -> Self {
         let (tx, rx) = mpsc::channel(queue_capacity.max(1));
         let counters = Arc::new(Counters::default());
-        tokio::spawn(run(writer, rx, max_batch.max(1), Arc::clone(&counters)));
-        Self { tx, counters }
+        let batching = Batching {
+            max: max_batch.max(1),
+            gather: None,
+        };
+        tokio::spawn(run(writer, rx, batching, Arc::clone(&counters)));
+        Self {
+            tx,
+            counters,
+            announced: Arc::default(),
+        }
     }
 
     /// Starts the writer task on a thread of its own, in a single-threaded runtime, for a
     /// writer whose calls block (a synchronous database connection): its work then never
     /// holds up the caller's runtime, and a batch costs no hop to yet another thread.
+    /// While at least `siblings` appends are announced, it waits up to `delay` for more
+    /// before a commit ([`Gather`]); a zero delay commits at once.
     pub(crate) fn spawn_on_thread<W: LogWriter>(
         name: &str,
         writer: W,
         max_batch: usize,
         queue_capacity: usize,
+        (delay, siblings): (Duration, usize),
     ) -> Result<Self> {
         let (tx, rx) = mpsc::channel(queue_capacity.max(1));
         let counters = Arc::new(Counters::default());
@@ -184,11 +222,25 @@ impl WriterHandle {
             .build()
             .map_err(|err| StoreError::Io(format!("cannot start the writer's runtime: {err}")))?;
         let task_counters = Arc::clone(&counters);
+        let announced = Arc::new(AtomicUsize::new(0));
+        let batching = Batching {
+            max: max_batch.max(1),
+            gather: Gather::within(delay, siblings, &announced),
+        };
         std::thread::Builder::new()
             .name(name.to_owned())
-            .spawn(move || runtime.block_on(run(writer, rx, max_batch.max(1), task_counters)))
+            .spawn(move || runtime.block_on(run(writer, rx, batching, task_counters)))
             .map_err(|err| StoreError::Io(format!("cannot start the writer thread: {err}")))?;
-        Ok(Self { tx, counters })
+        Ok(Self {
+            tx,
+            counters,
+            announced,
+        })
+    }
+
+    /// Announces an append to come (see [`Gather`]).
+    pub(crate) fn announce(&self) -> AppendIntent {
+        AppendIntent::new(&self.announced)
     }
 
     pub(crate) async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<EventRef>> {
@@ -247,17 +299,85 @@ impl WriterHandle {
 
 type AppendReply = oneshot::Sender<Result<Vec<EventRef>>>;
 
+/// How the writer task forms a batch.
+struct Batching {
+    /// Most commands one batch takes.
+    max: usize,
+    /// Set for a writer on a thread of its own, which may wait for more by blocking it.
+    gather: Option<Gather>,
+}
+
+/// The wait before a commit under concurrency, as `commit_delay` and `commit_siblings` in
+/// PostgreSQL: a commit rewrites the same few pages (the session's counter, the rollup row,
+/// the index leaves) and, on SQLite, appends each to the WAL whether it carries one event or
+/// fifty, so fewer, larger commits cost less per event.
+///
+/// The writer waits only while at least `siblings` appends are announced
+/// ([`AppendIntent`]): plugin calls still running, whose callers will append when they end.
+/// Where the calls themselves take the time (a Python plugin's workers, a model), those
+/// appends come in one by one and would each pay for a commit of their own; waiting gathers
+/// them. Where the calls are instant, few are ever running at once, the commit is what every
+/// caller waits for, and the writer commits at once.
+#[derive(Debug, Clone)]
+struct Gather {
+    step: Duration,
+    steps: u32,
+    siblings: usize,
+    announced: Arc<AtomicUsize>,
+}
+
+impl Gather {
+    /// The steps that make up `delay`; `None` for no delay.
+    fn within(delay: Duration, siblings: usize, announced: &Arc<AtomicUsize>) -> Option<Self> {
+        if delay.is_zero() {
+            return None;
+        }
+        let step = delay.min(GATHER_STEP);
+        let steps = u32::try_from(delay.as_nanos().div_ceil(step.as_nanos())).unwrap_or(u32::MAX);
+        Some(Self {
+            step,
+            steps,
+            siblings: siblings.max(1),
+            announced: Arc::clone(announced),
+        })
+    }
+
+    /// Blocks the thread while enough appends are announced, adding what arrives to
+    /// `commands`, up to `max` of them.
+    fn more(&self, rx: &mut mpsc::Receiver<Command>, commands: &mut Vec<Command>, max: usize) {
+        for _ in 0..self.steps {
+            if commands.len() >= max || self.announced.load(Ordering::Relaxed) < self.siblings {
+                return;
+            }
+            std::thread::sleep(self.step);
+            while commands.len() < max {
+                match rx.try_recv() {
+                    Ok(command) => commands.push(command),
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+}
+
+/// The longest single wait of a [`Gather`].
+const GATHER_STEP: Duration = Duration::from_micros(50);
+
 async fn run<W: LogWriter>(
     mut writer: W,
     mut rx: mpsc::Receiver<Command>,
-    max_batch: usize,
+    batching: Batching,
     counters: Arc<Counters>,
 ) {
+    let max_batch = batching.max;
     let mut commands = Vec::with_capacity(max_batch);
     let mut pending: Vec<(Vec<NewEvent>, AppendReply)> = Vec::with_capacity(max_batch);
     // `recv_many` waits for one command, then takes whatever else is already queued: the
     // appends that arrived while the previous commit was syncing form the next batch.
     while rx.recv_many(&mut commands, max_batch).await > 0 {
+        if let Some(gather) = &batching.gather {
+            gather.more(&mut rx, &mut commands, max_batch);
+        }
         telemetry::queue_depth(commands.len() + rx.len());
         for command in commands.drain(..) {
             match command {
@@ -489,6 +609,51 @@ mod tests {
         }
 
         async fn close(&mut self) {}
+    }
+
+    #[test]
+    fn gather_splits_the_delay_into_steps() {
+        let announced = Arc::default();
+        assert!(Gather::within(Duration::ZERO, 5, &announced).is_none());
+        let gather = Gather::within(Duration::from_micros(200), 5, &announced).unwrap();
+        assert_eq!((gather.step, gather.steps), (GATHER_STEP, 4));
+        let short = Gather::within(Duration::from_micros(30), 5, &announced).unwrap();
+        assert_eq!((short.step, short.steps), (Duration::from_micros(30), 1));
+    }
+
+    fn close_command() -> Command {
+        Command::Close {
+            reply: oneshot::channel().0,
+        }
+    }
+
+    #[test]
+    fn gather_waits_only_while_enough_appends_are_announced() {
+        let (tx, mut rx) = mpsc::channel(16);
+        for _ in 0..5 {
+            tx.try_send(close_command()).unwrap();
+        }
+        let handle_side = Arc::new(AtomicUsize::new(0));
+        let gather = Gather::within(Duration::from_micros(200), 2, &handle_side).unwrap();
+        // One announced append: below the siblings, so the writer commits at once.
+        let lone = AppendIntent::new(&handle_side);
+        let mut commands = vec![close_command()];
+        gather.more(&mut rx, &mut commands, 64);
+        assert_eq!(commands.len(), 1, "no wait below the siblings");
+        assert_eq!(rx.len(), 5);
+        // Two announced: it waits, taking what arrives, up to the batch limit.
+        let other = AppendIntent::new(&handle_side);
+        gather.more(&mut rx, &mut commands, 3);
+        assert_eq!(commands.len(), 3, "stops at the batch limit");
+        assert_eq!(rx.len(), 3, "leaves the rest queued");
+        let mut commands = Vec::new();
+        gather.more(&mut rx, &mut commands, 64);
+        assert_eq!(commands.len(), 3);
+        assert_eq!(rx.len(), 0);
+        // Dropping an intent withdraws it.
+        drop((lone, other));
+        assert_eq!(handle_side.load(Ordering::Relaxed), 0);
+        assert!(AppendIntent::default().announced.is_none());
     }
 
     #[tokio::test]

@@ -39,7 +39,9 @@ fn builder(settings: &Settings) -> AppBuilder {
     let config = AppConfig {
         database_url: settings.database_url.clone(),
         store: StoreOptions::default()
-            .with_sqlite_durability(settings.sqlite_synchronous.durability()),
+            .with_sqlite_durability(settings.sqlite_synchronous.durability())
+            .with_commit_delay(settings.sqlite_commit_delay)
+            .with_commit_siblings(settings.sqlite_commit_siblings),
         host: settings.host.clone(),
         model: settings.model.clone(),
         server: settings.server.clone(),

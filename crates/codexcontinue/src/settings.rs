@@ -67,6 +67,12 @@ pub struct FileConfig {
     /// SQLite only: `normal` (an acknowledged write survives a crash or `kill -9` of the
     /// server) or `full` (it also survives a power loss, at the price of an fsync per commit).
     pub sqlite_synchronous: SqliteSynchronous,
+    /// SQLite only: how long, in microseconds, the writer waits for more appends before a
+    /// commit while at least `sqlite_commit_siblings` plugin calls are running (0: commit at
+    /// once).
+    pub sqlite_commit_delay_us: u64,
+    /// SQLite only: how many plugin calls must be running for the writer to wait.
+    pub sqlite_commit_siblings: usize,
     /// Session memory.
     pub memory: MemorySection,
     /// The model chat turns use: `system_prompt`, `max_steps` and `[[model.providers]]`, a
@@ -193,6 +199,10 @@ impl Default for FileConfig {
             wasm: WasmSection::default(),
             database_url: codex_store::DEFAULT_DATABASE_URL.to_owned(),
             sqlite_synchronous: SqliteSynchronous::Normal,
+            sqlite_commit_delay_us: codex_store::StoreOptions::default()
+                .commit_delay
+                .as_micros() as u64,
+            sqlite_commit_siblings: codex_store::StoreOptions::default().commit_siblings,
             memory: MemorySection::default(),
             model: ChatConfig::default(),
             mcp: McpSection::default(),
@@ -213,6 +223,8 @@ pub struct Settings {
     pub wasm: WasmSection,
     pub database_url: String,
     pub sqlite_synchronous: SqliteSynchronous,
+    pub sqlite_commit_delay: Duration,
+    pub sqlite_commit_siblings: usize,
     /// The model chain and the chat turn's settings.
     pub model: ChatConfig,
     /// The file the config came from, if any.
@@ -284,6 +296,8 @@ fn environment() -> Env {
         "wasm",
         "database_url",
         "sqlite_synchronous",
+        "sqlite_commit_delay_us",
+        "sqlite_commit_siblings",
         "memory",
         "model",
         "mcp",
@@ -368,6 +382,8 @@ fn check(file: FileConfig, source: Option<PathBuf>) -> anyhow::Result<Settings> 
         wasm: file.wasm,
         database_url: file.database_url,
         sqlite_synchronous: file.sqlite_synchronous,
+        sqlite_commit_delay: Duration::from_micros(file.sqlite_commit_delay_us),
+        sqlite_commit_siblings: file.sqlite_commit_siblings.max(1),
         model: file.model,
         source,
     })

@@ -16,11 +16,13 @@ struct Fixture {
 }
 
 async fn fixture(short_limit: usize) -> Fixture {
+    fixture_with(short_limit, StoreOptions::default()).await
+}
+
+async fn fixture_with(short_limit: usize, options: StoreOptions) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("events.db").display());
-    let store = codex_store::connect(&url, StoreOptions::default())
-        .await
-        .unwrap();
+    let store = codex_store::connect(&url, options).await.unwrap();
     let natives = codex_builtins::builtins()
         .into_iter()
         .map(|b| NativePlugin {
@@ -60,6 +62,26 @@ async fn a_successful_run_is_logged_before_it_is_answered() {
     assert_eq!(log.execution.output, Some(json!({"echo": "hi"})));
     assert_eq!(log.execution.status, "ok");
     assert_eq!(log.execution.source, ExecutionSource::Api);
+}
+
+/// A call announces its log entry while it runs and withdraws the announcement before it
+/// appends: a writer told to wait while even one call is announced must not wait for the
+/// very call whose entry it is committing.
+#[tokio::test]
+async fn a_run_does_not_hold_back_its_own_log_entry() {
+    let options = StoreOptions::default()
+        .with_commit_delay(std::time::Duration::from_secs(60))
+        .with_commit_siblings(1);
+    let f = fixture_with(20, options).await;
+    let request = ExecutionRequest::new("echo", json!("hi")).with_session("s1");
+    let logged = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        f.executor.execute(request, ExecutionSource::Api),
+    )
+    .await
+    .expect("the run is logged without waiting out the commit delay")
+    .unwrap();
+    assert_eq!(logged.seq, 1);
 }
 
 #[tokio::test]

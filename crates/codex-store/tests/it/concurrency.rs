@@ -124,3 +124,61 @@ async fn two_stores_on_one_database_keep_one_session_gapless(
     assert_eq!(first.sessions().await.unwrap().len(), 33);
     second.close().await;
 }
+
+/// SQLite's commit delay: while enough appends are announced (plugin calls still running),
+/// the writer holds a commit back for them; with none announced it commits at once.
+#[tokio::test]
+async fn sqlite_waits_for_announced_appends_and_only_for_them() {
+    use std::time::Duration;
+
+    use codex_store::StoreOptions;
+
+    use crate::harness::TestDb;
+
+    // A delay far longer than any wait below: a commit that happens inside these bounds
+    // happened because the wait ended, not because the delay ran out.
+    let db = TestDb::sqlite().await;
+    let options = StoreOptions::default()
+        .with_commit_delay(Duration::from_secs(60))
+        .with_commit_siblings(2);
+    let store = codex_store::connect(&db.url, options).await.unwrap();
+    let message = |text: &str| NewEvent::message("s", Role::User, text);
+
+    // Nothing announced: the commit does not wait.
+    tokio::time::timeout(Duration::from_secs(20), store.append_one(message("alone")))
+        .await
+        .expect("an append with nothing announced commits at once")
+        .unwrap();
+
+    // One announced is below the siblings: no wait either.
+    let first = store.announce_append();
+    tokio::time::timeout(Duration::from_secs(20), store.append_one(message("one")))
+        .await
+        .expect("an append with one call announced commits at once")
+        .unwrap();
+
+    // Two announced: the append is held back while they run...
+    let second = store.announce_append();
+    let before = store.stats();
+    let mut held = tokio::spawn({
+        let store = Arc::clone(&store);
+        async move { store.append_one(message("held")).await }
+    });
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), &mut held)
+            .await
+            .is_err(),
+        "the append waits while two calls are announced"
+    );
+    // ... and committed as soon as one of them ends.
+    drop(first);
+    let landed = tokio::time::timeout(Duration::from_secs(20), held)
+        .await
+        .expect("the wait ends when the announced calls do")
+        .unwrap()
+        .unwrap();
+    assert_eq!(landed.seq, 3);
+    assert_eq!(store.stats().commits - before.commits, 1);
+    drop(second);
+    store.close().await;
+}

@@ -18,6 +18,21 @@ fn defaults_need_no_file() {
     assert_eq!(settings.host.limits.timeout_ms, 30_000);
     assert_eq!(settings.database_url, "sqlite://codexcontinue.db");
     assert_eq!(settings.server.short_limit, 20);
+    assert_eq!(settings.sqlite_commit_delay, Duration::from_micros(500));
+    assert_eq!(settings.sqlite_commit_siblings, 5);
+}
+
+#[test]
+fn the_commit_delay_is_configurable() {
+    let s = parse("sqlite_commit_delay_us = 0\n").unwrap();
+    assert_eq!(s.sqlite_commit_delay, Duration::ZERO);
+    let s = parse("sqlite_commit_delay_us = 1500\n").unwrap();
+    assert_eq!(s.sqlite_commit_delay, Duration::from_micros(1500));
+    assert!(parse("sqlite_commit_delay_us = -1\n").is_err());
+    let s = parse("sqlite_commit_siblings = 2\n").unwrap();
+    assert_eq!(s.sqlite_commit_siblings, 2);
+    let s = parse("sqlite_commit_siblings = 0\n").unwrap();
+    assert_eq!(s.sqlite_commit_siblings, 1, "at least one");
 }
 
 #[test]
