@@ -314,7 +314,7 @@ struct Batching {
 ///
 /// The writer waits only while at least `siblings` appends are announced
 /// ([`AppendIntent`]): plugin calls still running, whose callers will append when they end.
-/// Where the calls themselves take the time (a Python plugin's workers, a model), those
+/// Where the calls themselves take the time (a Python plugin's workers, a Wasm pool), those
 /// appends come in one by one and would each pay for a commit of their own; waiting gathers
 /// them. Where the calls are instant, few are ever running at once, the commit is what every
 /// caller waits for, and the writer commits at once.
