@@ -47,8 +47,10 @@ scripts/check-web-types.sh
 step "Tests"
 cargo test --workspace --locked --no-fail-fast
 # The Python runtime's own tests (timeouts, crashes, hangs, cancellation, stderr) ran on
-# the fork server above; once more with every worker spawned (`python.fork_server = false`).
-CODEX_TEST_PYTHON_FORK_SERVER=0 cargo test -p codex-host --test it --locked python::
+# the fork server with pipelining above; once more with every worker spawned and given one
+# call at a time (`python.fork_server = false`, `python.pipeline = false`).
+CODEX_TEST_PYTHON_FORK_SERVER=0 CODEX_TEST_PYTHON_PIPELINE=0 \
+    cargo test -p codex-host --test it --locked python::
 
 step "End-to-end chat against a real model server (llama-cpp-python, SmolLM2-135M)"
 while IFS= read -r line; do export "$line"; done < <(scripts/ensure-llama.sh)

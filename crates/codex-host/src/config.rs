@@ -159,6 +159,10 @@ pub struct PythonOptions {
     /// Fork workers from one fork server per interpreter (Linux), sharing its pages;
     /// `false` spawns each worker as a fresh interpreter.
     pub fork_server: bool,
+    /// Give a worker whose calls are fast (under a millisecond on average) its next call
+    /// while it runs the current one, so it does not sleep between calls; `false` sends
+    /// each worker one call at a time.
+    pub pipeline: bool,
 }
 
 /// `$XDG_CACHE_HOME/codexcontinue/<name>`, else `$HOME/.cache/codexcontinue/<name>`.
@@ -183,6 +187,7 @@ impl Default for PythonOptions {
             envs_dir: None,
             install_timeout: Duration::from_secs(600),
             fork_server: true,
+            pipeline: true,
         }
     }
 }

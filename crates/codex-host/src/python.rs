@@ -17,6 +17,7 @@
 //! (100 ms doubling to 5 s) and the failing call gets [`PluginError::Crashed`] with the
 //! worker's stderr tail.
 
+mod calls;
 mod env;
 #[cfg(target_os = "linux")]
 mod fork;
@@ -181,9 +182,15 @@ impl Runtime for PythonRuntime {
             #[cfg(target_os = "linux")]
             fork_servers: self.fork_servers.clone(),
         };
-        let (pool, describe) = Pool::start(spec, size, self.options.start_timeout, &self.workers)
-            .await
-            .map_err(LoadFailure::Start)?;
+        let (pool, describe) = Pool::start(
+            spec,
+            size,
+            self.options.pipeline,
+            self.options.start_timeout,
+            &self.workers,
+        )
+        .await
+        .map_err(LoadFailure::Start)?;
         let info = info_from(&file.name.name, describe);
         tracing::info!(plugin = %plugin, workers = size, interpreter = %interpreter.display(), "python plugin loaded");
         Ok(Arc::new(PythonPlugin {

@@ -55,6 +55,7 @@ fn builder(settings: &Settings) -> AppBuilder {
             pool_size: settings.python.pool_size,
             envs_dir: settings.python.envs_dir.clone(),
             fork_server: settings.python.fork_server,
+            pipeline: settings.python.pipeline,
             ..Default::default()
         };
         builder = builder.with_runtime(Arc::new(codex_host::python::PythonRuntime::new(options)));

@@ -120,6 +120,9 @@ pub struct PythonSection {
     /// Fork each worker from one fork server per interpreter, sharing its memory (Linux);
     /// `false` starts every worker as a fresh interpreter.
     pub fork_server: bool,
+    /// Give a worker whose calls take under a millisecond its next call while it runs the
+    /// current one; `false` sends each worker one call at a time.
+    pub pipeline: bool,
 }
 
 /// The host's defaults, so they are written down once.
@@ -129,6 +132,7 @@ impl Default for PythonSection {
             interpreter,
             pool_size,
             fork_server,
+            pipeline,
             ..
         } = PythonOptions::default();
         PythonSection {
@@ -136,6 +140,7 @@ impl Default for PythonSection {
             pool_size,
             envs_dir: None,
             fork_server,
+            pipeline,
         }
     }
 }

@@ -1,5 +1,6 @@
-//! A plugin's pool of workers: calls go to an idle worker, a killed or crashed worker is
-//! replaced (crashes with backoff), and shutdown asks every worker to stop.
+//! A plugin's pool of workers: calls go to an idle worker (or, pipelining, queue behind a
+//! fast one's running call), a killed or crashed worker is replaced (crashes with
+//! backoff), and shutdown asks every worker to stop.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -8,12 +9,12 @@ use std::time::Duration;
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use codex_plugin::{PluginError, ProgressSink};
 use parking_lot::Mutex;
-use serde::Serialize;
 use serde_json::{Value, json};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::calls::{Call, Outcome, Reservation, SendError};
 use super::protocol::{self, CallContext, ExecuteParams, InitializeParams, method};
 use super::worker::{CallError, Worker, WorkerSpec};
 
@@ -23,18 +24,40 @@ const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// The longest load error, counted from the end (where a traceback says what failed).
 const LOAD_ERROR_MAX: usize = 4096;
+/// With pipelining on, a worker whose calls take less than this on average gets its next
+/// call while it runs the current one; slower ones get one call at a time, so a call
+/// never waits behind a long one while another worker could take it.
+const PIPELINE_BELOW: Duration = Duration::from_millis(1);
+/// Calls in flight on one worker when pipelining: the running one and the next.
+const PIPELINE_DEPTH: usize = 2;
+/// How often a call is sent again when the worker it waited in dies before reading it.
+const MAX_SENDS: u32 = 3;
 
 /// The workers of one plugin. Dropping the pool kills them.
 pub(crate) struct Pool {
     shared: Arc<Shared>,
 }
 
+/// What one place of the pool holds.
+enum Slot {
+    Live(Arc<Worker>),
+    /// A worker is being started for it.
+    Starting,
+    /// Its last start failed: the next call tries again.
+    Empty,
+}
+
 struct Shared {
     spec: WorkerSpec,
-    size: usize,
-    /// One permit per worker slot: a call holds one from checkout to release.
-    permits: Arc<Semaphore>,
-    idle: Mutex<Vec<Worker>>,
+    /// Calls in flight on one worker at most.
+    depth: usize,
+    /// Pipelining: a worker whose average call is shorter gets a next call while it runs.
+    pipeline_below: Option<Duration>,
+    slots: Mutex<Vec<Slot>>,
+    /// Signalled when a call ends or a worker is started: room may have appeared.
+    freed: Arc<Notify>,
+    /// Calls hold it shared; `initialize` and `shutdown` alone.
+    exclusive: tokio::sync::RwLock<()>,
     state: Mutex<State>,
     /// Crashes in a row; read on every successful call, so kept outside the lock.
     crash_streak: AtomicU32,
@@ -64,20 +87,48 @@ impl Default for State {
     }
 }
 
+/// What a caller found in the pool.
+enum Pick {
+    Ready(Arc<Worker>, Reservation),
+    /// An empty place, now marked as starting: the caller starts its worker.
+    Start(usize),
+    Wait,
+}
+
 impl Pool {
     /// Starts `size` workers: the first alone (a broken file fails once, not `size`
-    /// times), the rest together. Returns the pool and the plugin's `describe` answer.
+    /// times), the rest together. With `pipeline`, a fast worker gets its next call while
+    /// it runs the current one. Returns the pool and the plugin's `describe` answer.
     pub async fn start(
         spec: WorkerSpec,
         size: usize,
+        pipeline: bool,
+        start_timeout: Duration,
+        parent: &CancellationToken,
+    ) -> Result<(Pool, Value), String> {
+        let below = pipeline.then_some(PIPELINE_BELOW);
+        Pool::start_with(spec, size, below, start_timeout, parent).await
+    }
+
+    /// [`Pool::start`] with the service time under which calls are pipelined.
+    async fn start_with(
+        spec: WorkerSpec,
+        size: usize,
+        pipeline_below: Option<Duration>,
         start_timeout: Duration,
         parent: &CancellationToken,
     ) -> Result<(Pool, Value), String> {
         let shared = Arc::new(Shared {
             spec,
-            size,
-            permits: Arc::new(Semaphore::new(size)),
-            idle: Mutex::new(Vec::with_capacity(size)),
+            depth: if pipeline_below.is_some() {
+                PIPELINE_DEPTH
+            } else {
+                1
+            },
+            pipeline_below,
+            slots: Mutex::new(Vec::with_capacity(size)),
+            freed: Arc::new(Notify::new()),
+            exclusive: tokio::sync::RwLock::new(()),
             state: Mutex::new(State::default()),
             crash_streak: AtomicU32::new(0),
             start_timeout,
@@ -91,48 +142,36 @@ impl Pool {
             .await
             .map_err(|e| protocol::tail(&e, LOAD_ERROR_MAX))?;
         let rest = (1..size).map(|_| pool.shared.start_worker(false));
-        let mut workers = vec![first];
+        let mut slots = vec![Slot::Live(Arc::new(first))];
         for started in futures::future::join_all(rest).await {
             let (worker, _) = started.map_err(|e| protocol::tail(&e, LOAD_ERROR_MAX))?;
-            workers.push(worker);
+            slots.push(Slot::Live(Arc::new(worker)));
         }
-        *pool.shared.idle.lock() = workers;
+        *pool.shared.slots.lock() = slots;
         Ok((pool, describe))
     }
 
     /// Calls `initialize()` in every worker; replacements started later get it as well.
     pub async fn initialize(&self) -> Result<(), PluginError> {
         let shared = &self.shared;
-        let _all = shared
-            .permits
-            .acquire_many(permit_count(shared.size))
-            .await
-            .map_err(|_| unloaded())?;
-        let mut workers: Vec<Worker> = shared.idle.lock().drain(..).collect();
-        while workers.len() < shared.size {
-            let (worker, _) = shared
-                .start_worker(false)
-                .await
-                .map_err(PluginError::Failed)?;
-            workers.push(worker);
-        }
+        let _alone = shared.exclusive.write().await;
+        // Set first: a replacement that starts meanwhile initializes itself.
+        shared.state.lock().initialized = true;
+        let workers = shared.live_workers();
         let calls = workers
-            .iter_mut()
+            .iter()
             .map(|w| w.call(method::INITIALIZE, shared.initialize_params()));
         let results = futures::future::join_all(calls).await;
         let failure = results.into_iter().find_map(Result::err);
         if let Some(error) = failure {
-            return Err(match error {
-                CallError::Rpc(e) => e.into_plugin_error(),
-                CallError::Died(message) => PluginError::Crashed(message),
-            });
+            shared.state.lock().initialized = false;
+            shared.retire_dead();
+            return Err(call_error(error));
         }
-        shared.state.lock().initialized = true;
-        *shared.idle.lock() = workers;
         Ok(())
     }
 
-    /// Runs one call in an idle worker, waiting for one if all are busy; its progress
+    /// Runs one call in a worker with room, waiting for one if all are busy; its progress
     /// reports go to `progress`.
     pub async fn execute(
         &self,
@@ -147,66 +186,68 @@ impl Pool {
                 traceparent: codex_plugin::trace::current().map(|trace| trace.traceparent()),
             },
         };
-        self.call(method::EXECUTE, params, progress).await
-    }
-
-    async fn call<P: Serialize>(
-        &self,
-        method: &str,
-        params: P,
-        progress: Option<&ProgressSink>,
-    ) -> Result<Value, PluginError> {
         let shared = &self.shared;
-        let permit = shared
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| unloaded())?;
-        let worker = shared.take_worker().await?;
-        let mut lease = Lease {
-            shared: shared.clone(),
-            permit: Some(permit),
-            worker: Some(worker),
-        };
-        let Some(worker) = lease.worker.as_mut() else {
-            return Err(PluginError::Crashed("no worker was available".to_owned()));
-        };
-        let outcome = worker.call_with_progress(method, params, progress).await;
-        match outcome {
-            Ok(value) => {
-                shared.call_succeeded();
-                lease.release();
-                Ok(value)
-            }
-            Err(CallError::Rpc(error)) => {
-                lease.release();
-                Err(error.into_plugin_error())
-            }
-            Err(CallError::Died(message)) => {
-                shared.note_crash();
-                lease.replace_worker();
-                Err(PluginError::Crashed(message))
+        let _shared = shared.exclusive.read().await;
+        let mut sends = 0;
+        loop {
+            let (worker, reservation) = shared.acquire().await?;
+            sends += 1;
+            let call = match reservation
+                .send(method::EXECUTE, &params, progress.cloned())
+                .await
+            {
+                Ok(call) => call,
+                Err(SendError::Closed) => continue,
+                Err(SendError::Encode(message)) => return Err(PluginError::Failed(message)),
+            };
+            let attempt = Attempt {
+                shared,
+                worker: &worker,
+                call: Some(call),
+            };
+            match attempt.outcome().await {
+                Outcome::Answered(response) => {
+                    return match response.error {
+                        Some(error) => Err(error.into_plugin_error()),
+                        None => {
+                            shared.call_succeeded();
+                            Ok(response.result)
+                        }
+                    };
+                }
+                Outcome::Died(message) => {
+                    shared.retire_dead();
+                    return Err(PluginError::Crashed(message));
+                }
+                Outcome::NotStarted if sends < MAX_SENDS => shared.retire_dead(),
+                Outcome::NotStarted => {
+                    shared.retire_dead();
+                    return Err(PluginError::Crashed(format!(
+                        "the call was sent {sends} times and each time its worker died \
+                         before reading it"
+                    )));
+                }
             }
         }
     }
 
-    /// Asks every worker to run `shutdown()` and exit, after in-flight calls end (each
+    /// Asks every idle worker to run `shutdown()` and exit, after in-flight calls end (each
     /// step bounded by `grace`); whatever is still running afterwards is killed.
     pub async fn shutdown(&self, grace: Duration) -> Result<(), PluginError> {
         let shared = &self.shared;
         shared.closing.cancel();
-        let drained = tokio::time::timeout(
-            grace,
-            shared.permits.acquire_many(permit_count(shared.size)),
-        )
-        .await;
+        shared.freed.notify_waiters();
+        let drained = tokio::time::timeout(grace, shared.exclusive.write()).await;
         if drained.is_err() {
             tracing::warn!(plugin = %shared.spec.plugin, "python calls still running at shutdown");
         }
-        let workers: Vec<Worker> = shared.idle.lock().drain(..).collect();
-        shared.permits.close();
-        let stops = workers.into_iter().map(|mut worker| async move {
+        let workers: Vec<Arc<Worker>> = shared
+            .live_workers()
+            .into_iter()
+            .filter(|w| w.calls().load() == 0)
+            .collect();
+        shared.slots.lock().clear();
+        let stops = workers.into_iter().map(|worker| async move {
             let result =
                 tokio::time::timeout(grace, worker.call(method::SHUTDOWN, json!({}))).await;
             worker.close(grace).await;
@@ -218,8 +259,7 @@ impl Pool {
         for result in results {
             let error = match result {
                 Ok(Ok(_)) => continue,
-                Ok(Err(CallError::Rpc(e))) => e.into_plugin_error(),
-                Ok(Err(CallError::Died(message))) => PluginError::Crashed(message),
+                Ok(Err(error)) => call_error(error),
                 Err(_) => PluginError::Failed(format!(
                     "shutdown() did not return within {} ms",
                     grace.as_millis()
@@ -238,6 +278,39 @@ impl Drop for Pool {
     }
 }
 
+/// A call sent to a worker. Dropped before its outcome (the caller's deadline or
+/// cancellation), the call is abandoned, which kills the worker if it runs it, and the
+/// worker's place is refilled at once.
+struct Attempt<'a> {
+    shared: &'a Arc<Shared>,
+    worker: &'a Arc<Worker>,
+    call: Option<Call>,
+}
+
+impl Attempt<'_> {
+    async fn outcome(mut self) -> Outcome {
+        let outcome = match self.call.as_mut() {
+            Some(call) => call.outcome().await,
+            None => Outcome::NotStarted,
+        };
+        self.call = None;
+        outcome
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        let Some(call) = self.call.take() else {
+            return;
+        };
+        drop(call);
+        if self.worker.calls().is_dead() {
+            tracing::info!(plugin = %self.shared.spec.plugin, pid = self.worker.pid(), "python call abandoned; its worker was killed");
+            self.shared.retire_dead();
+        }
+    }
+}
+
 impl Shared {
     fn initialize_params(&self) -> InitializeParams<'_> {
         InitializeParams {
@@ -245,10 +318,21 @@ impl Shared {
         }
     }
 
-    /// Spawns a worker and waits for its `describe` answer (and `initialize()` when the
+    fn live_workers(&self) -> Vec<Arc<Worker>> {
+        self.slots
+            .lock()
+            .iter()
+            .filter_map(|slot| match slot {
+                Slot::Live(worker) if !worker.calls().is_dead() => Some(worker.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Starts a worker and waits for its `describe` answer (and `initialize()` when the
     /// pool is initialized), within the start timeout.
     async fn start_worker(&self, initialize: bool) -> Result<(Worker, Value), String> {
-        let mut worker = Worker::start(&self.spec, &self.kill).await?;
+        let worker = Worker::start(&self.spec, &self.kill, self.freed.clone()).await?;
         let handshake = async {
             let describe = worker.call(method::DESCRIBE, json!({})).await?;
             if initialize {
@@ -265,6 +349,7 @@ impl Shared {
                 _ => error.into_plugin_error().to_string(),
             }),
             Ok(Err(CallError::Died(message))) => Err(message),
+            Ok(Err(CallError::NotStarted)) => Err("the worker ended at once".to_owned()),
             Err(_) => Err(format!(
                 "the worker did not start within {} ms (a slow or hanging import?)",
                 self.start_timeout.as_millis()
@@ -272,20 +357,123 @@ impl Shared {
         }
     }
 
-    /// An idle live worker, or a fresh one when this slot's worker is gone.
-    async fn take_worker(self: &Arc<Self>) -> Result<Worker, PluginError> {
-        let idle = self.idle.lock().pop();
-        match idle {
-            Some(worker) if worker.is_alive() => return Ok(worker),
-            Some(dead) => {
-                tracing::warn!(plugin = %self.spec.plugin, pid = dead.pid(), "python worker died while idle; restarting it");
+    /// A worker with room for one more call, reserved; waits while there is none.
+    async fn acquire(self: &Arc<Self>) -> Result<(Arc<Worker>, Reservation), PluginError> {
+        loop {
+            let notified = self.freed.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if self.closing.is_cancelled() {
+                return Err(unloaded());
+            }
+            match self.pick() {
+                Pick::Ready(worker, reservation) => return Ok((worker, reservation)),
+                Pick::Start(index) => {
+                    let mut place = StartingPlace {
+                        shared: self,
+                        index,
+                        worker: None,
+                    };
+                    let started = self.restart().await.map_err(|e| {
+                        PluginError::Crashed(format!("the worker could not be restarted: {e}"))
+                    })?;
+                    place.worker = Some(Arc::new(started));
+                    continue;
+                }
+                Pick::Wait => {}
+            }
+            tokio::select! {
+                () = notified => {}
+                () = self.closing.cancelled() => return Err(unloaded()),
+            }
+        }
+    }
+
+    /// An idle worker first; else, when pipelining, a fast one with one call running.
+    fn pick(self: &Arc<Self>) -> Pick {
+        let mut slots = self.slots.lock();
+        self.retire_dead_in(&mut slots);
+        let mut best: Option<(usize, usize)> = None;
+        let mut empty = None;
+        for (index, slot) in slots.iter().enumerate() {
+            match slot {
+                Slot::Live(worker) => {
+                    let calls = worker.calls();
+                    let load = calls.load();
+                    if load == 0 {
+                        best = Some((index, 0));
+                        break;
+                    }
+                    let fast = calls
+                        .service_time()
+                        .zip(self.pipeline_below)
+                        .is_some_and(|(took, below)| took < below);
+                    if load < self.depth && fast && best.is_none_or(|(_, least)| load < least) {
+                        best = Some((index, load));
+                    }
+                }
+                Slot::Empty => {
+                    empty.get_or_insert(index);
+                }
+                Slot::Starting => {}
+            }
+        }
+        if let Some((index, _)) = best
+            && let Slot::Live(worker) = &slots[index]
+        {
+            return Pick::Ready(worker.clone(), worker.calls().reserve());
+        }
+        if let Some(index) = empty {
+            slots[index] = Slot::Starting;
+            return Pick::Start(index);
+        }
+        Pick::Wait
+    }
+
+    /// Replaces every dead worker, in the background.
+    fn retire_dead(self: &Arc<Self>) {
+        let mut slots = self.slots.lock();
+        self.retire_dead_in(&mut slots);
+    }
+
+    fn retire_dead_in(self: &Arc<Self>, slots: &mut [Slot]) {
+        for (index, slot) in slots.iter_mut().enumerate() {
+            let Slot::Live(worker) = slot else {
+                continue;
+            };
+            if !worker.calls().is_dead() {
+                continue;
+            }
+            if !worker.calls().was_stopped() {
+                tracing::warn!(plugin = %self.spec.plugin, pid = worker.pid(), "python worker died; restarting it");
                 self.note_crash();
             }
-            None => {}
+            *slot = Slot::Starting;
+            self.restart_in_background(index);
         }
-        self.restart()
-            .await
-            .map_err(|e| PluginError::Crashed(format!("the worker could not be restarted: {e}")))
+    }
+
+    /// Starts a replacement for the worker of place `index`; the place stays taken until
+    /// it is ready, so calls wait for it instead of starting their own. When the restart
+    /// fails, the place is left empty and the next call tries again.
+    fn restart_in_background(self: &Arc<Self>, index: usize) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let shared = self.clone();
+        runtime.spawn(async move {
+            let mut place = StartingPlace {
+                shared: &shared,
+                index,
+                worker: None,
+            };
+            match shared.restart().await {
+                Ok(worker) => place.worker = Some(Arc::new(worker)),
+                Err(error) => {
+                    tracing::warn!(plugin = %shared.spec.plugin, %error, "python worker restart failed");
+                }
+            }
+        });
     }
 
     /// Starts a replacement worker once the crash backoff allows it.
@@ -301,8 +489,23 @@ impl Shared {
             return Err("the plugin is shutting down".to_owned());
         }
         let initialize = self.state.lock().initialized;
-        match self.start_worker(initialize).await {
+        let started = match self.start_worker(initialize).await {
             Ok((worker, _)) => {
+                // `initialize()` may have been asked for while this one started.
+                if !initialize && self.state.lock().initialized {
+                    worker
+                        .call(method::INITIALIZE, self.initialize_params())
+                        .await
+                        .map(|_| worker)
+                        .map_err(|e| call_error(e).to_string())
+                } else {
+                    Ok(worker)
+                }
+            }
+            Err(e) => Err(e),
+        };
+        match started {
+            Ok(worker) => {
                 tracing::info!(plugin = %self.spec.plugin, pid = worker.pid(), "python worker restarted");
                 crate::telemetry::python_worker_restarted(&self.spec.plugin);
                 Ok(worker)
@@ -331,66 +534,39 @@ impl Shared {
     }
 }
 
-/// A worker checked out for one call, with its slot. Released normally it goes back to
-/// the idle list; dropped mid-call (timeout, cancellation) its worker is killed and a
-/// replacement started in the background, holding the slot until it is ready.
-struct Lease {
-    shared: Arc<Shared>,
-    permit: Option<OwnedSemaphorePermit>,
-    worker: Option<Worker>,
+/// A place whose worker is being started. Dropped, it holds the new worker if the start
+/// succeeded (and the pool is not closing), else it is left empty; either way callers
+/// waiting for room look again.
+struct StartingPlace<'a> {
+    shared: &'a Arc<Shared>,
+    index: usize,
+    worker: Option<Arc<Worker>>,
 }
 
-impl Lease {
-    fn release(mut self) {
-        if let Some(worker) = self.worker.take() {
-            self.shared.idle.lock().push(worker);
-        }
-        // The permit drops after the worker is back, so the next caller finds it.
-        self.permit.take();
-    }
-
-    fn replace_worker(mut self) {
-        self.worker.take();
-        if let Some(permit) = self.permit.take() {
-            restart_in_background(self.shared.clone(), permit);
-        }
-    }
-}
-
-impl Drop for Lease {
+impl Drop for StartingPlace<'_> {
     fn drop(&mut self) {
-        let Some(worker) = self.worker.take() else {
-            return;
+        let shared = self.shared;
+        let slot = match self.worker.take() {
+            Some(worker) if !shared.closing.is_cancelled() => Slot::Live(worker),
+            _ => Slot::Empty,
         };
-        tracing::info!(plugin = %self.shared.spec.plugin, pid = worker.pid(), "python call abandoned; killing its worker");
-        worker.kill();
-        drop(worker);
-        if let Some(permit) = self.permit.take() {
-            restart_in_background(self.shared.clone(), permit);
+        let mut slots = shared.slots.lock();
+        if let Some(place) = slots.get_mut(self.index) {
+            *place = slot;
+        }
+        drop(slots);
+        for _ in 0..shared.depth {
+            shared.freed.notify_one();
         }
     }
 }
 
-/// Starts a replacement for a lost worker; the slot stays taken until it is ready, so
-/// the next call waits for it instead of starting one of its own. When the restart
-/// fails, the slot is freed empty and the next call tries again.
-fn restart_in_background(shared: Arc<Shared>, permit: OwnedSemaphorePermit) {
-    if shared.closing.is_cancelled() {
-        return;
+fn call_error(error: CallError) -> PluginError {
+    match error {
+        CallError::Rpc(e) => e.into_plugin_error(),
+        CallError::Died(message) => PluginError::Crashed(message),
+        CallError::NotStarted => PluginError::Crashed("the worker had ended".to_owned()),
     }
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        return;
-    };
-    runtime.spawn(async move {
-        let _slot = permit;
-        match shared.restart().await {
-            Ok(worker) if !shared.closing.is_cancelled() => shared.idle.lock().push(worker),
-            Ok(_) => {}
-            Err(error) => {
-                tracing::warn!(plugin = %shared.spec.plugin, %error, "python worker restart failed");
-            }
-        }
-    });
 }
 
 /// The waits before restarting after each crash in a row: [`BACKOFF_START`] doubling up
@@ -404,28 +580,9 @@ fn restart_delays() -> ExponentialBackoff {
         .build()
 }
 
-fn permit_count(size: usize) -> u32 {
-    u32::try_from(size).unwrap_or(u32::MAX)
-}
-
 fn unloaded() -> PluginError {
     PluginError::Crashed("the plugin was unloaded".to_owned())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        // The delay after the n-th crash in a row, in whole milliseconds (the builder
-        // multiplies in `f32`, a few nanoseconds off).
-        let delays: Vec<u128> = restart_delays().take(1000).map(|d| d.as_millis()).collect();
-        let delay = |streak: usize| delays[streak - 1];
-        assert_eq!(delay(1), 100);
-        assert_eq!(delay(2), 200);
-        assert_eq!(delay(6), 3200);
-        assert_eq!(delay(7), BACKOFF_MAX.as_millis());
-        assert_eq!(delay(1000), BACKOFF_MAX.as_millis());
-    }
-}
+mod tests;

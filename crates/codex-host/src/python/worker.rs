@@ -1,5 +1,5 @@
-//! One Python worker process: spawning it, one request/response round trip at a time,
-//! its stderr tail, and killing it.
+//! One Python worker process: spawning it, its stderr tail, and killing it. Its calls go
+//! through [`Calls`], whose reader task owns the worker's stdout.
 //!
 //! The child is owned by a reaper task tied to a cancellation token: cancelling the
 //! token (explicitly, on drop of the [`Worker`], or when the pool or runtime goes away)
@@ -15,24 +15,21 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::Value;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio::net::unix::pipe;
 use tokio::process::{Child, Command};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use codex_plugin::{Progress, ProgressSink};
-
-use super::protocol::{self, Response, RpcError, method};
+use super::calls::{Calls, Outcome, SendError, read_responses};
+use super::protocol::{self, RpcError};
 use super::shim::ShimDir;
 
 /// How long a worker that closed its stdout gets to exit before it is killed, and how
 /// long its last stderr output gets to arrive, when a crash is being reported.
 const EXIT_GRACE: Duration = Duration::from_millis(1000);
 const STDERR_GRACE: Duration = Duration::from_millis(500);
-/// A response buffer grown past this is released after the call.
-const KEEP_LINE_CAPACITY: usize = 1 << 20;
 
 /// Everything needed to start a worker for one plugin file.
 #[derive(Debug)]
@@ -54,12 +51,6 @@ pub(crate) struct WorkerSpec {
     pub fork_servers: Option<Arc<super::fork::ForkServers>>,
 }
 
-/// One line read while a request is pending.
-enum Incoming {
-    Progress(Progress),
-    Response(Response),
-}
-
 /// Why a call did not produce a result.
 #[derive(Debug)]
 pub(crate) enum CallError {
@@ -68,23 +59,29 @@ pub(crate) enum CallError {
     /// The worker is unusable (exited, crashed, broke the protocol). The message says
     /// why and carries the exit status and the stderr tail.
     Died(String),
+    /// The worker died before it read the call, which never ran.
+    NotStarted,
+}
+
+impl From<Outcome> for Result<Value, CallError> {
+    fn from(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Answered(response) => match response.error {
+                Some(error) => Err(CallError::Rpc(error)),
+                None => Ok(response.result),
+            },
+            Outcome::Died(message) => Err(CallError::Died(message)),
+            Outcome::NotStarted => Err(CallError::NotStarted),
+        }
+    }
 }
 
 /// A running worker. Dropping it kills the process.
 pub(crate) struct Worker {
-    plugin: Arc<str>,
     pid: Option<u32>,
-    /// `None` once closed for a graceful exit.
-    stdin: Option<pipe::Sender>,
-    stdout: BufReader<pipe::Receiver>,
-    out: Vec<u8>,
-    line: Vec<u8>,
-    next_id: u64,
-    max_line_bytes: usize,
+    calls: Arc<Calls>,
     /// The exit status as text, once the process has exited.
     exit: watch::Receiver<Option<String>>,
-    stderr: Arc<StderrTail>,
-    stderr_task: Option<JoinHandle<()>>,
     kill: CancellationToken,
 }
 
@@ -92,8 +89,13 @@ impl Worker {
     /// Starts a worker for the spec's plugin: forked by the interpreter's fork server when
     /// the runtime has fork servers (and that one works), else spawned as a fresh
     /// interpreter. The plugin is imported right away, and the first answer (to
-    /// `describe`) says whether that worked.
-    pub async fn start(spec: &WorkerSpec, parent: &CancellationToken) -> Result<Worker, String> {
+    /// `describe`) says whether that worked. `freed` is signalled whenever one of its calls
+    /// ends.
+    pub async fn start(
+        spec: &WorkerSpec,
+        parent: &CancellationToken,
+        freed: Arc<Notify>,
+    ) -> Result<Worker, String> {
         let (ours, theirs) = pipes().map_err(|e| format!("cannot make the worker's pipes: {e}"))?;
         let kill = parent.child_token();
         let (exit_tx, exit) = watch::channel(None);
@@ -155,18 +157,24 @@ impl Worker {
             spec.plugin.clone(),
             pid,
         ));
-        Ok(Worker {
+        let calls = Calls::new(ours.stdin, kill.clone(), freed);
+        let obituary = Obituary {
             plugin: spec.plugin.clone(),
             pid,
-            stdin: Some(ours.stdin),
-            stdout: BufReader::with_capacity(64 * 1024, ours.stdout),
-            out: Vec::with_capacity(1024),
-            line: Vec::with_capacity(1024),
-            next_id: 1,
-            max_line_bytes: spec.max_line_bytes,
-            exit,
+            exit: exit.clone(),
             stderr: tail,
-            stderr_task: Some(stderr_task),
+            stderr_task,
+        };
+        tokio::spawn(read_responses(
+            calls.clone(),
+            BufReader::with_capacity(64 * 1024, ours.stdout),
+            spec.max_line_bytes,
+            obituary,
+        ));
+        Ok(Worker {
+            pid,
+            calls,
+            exit,
             kill,
         })
     }
@@ -175,123 +183,65 @@ impl Worker {
         self.pid
     }
 
-    pub fn is_alive(&self) -> bool {
-        self.exit.borrow().is_none()
+    /// Its calls: room on it, and how fast it answers.
+    pub fn calls(&self) -> &Arc<Calls> {
+        &self.calls
     }
 
-    /// Kills the process now (the reaper collects it).
-    pub fn kill(&self) {
+    /// One round trip, alone on the worker (`describe`, `initialize`, `shutdown`).
+    pub async fn call<P: Serialize>(&self, method: &str, params: P) -> Result<Value, CallError> {
+        match self.calls.reserve().send(method, params, None).await {
+            Ok(mut call) => call.outcome().await.into(),
+            Err(SendError::Closed) => Err(CallError::NotStarted),
+            Err(SendError::Encode(message)) => Err(CallError::Rpc(RpcError {
+                code: protocol::code::PLUGIN_ERROR,
+                message,
+                data: None,
+            })),
+        }
+    }
+
+    /// Closes stdin so the worker leaves its loop, and waits up to `grace` for it to
+    /// exit; dropping the worker afterwards kills it if it is still running.
+    pub async fn close(&self, grace: Duration) {
+        self.calls.close_stdin().await;
+        if wait_exit(&mut self.exit.clone(), grace).await.is_none() {
+            tracing::warn!(pid = self.pid, "python worker did not exit; killing it");
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
         self.kill.cancel();
     }
+}
 
-    /// One round trip: one request line written, one response line read.
-    pub async fn call<P: Serialize>(
-        &mut self,
-        method: &str,
-        params: P,
-    ) -> Result<Value, CallError> {
-        self.call_with_progress(method, params, None).await
-    }
+/// What the reader of a worker's stdout needs to say why the worker died.
+pub(crate) struct Obituary {
+    plugin: Arc<str>,
+    pid: Option<u32>,
+    exit: watch::Receiver<Option<String>>,
+    stderr: Arc<StderrTail>,
+    stderr_task: JoinHandle<()>,
+}
 
-    /// [`Worker::call`], handing the progress notifications that arrive before the
-    /// response to `progress`.
-    pub async fn call_with_progress<P: Serialize>(
-        &mut self,
-        method: &str,
-        params: P,
-        progress: Option<&ProgressSink>,
-    ) -> Result<Value, CallError> {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.out.clear();
-        if let Err(e) = protocol::encode_request(&mut self.out, id, method, params) {
-            return Err(CallError::Rpc(RpcError {
-                code: protocol::code::PLUGIN_ERROR,
-                message: format!("cannot encode the request: {e}"),
-                data: None,
-            }));
-        }
-        let Some(stdin) = self.stdin.as_mut() else {
-            return Err(CallError::Died("the worker is shutting down".to_owned()));
-        };
-        if let Err(e) = stdin.write_all(&self.out).await {
-            return Err(self
-                .died(format!("the worker stopped reading ({e})"), false)
-                .await);
-        }
-        let (result, broke_protocol) = loop {
-            let read = self.read_line().await;
-            // Anything but a clean end of stream means the worker is in an unknown state.
-            let broke_protocol = !matches!(read, Ok(false));
-            let result = match read {
-                Ok(true) => self.parse_response(id),
-                Ok(false) => Err("the worker exited".to_owned()),
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(Incoming::Progress(report)) => {
-                    if let Some(sink) = progress {
-                        sink(report);
-                    }
-                }
-                Ok(Incoming::Response(response)) => break (Ok(response), broke_protocol),
-                Err(e) => break (Err(e), broke_protocol),
-            }
-        };
-        if self.line.capacity() > KEEP_LINE_CAPACITY {
-            self.line = Vec::with_capacity(1024);
-        }
-        match result {
-            Ok(response) => match response.error {
-                Some(error) => Err(CallError::Rpc(error)),
-                None => Ok(response.result),
-            },
-            Err(reason) => Err(self.died(reason, broke_protocol).await),
-        }
-    }
-
-    fn parse_response(&self, id: u64) -> Result<Incoming, String> {
-        let response: Response = serde_json::from_slice(&self.line)
-            .map_err(|e| format!("the worker broke the protocol ({e})"))?;
-        if response.id.is_none() && response.method.as_deref() == Some(method::PROGRESS) {
-            let params = response.params.unwrap_or(Value::Null);
-            let report: Progress = serde_json::from_value(params)
-                .map_err(|e| format!("the worker sent a bad progress report ({e})"))?;
-            return Ok(Incoming::Progress(Progress::new(
-                report.fraction,
-                report.message,
-            )));
-        }
-        if response.id != Some(id) {
-            return Err(format!(
-                "the worker answered request {:?} while {id} was pending",
-                response.id
-            ));
-        }
-        Ok(Incoming::Response(response))
-    }
-
-    /// Reads one line into `self.line` (without the newline); `Ok(false)` at end of
-    /// stream. A line over the limit is an error: a runaway worker cannot exhaust memory.
-    async fn read_line(&mut self) -> Result<bool, String> {
-        read_line(&mut self.stdout, &mut self.line, self.max_line_bytes).await
-    }
-
-    /// Describes the worker's death: the reason, its exit status and its stderr tail.
-    /// A worker that broke the protocol (`kill_now`) is killed first; one that closed its
-    /// output gets a moment to exit so its own exit status is reported.
-    async fn died(&mut self, reason: String, kill_now: bool) -> CallError {
-        if kill_now {
-            self.kill();
-        }
+impl Obituary {
+    /// The reason, the exit status and the stderr tail. A worker that closed its output
+    /// gets a moment to exit, so that its own exit status is reported, and is then killed.
+    /// An `expected` end is logged at debug level only.
+    pub async fn write(
+        mut self,
+        reason: String,
+        kill: &CancellationToken,
+        expected: bool,
+    ) -> String {
         let mut status = wait_exit(&mut self.exit, EXIT_GRACE).await;
         if status.is_none() {
-            self.kill();
+            kill.cancel();
             status = wait_exit(&mut self.exit, EXIT_GRACE).await;
         }
-        if let Some(task) = self.stderr_task.take() {
-            let _ = tokio::time::timeout(STDERR_GRACE, task).await;
-        }
+        let _ = tokio::time::timeout(STDERR_GRACE, &mut self.stderr_task).await;
         let mut message = reason;
         if let Some(status) = status {
             message.push_str(&format!(" ({status})"));
@@ -301,23 +251,12 @@ impl Worker {
             message.push_str("; stderr:\n");
             message.push_str(tail.trim_end());
         }
-        tracing::warn!(plugin = %self.plugin, pid = self.pid, error = %message, "python worker died");
-        CallError::Died(message)
-    }
-
-    /// Closes stdin so the worker leaves its loop, and waits up to `grace` for it to
-    /// exit; dropping the worker afterwards kills it if it is still running.
-    pub async fn close(&mut self, grace: Duration) {
-        self.stdin = None;
-        if wait_exit(&mut self.exit, grace).await.is_none() {
-            tracing::warn!(plugin = %self.plugin, pid = self.pid, "python worker did not exit; killing it");
+        if expected {
+            tracing::debug!(plugin = %self.plugin, pid = self.pid, status = %message, "python worker ended");
+        } else {
+            tracing::warn!(plugin = %self.plugin, pid = self.pid, error = %message, "python worker died");
         }
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        self.kill.cancel();
+        message
     }
 }
 

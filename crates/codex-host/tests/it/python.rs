@@ -95,13 +95,17 @@ fn write(dir: &Path, file: &str, contents: &str) {
 }
 
 /// The runtime's defaults, with the fork server off when `CODEX_TEST_PYTHON_FORK_SERVER`
-/// is `0` (scripts/test.sh runs this file both ways).
+/// is `0` and pipelining off when `CODEX_TEST_PYTHON_PIPELINE` is `0` (scripts/test.sh
+/// runs this file with both on and with both off).
 pub(super) fn options() -> PythonOptions {
-    let fork_server = std::env::var("CODEX_TEST_PYTHON_FORK_SERVER")
-        .map(|v| v != "0" && v != "false")
-        .unwrap_or(true);
+    let on = |name: &str| {
+        std::env::var(name)
+            .map(|v| v != "0" && v != "false")
+            .unwrap_or(true)
+    };
     PythonOptions {
-        fork_server,
+        fork_server: on("CODEX_TEST_PYTHON_FORK_SERVER"),
+        pipeline: on("CODEX_TEST_PYTHON_PIPELINE"),
         ..PythonOptions::default()
     }
 }
