@@ -7,7 +7,8 @@
 //! plugin base class) and reports its metadata. [`Plugin::initialize`] runs the plugin's
 //! `initialize()` in every worker (and in every replacement started later) with the
 //! manifest's `[config]` table as `self.config` (and as its argument if it takes one),
-//! `execute` sends the input and the session id to an idle worker, which calls
+//! `execute` sends the input and the session id to an idle worker (or, for a plugin whose
+//! calls are fast, queues it behind a busy worker's running call), which calls
 //! `execute(data)` or, for the original `app.brain.core.base.CodexTool`,
 //! `run(text, session_id)`; [`Plugin::shutdown`] runs `shutdown()` and lets the workers
 //! exit, killing those that do not.
