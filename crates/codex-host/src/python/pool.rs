@@ -444,8 +444,8 @@ impl Shared {
             if !worker.calls().is_dead() {
                 continue;
             }
+            // Its death was logged by its reader; a worker the host stopped did not crash.
             if !worker.calls().was_stopped() {
-                tracing::warn!(plugin = %self.spec.plugin, pid = worker.pid(), "python worker died; restarting it");
                 self.note_crash();
             }
             *slot = Slot::Starting;
