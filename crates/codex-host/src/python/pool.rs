@@ -197,7 +197,12 @@ impl Pool {
                 .await
             {
                 Ok(call) => call,
-                Err(SendError::Closed) => continue,
+                // The worker ended between the pick and the write: as if it never read it.
+                Err(SendError::Closed) if sends < MAX_SENDS => {
+                    shared.retire_dead();
+                    continue;
+                }
+                Err(SendError::Closed) => return Err(never_read(sends)),
                 Err(SendError::Encode(message)) => return Err(PluginError::Failed(message)),
             };
             let attempt = Attempt {
@@ -222,10 +227,7 @@ impl Pool {
                 Outcome::NotStarted if sends < MAX_SENDS => shared.retire_dead(),
                 Outcome::NotStarted => {
                     shared.retire_dead();
-                    return Err(PluginError::Crashed(format!(
-                        "the call was sent {sends} times and each time its worker died \
-                         before reading it"
-                    )));
+                    return Err(never_read(sends));
                 }
             }
         }
@@ -559,6 +561,12 @@ impl Drop for StartingPlace<'_> {
             shared.freed.notify_one();
         }
     }
+}
+
+fn never_read(sends: u32) -> PluginError {
+    PluginError::Crashed(format!(
+        "the call was sent {sends} times and each time its worker ended before reading it"
+    ))
 }
 
 fn call_error(error: CallError) -> PluginError {
