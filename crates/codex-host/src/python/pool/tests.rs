@@ -98,32 +98,54 @@ impl Relay {
     }
 }
 
+/// A `hold` call running (until a byte is sent on the returned socket) and a `note` call
+/// with number 2 written behind it.
+struct Held {
+    conn: tokio::net::TcpStream,
+    running: tokio::task::JoinHandle<Result<Value, PluginError>>,
+    queued: tokio::task::JoinHandle<Result<Value, PluginError>>,
+}
+
+impl Held {
+    async fn start(relay: &Relay, exit: bool) -> Held {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let running = relay.call(json!({"op": "hold", "port": port, "exit": exit}));
+        let (conn, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+            .await
+            .unwrap()
+            .unwrap();
+        let log = relay.dir.path().join("notes.log");
+        let queued = relay.call(json!({"op": "note", "n": 2, "log": log}));
+        // Pipelined: written behind the running call, before that one ends.
+        relay.wait_queued(2).await;
+        Held {
+            conn,
+            running,
+            queued,
+        }
+    }
+
+    async fn release(&mut self) {
+        tokio::io::AsyncWriteExt::write_all(&mut self.conn, b"x")
+            .await
+            .unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_queued_behind_a_crash_runs_once_in_the_replacement() {
     let relay = Relay::start(Some(Duration::MAX)).await;
     let first = relay.note(1).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let mut held = Held::start(&relay, true).await;
+    held.release().await;
 
-    let crashing = relay.call(json!({"op": "hold", "port": port, "exit": true}));
-    let (mut conn, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
-        .await
-        .unwrap()
-        .unwrap();
-    let log = relay.dir.path().join("notes.log");
-    let queued = relay.call(json!({"op": "note", "n": 2, "log": log}));
-    // Pipelined: written behind the running call, before that one ends.
-    relay.wait_queued(2).await;
-    tokio::io::AsyncWriteExt::write_all(&mut conn, b"x")
-        .await
-        .unwrap();
-
-    let error = crashing.await.unwrap().unwrap_err();
+    let error = (&mut held.running).await.unwrap().unwrap_err();
     assert!(
         matches!(&error, PluginError::Crashed(m) if m.contains("exit status: 5")),
         "{error:?}"
     );
-    let second = queued.await.unwrap().unwrap().as_u64().unwrap();
+    let second = (&mut held.queued).await.unwrap().unwrap().as_u64().unwrap();
     assert_ne!(second, first, "the queued call ran in the replacement");
     assert_eq!(relay.notes(), "1\n2\n", "each call ran once");
 }
@@ -132,26 +154,19 @@ async fn a_call_queued_behind_a_crash_runs_once_in_the_replacement() {
 async fn a_queued_call_given_up_stops_its_worker_when_it_comes_up() {
     let relay = Relay::start(Some(Duration::MAX)).await;
     let first = relay.note(1).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-
-    let holding = relay.call(json!({"op": "hold", "port": port}));
-    let (mut conn, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
-        .await
-        .unwrap()
-        .unwrap();
-    let log = relay.dir.path().join("notes.log");
-    let queued = relay.call(json!({"op": "note", "n": 2, "log": log}));
-    relay.wait_queued(2).await;
-    queued.abort();
-    assert!(queued.await.unwrap_err().is_cancelled());
-    tokio::io::AsyncWriteExt::write_all(&mut conn, b"x")
-        .await
-        .unwrap();
+    let mut held = Held::start(&relay, false).await;
+    held.queued.abort();
+    assert!((&mut held.queued).await.unwrap_err().is_cancelled());
+    held.release().await;
 
     // The running call is not disturbed by the one behind it.
-    let held = holding.await.unwrap().unwrap().as_u64().unwrap();
-    assert_eq!(held, first);
+    let pid = (&mut held.running)
+        .await
+        .unwrap()
+        .unwrap()
+        .as_u64()
+        .unwrap();
+    assert_eq!(pid, first);
     // The abandoned call came up next and its worker was stopped: a new one answers.
     assert_ne!(relay.note(3).await, first);
 }
