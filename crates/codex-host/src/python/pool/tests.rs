@@ -151,6 +151,20 @@ async fn a_call_queued_behind_a_crash_runs_once_in_the_replacement() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_queued_behind_one_given_up_runs_once_in_the_replacement() {
+    let relay = Relay::start(Some(Duration::MAX)).await;
+    let first = relay.note(1).await;
+    let mut held = Held::start(&relay, false).await;
+    // The running call's caller gives up (its timeout, a cancel): its worker is killed.
+    held.running.abort();
+    assert!((&mut held.running).await.unwrap_err().is_cancelled());
+
+    let second = (&mut held.queued).await.unwrap().unwrap().as_u64().unwrap();
+    assert_ne!(second, first, "the queued call ran in the replacement");
+    assert_eq!(relay.notes(), "1\n2\n", "each call ran once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queued_call_given_up_stops_its_worker_when_it_comes_up() {
     let relay = Relay::start(Some(Duration::MAX)).await;
     let first = relay.note(1).await;
