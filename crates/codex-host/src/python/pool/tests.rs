@@ -126,6 +126,14 @@ impl Held {
         }
     }
 
+    /// Asserts that the queued call (`note` 2) was answered by a worker other than `first`
+    /// and ran once.
+    async fn queued_ran_once_elsewhere(&mut self, relay: &Relay, first: u64) {
+        let second = (&mut self.queued).await.unwrap().unwrap().as_u64().unwrap();
+        assert_ne!(second, first, "the queued call ran in the replacement");
+        assert_eq!(relay.notes(), "1\n2\n", "each call ran once");
+    }
+
     async fn release(&mut self) {
         tokio::io::AsyncWriteExt::write_all(&mut self.conn, b"x")
             .await
@@ -145,9 +153,7 @@ async fn a_call_queued_behind_a_crash_runs_once_in_the_replacement() {
         matches!(&error, PluginError::Crashed(m) if m.contains("exit status: 5")),
         "{error:?}"
     );
-    let second = (&mut held.queued).await.unwrap().unwrap().as_u64().unwrap();
-    assert_ne!(second, first, "the queued call ran in the replacement");
-    assert_eq!(relay.notes(), "1\n2\n", "each call ran once");
+    held.queued_ran_once_elsewhere(&relay, first).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,9 +165,7 @@ async fn a_call_queued_behind_one_given_up_runs_once_in_the_replacement() {
     held.running.abort();
     assert!((&mut held.running).await.unwrap_err().is_cancelled());
 
-    let second = (&mut held.queued).await.unwrap().unwrap().as_u64().unwrap();
-    assert_ne!(second, first, "the queued call ran in the replacement");
-    assert_eq!(relay.notes(), "1\n2\n", "each call ran once");
+    held.queued_ran_once_elsewhere(&relay, first).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
